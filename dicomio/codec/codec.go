@@ -1,0 +1,91 @@
+// Package codec decodes one compressed DICOM frame (an encapsulated Pixel Data item, fragments joined) into the
+// native little-endian layout an uncompressed file would carry. Codecs that need a C library are built only with
+// cgo; Supported says what this build can decode.
+package codec
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrUnsupported is returned for a transfer syntax this build cannot decode.
+var ErrUnsupported = errors.New("transfer syntax is not supported")
+
+// Params describes the frame as the dataset declares it; decoders never allocate beyond
+// Rows*Columns*SamplesPerPixel*ceil(BitsAllocated/8) bytes.
+type Params struct {
+	Rows, Columns       int
+	SamplesPerPixel     int
+	BitsAllocated       int
+	BitsStored          int
+	PixelRepresentation int
+	Photometric         string
+	PlanarConfiguration int
+}
+
+// FrameSize is the number of bytes of one decoded frame.
+func (p Params) FrameSize() int {
+	return p.Rows * p.Columns * p.SamplesPerPixel * ((p.BitsAllocated + 7) / 8)
+}
+
+// Frame is a decoded frame: samples interleaved (planar configuration 0), little-endian, BitsAllocated wide.
+type Frame struct {
+	Data []byte
+	// Photometric is the interpretation of Data; a decoder that converts colour (e.g. YBR_FULL_422 JPEG to RGB)
+	// says so here.
+	Photometric string
+}
+
+// decoder decodes one frame of one family of transfer syntaxes.
+type decoder func(data []byte, p Params) (Frame, error)
+
+// decoders maps transfer syntax UIDs to their decoder; files of this package add to it in init.
+var decoders = map[string]decoder{}
+
+// Supported reports whether this build decodes the transfer syntax.
+func Supported(ts string) bool {
+	_, ok := decoders[ts]
+	return ok
+}
+
+// Decode decodes one frame in transfer syntax ts.
+func Decode(ts string, data []byte, p Params) (Frame, error) {
+	dec, ok := decoders[ts]
+	if !ok {
+		return Frame{}, fmt.Errorf("transfer syntax %s (%s) is not supported yet: %w", ts, Name(ts), ErrUnsupported)
+	}
+	if p.Rows <= 0 || p.Columns <= 0 || p.SamplesPerPixel <= 0 || p.BitsAllocated <= 0 {
+		return Frame{}, fmt.Errorf("decode %s: invalid frame geometry %dx%dx%d, %d bits", Name(ts), p.Columns, p.Rows, p.SamplesPerPixel, p.BitsAllocated)
+	}
+	return dec(data, p)
+}
+
+// Name is the transfer syntax's short name for messages ("JPEG 2000 Lossless" …), or the UID when unknown.
+func Name(ts string) string {
+	if n, ok := names[ts]; ok {
+		return n
+	}
+	return ts
+}
+
+var names = map[string]string{
+	"1.2.840.10008.1.2":       "Implicit VR Little Endian",
+	"1.2.840.10008.1.2.1":     "Explicit VR Little Endian",
+	"1.2.840.10008.1.2.1.99":  "Deflated Explicit VR Little Endian",
+	"1.2.840.10008.1.2.2":     "Explicit VR Big Endian",
+	"1.2.840.10008.1.2.4.50":  "JPEG Baseline",
+	"1.2.840.10008.1.2.4.51":  "JPEG Extended",
+	"1.2.840.10008.1.2.4.57":  "JPEG Lossless",
+	"1.2.840.10008.1.2.4.70":  "JPEG Lossless SV1",
+	"1.2.840.10008.1.2.4.80":  "JPEG-LS Lossless",
+	"1.2.840.10008.1.2.4.81":  "JPEG-LS Near-Lossless",
+	"1.2.840.10008.1.2.4.90":  "JPEG 2000 Lossless",
+	"1.2.840.10008.1.2.4.91":  "JPEG 2000",
+	"1.2.840.10008.1.2.4.201": "HTJ2K Lossless",
+	"1.2.840.10008.1.2.4.202": "HTJ2K Lossless RPCL",
+	"1.2.840.10008.1.2.4.203": "HTJ2K",
+	"1.2.840.10008.1.2.5":     "RLE Lossless",
+	"1.2.840.10008.1.2.1.98":  "Encapsulated Uncompressed Explicit VR Little Endian",
+	"1.2.840.10008.1.2.4.100": "MPEG2",
+	"1.2.840.10008.1.2.4.102": "MPEG-4 AVC/H.264",
+}

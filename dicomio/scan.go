@@ -1,0 +1,114 @@
+// Package dicomio turns a file — DICOM Part 10 (or a bare DICOM dataset), PNG or JPEG, recognised by content —
+// into a Scan: pixel values in modality units plus the metadata a viewer shows, and renders it for display with
+// the VOI transforms of DICOM PS3.3 C.11.2.1.2. It wraps github.com/suyashkumar/dicom; none of that library's
+// types appear in this package's API.
+package dicomio
+
+// Format is the container a Scan was read from.
+type Format string
+
+// The formats Decode recognises by content.
+const (
+	FormatDICOM Format = "DICOM"
+	FormatPNG   Format = "PNG"
+	FormatJPEG  Format = "JPEG"
+)
+
+// Scan is one decoded image file: every frame's pixels in modality units and the metadata a viewer needs.
+type Scan struct {
+	Path           string // as given to Open; empty for Decode
+	Format         Format
+	TransferSyntax string // UID; empty for PNG/JPEG
+
+	Rows, Columns   int
+	NumFrames       int
+	SamplesPerPixel int // 1 for grey, 3 for colour (after conversion to RGB)
+	// Photometric is the interpretation of the decoded pixels: MONOCHROME1, MONOCHROME2 or RGB (YBR_* and
+	// PALETTE COLOR are converted to RGB on decode). StoredPhotometric is what the file declared.
+	Photometric       string
+	StoredPhotometric string
+
+	BitsAllocated, BitsStored, HighBit int
+	PixelRepresentation                int // 0 unsigned, 1 two's complement
+	PlanarConfiguration                int
+
+	RescaleSlope, RescaleIntercept float64 // 1 and 0 when the file has none
+	RescaleType                    string  // "HU" for CT
+
+	PixelSpacing Spacing
+	// Windows are the VOI transforms the file carries, in file order: every Window Center/Width pair (with its
+	// explanation and VOI LUT Function), then every item of the VOI LUT Sequence.
+	Windows []Window
+
+	Meta Metadata
+
+	// frames holds each frame's values in modality units (after Modality LUT / Rescale Slope and Intercept),
+	// samples interleaved (RGB RGB …), row-major; len = Rows*Columns*SamplesPerPixel.
+	frames [][]float32
+	// stored holds each frame's stored values exactly as pydicom's pixel_array gives them (for export).
+	stored []StoredFrame
+}
+
+// Spacing is the physical size of a pixel in millimetres; zero values mean unknown (square pixels assumed).
+type Spacing struct {
+	Row, Column float64 // distance between rows (vertical) and between columns (horizontal)
+	Source      string  // "PixelSpacing", "ImagerPixelSpacing" or ""
+}
+
+// Metadata is what a viewer shows about a scan; empty strings where the file has no value.
+type Metadata struct {
+	PatientName, PatientID string
+	StudyDate              string // as stored, YYYYMMDD
+	StudyDescription       string
+	SeriesDescription      string
+	Modality               string // CT, CR, DX, MR …; "OT" for PNG/JPEG
+	BodyPart               string
+	SeriesNumber           string
+	InstanceNumber         string
+	SliceLocation          string
+	Manufacturer           string
+	SOPClassUID            string
+	// Tags lists the main tags in file order for a metadata panel.
+	Tags []Tag
+}
+
+// Tag is one displayed attribute.
+type Tag struct {
+	Tag     string // "(0010,0010)"
+	Keyword string // "PatientName"
+	Value   string
+}
+
+// VOIFunction is the VOI LUT Function (0028,1056).
+type VOIFunction string
+
+// The VOI LUT Functions of PS3.3 C.11.2.1.3.
+const (
+	VOILinear      VOIFunction = "LINEAR"
+	VOILinearExact VOIFunction = "LINEAR_EXACT"
+	VOISigmoid     VOIFunction = "SIGMOID"
+)
+
+// Window is one VOI transform: a window centre/width with its function, or, when LUT is set, a VOI LUT.
+type Window struct {
+	Name     string // explanation from the file, or the preset name ("lung", "min-max" …)
+	Center   float64
+	Width    float64
+	Function VOIFunction
+	LUT      *LUT
+}
+
+// LUT is a VOI LUT Sequence item (PS3.3 C.11.2.1.1): input values below FirstMapped map to Data[0], above the
+// last entry to Data[len-1]; outputs span 0 … 2^Bits-1.
+type LUT struct {
+	FirstMapped int
+	Bits        int
+	Data        []uint16
+}
+
+// StoredFrame is one frame's stored values with the dtype and shape pydicom's pixel_array reports.
+type StoredFrame struct {
+	Dtype string // NumPy dtype string: "|u1", "<i2", "<u2", "<i4", "<u4", "<f4", "<f8"
+	Shape []int  // (rows, cols) or (rows, cols, samples)
+	Data  []byte // little-endian, C order
+}
