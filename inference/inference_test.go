@@ -1,0 +1,625 @@
+package inference
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// reference is testdata/reference.json, written by training/fixtures/make_test_models.py from PyTorch.
+type reference struct {
+	Torch string `json:"torch"`
+	Cases []struct {
+		Model         string    `json:"model"`
+		Image         string    `json:"image"`
+		Input         []float64 `json:"input"`
+		Logits        []float64 `json:"logits"`
+		Probabilities []float64 `json:"probabilities"`
+		CAM           []float64 `json:"cam"`
+		CAMShape      []int     `json:"cam_shape"`
+		Label         int       `json:"label"`
+		Saliency      []float64 `json:"saliency"`
+	} `json:"cases"`
+}
+
+func loadReference(t *testing.T) reference {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref reference
+	if err := json.Unmarshal(data, &ref); err != nil {
+		t.Fatal(err)
+	}
+	if len(ref.Cases) == 0 {
+		t.Fatal("reference.json has no cases")
+	}
+	return ref
+}
+
+func loadPNG(t *testing.T, name string) image.Image {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func loadFixture(t *testing.T, id string) *Model {
+	t.Helper()
+	m, err := LoadModel(os.DirFS("testdata"), id, "testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// needRuntime initialises ONNX Runtime from TUMORTRACER_ORT_LIB (go test runs from a temporary folder, so the
+// library beside the executable cannot be found) or skips.
+func needRuntime(t testing.TB) {
+	t.Helper()
+	if _, err := InitRuntime(""); err != nil {
+		t.Skipf("ONNX Runtime not available (set %s, e.g. to lib/libonnxruntime.so.1 after make deps): %v", LibraryEnv, err)
+	}
+}
+
+func maxAbsDiff[T float32 | float64](got []T, want []float64) float64 {
+	if len(got) != len(want) {
+		return math.Inf(1)
+	}
+	var d float64
+	for i := range got {
+		d = math.Max(d, math.Abs(float64(got[i])-want[i]))
+	}
+	return d
+}
+
+func TestPreprocessMatchesPython(t *testing.T) {
+	ref := loadReference(t)
+	for _, c := range ref.Cases {
+		t.Run(c.Model+"/"+c.Image, func(t *testing.T) {
+			m := loadFixture(t, c.Model)
+			in := m.Manifest.Input
+			dst := make([]float32, in.Channels*in.Height*in.Width)
+			if err := Preprocess(loadPNG(t, c.Image), in, m.Manifest.Preprocessing, dst); err != nil {
+				t.Fatal(err)
+			}
+			if d := maxAbsDiff(dst, c.Input); d > 1e-4 {
+				t.Errorf("preprocessed input differs from the Python reference by %g (> 1e-4)", d)
+			}
+		})
+	}
+}
+
+func TestPreprocessRejectsBadInput(t *testing.T) {
+	m := loadFixture(t, "tiny-cam")
+	in := m.Manifest.Input
+	good := make([]float32, in.Channels*in.Height*in.Width)
+	if err := Preprocess(image.NewGray(image.Rect(0, 0, 0, 0)), in, m.Manifest.Preprocessing, good); !errors.Is(err, ErrBadImage) {
+		t.Errorf("empty image: got %v, want ErrBadImage", err)
+	}
+	if err := Preprocess(nil, in, m.Manifest.Preprocessing, good); !errors.Is(err, ErrBadImage) {
+		t.Errorf("nil image: got %v, want ErrBadImage", err)
+	}
+	if err := Preprocess(image.NewGray(image.Rect(0, 0, 5, 5)), in, m.Manifest.Preprocessing, good[:3]); !errors.Is(err, ErrBadImage) {
+		t.Errorf("short tensor: got %v, want ErrBadImage", err)
+	}
+	// A 1×1 image and a sub-image (non-zero origin) must work.
+	if err := Preprocess(image.NewGray(image.Rect(0, 0, 1, 1)), in, m.Manifest.Preprocessing, good); err != nil {
+		t.Errorf("1×1 image: %v", err)
+	}
+	full := loadPNG(t, "parity_rgb.png").(interface {
+		SubImage(image.Rectangle) image.Image
+	})
+	sub := full.SubImage(image.Rect(3, 2, 3+in.Width, 2+in.Height))
+	if err := Preprocess(sub, in, m.Manifest.Preprocessing, good); err != nil {
+		t.Fatal(err)
+	}
+	// Same size as the input: no resampling, so the first value is the luma of pixel (3,2) normalised.
+	r, g, b, _ := sub.At(3, 2).RGBA()
+	luma := float64((19595*(r>>8) + 38470*(g>>8) + 7471*(b>>8) + 0x8000) >> 16)
+	want := (luma/255 - 0.5) / 0.25
+	if math.Abs(float64(good[0])-want) > 1e-6 {
+		t.Errorf("sub-image first value %v, want %v", good[0], want)
+	}
+}
+
+func TestSoftmaxAndDecide(t *testing.T) {
+	p := Softmax([]float32{1, 2, 3}, 1)
+	want := []float64{0.09003057317038046, 0.24472847105479764, 0.6652409557748219}
+	if d := maxAbsDiff(p, want); d > 1e-12 {
+		t.Errorf("softmax = %v, want %v", p, want)
+	}
+	// Temperature 2 halves the logits.
+	if d := maxAbsDiff(Softmax([]float32{2, 4, 6}, 2), want); d > 1e-12 {
+		t.Errorf("softmax with temperature 2 differs by %g", d)
+	}
+	// Huge logits must not overflow.
+	if p := Softmax([]float32{1000, 0}, 1); math.IsNaN(p[0]) || p[0] != 1 {
+		t.Errorf("softmax of large logits = %v", p)
+	}
+	bin := &Manifest{Classes: []Class{{ID: "normal"}, {ID: "pneumonia"}}, PositiveClass: "pneumonia", Threshold: 0.3}
+	for _, tc := range []struct {
+		probs []float64
+		label int
+		p     float64
+	}{
+		{[]float64{0.7, 0.3}, 1, 0.3}, // exactly at the threshold → positive
+		{[]float64{0.71, 0.29}, 0, 0.71},
+		{[]float64{0.2, 0.8}, 1, 0.8},
+	} {
+		if l, p := Decide(bin, tc.probs); l != tc.label || p != tc.p {
+			t.Errorf("Decide(%v) = %d, %v; want %d, %v", tc.probs, l, p, tc.label, tc.p)
+		}
+	}
+	multi := &Manifest{Classes: []Class{{ID: "a"}, {ID: "b"}, {ID: "c"}}}
+	if l, p := Decide(multi, []float64{0.2, 0.5, 0.3}); l != 1 || p != 0.5 {
+		t.Errorf("Decide multi = %d, %v; want 1, 0.5", l, p)
+	}
+}
+
+func TestUpsample(t *testing.T) {
+	// 2×1 → 4×1 with align_corners=False: centres at 0.25-steps, clamped at the edges.
+	got := upsample([]float32{0, 1}, 2, 1, 4, 1)
+	want := []float64{0, 0.25, 0.75, 1}
+	if d := maxAbsDiff(got, want); d > 1e-6 {
+		t.Errorf("upsample = %v, want %v", got, want)
+	}
+	v := []float32{2, 4, 6}
+	normalise(v)
+	if d := maxAbsDiff(v, []float64{0, 0.5, 1}); d > 1e-6 {
+		t.Errorf("normalise = %v", v)
+	}
+	flat := []float32{3, 3}
+	normalise(flat)
+	if flat[0] != 0 || flat[1] != 0 {
+		t.Errorf("normalise of a constant map = %v, want zeros", flat)
+	}
+}
+
+func TestColormapAndOverlay(t *testing.T) {
+	if c := Colormap(0); c.R > 5 || c.G > 5 || c.B > 10 {
+		t.Errorf("Colormap(0) = %v, want near black", c)
+	}
+	if c := Colormap(1); c.R < 240 || c.G < 240 {
+		t.Errorf("Colormap(1) = %v, want pale yellow", c)
+	}
+	// Luminance must rise monotonically along a perceptual map.
+	prev := -1.0
+	for i := 0; i <= 255; i += 5 {
+		c := Colormap(float32(i) / 255)
+		l := 0.2126*float64(c.R) + 0.7152*float64(c.G) + 0.0722*float64(c.B)
+		if l < prev-1 {
+			t.Fatalf("colormap luminance falls at %d: %v < %v", i, l, prev)
+		}
+		prev = l
+	}
+	base := image.NewGray(image.Rect(0, 0, 2, 1))
+	base.Pix[0], base.Pix[1] = 100, 100
+	s := &Saliency{Width: 2, Height: 1, Values: []float32{0, 1}}
+	o := Overlay(base, s, 0.5)
+	if o.Pix[0] != 100 || o.Pix[1] != 100 || o.Pix[3] != 255 {
+		t.Errorf("zero saliency must leave the pixel alone: %v", o.Pix[:4])
+	}
+	hot := Colormap(1)
+	if want := uint8(float64(100)*0.5 + float64(hot.R)*0.5 + 0.5); o.Pix[4] != want {
+		t.Errorf("full saliency at alpha 0.5: red %d, want %d", o.Pix[4], want)
+	}
+	layer := SaliencyLayer(s, 0.5)
+	if layer.Pix[3] != 0 || layer.Pix[7] != 128 {
+		t.Errorf("layer alphas %d, %d; want 0, 128", layer.Pix[3], layer.Pix[7])
+	}
+	bar := ColorScale(10, 2)
+	if bar.Bounds().Dx() != 10 || bar.RGBAAt(0, 0).R >= bar.RGBAAt(9, 0).R {
+		t.Errorf("horizontal colour scale must go from dark to bright")
+	}
+	vbar := ColorScale(2, 10)
+	if vbar.RGBAAt(0, 9).G >= vbar.RGBAAt(0, 0).G {
+		t.Errorf("vertical colour scale must be bright at the top")
+	}
+}
+
+func TestOcclusionWindow(t *testing.T) {
+	if w, s := OcclusionWindow(224, 224); w != 28 || s != 14 {
+		t.Errorf("OcclusionWindow(224,224) = %d, %d; want 28, 14", w, s)
+	}
+	if w, s := OcclusionWindow(3, 2); w != 1 || s != 1 {
+		t.Errorf("OcclusionWindow(3,2) = %d, %d; want 1, 1", w, s)
+	}
+}
+
+func TestModelMatchesPyTorch(t *testing.T) {
+	needRuntime(t)
+	ref := loadReference(t)
+	eng, err := NewEngine(Options{Device: DeviceCPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	models := map[string]*Model{}
+	for _, c := range ref.Cases {
+		t.Run(c.Model+"/"+c.Image, func(t *testing.T) {
+			m := models[c.Model]
+			if m == nil {
+				m = loadFixture(t, c.Model)
+				models[c.Model] = m
+			}
+			img := loadPNG(t, c.Image)
+			preds, err := eng.Classify(context.Background(), m, []image.Image{img, img}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(preds) != 2 {
+				t.Fatalf("got %d predictions for 2 images", len(preds))
+			}
+			p := preds[1]
+			if d := maxAbsDiff(p.Logits, c.Logits); d > 1e-4 {
+				t.Errorf("logits %v differ from PyTorch's %v by %g", p.Logits, c.Logits, d)
+			}
+			probs := make([]float64, len(p.Classes))
+			for i, cp := range p.Classes {
+				probs[i] = cp.Probability
+			}
+			if d := maxAbsDiff(probs, c.Probabilities); d > 1e-4 {
+				t.Errorf("probabilities %v differ from PyTorch's %v by %g", probs, c.Probabilities, d)
+			}
+			if p.Device != "cpu" {
+				t.Errorf("device %q, want cpu", p.Device)
+			}
+			if p.ModelID != c.Model || p.ModelVersion != "0.0.1" {
+				t.Errorf("model identity %q %q", p.ModelID, p.ModelVersion)
+			}
+			if want := m.Manifest.Classes[c.Label].ID; p.Label != want {
+				t.Errorf("label %q, want %q", p.Label, want)
+			}
+			s := p.Saliency
+			b := img.Bounds()
+			if s == nil || s.Width != b.Dx() || s.Height != b.Dy() || len(s.Values) != b.Dx()*b.Dy() {
+				t.Fatalf("saliency %+v, want %dx%d", s, b.Dx(), b.Dy())
+			}
+			wantMethod := SaliencyOcclusion
+			if c.CAM != nil {
+				wantMethod = SaliencyCAM
+			}
+			if s.Method != wantMethod || s.Class != p.Label {
+				t.Errorf("saliency method %q class %q, want %q %q", s.Method, s.Class, wantMethod, p.Label)
+			}
+			if c.CAM != nil {
+				if d := maxAbsDiff(s.Values, c.Saliency); d > 1e-4 {
+					t.Errorf("CAM saliency differs from PyTorch's interpolate by %g", d)
+				}
+			} else {
+				// The Python reference is at input size; compare after the same upsampling.
+				in := m.Manifest.Input
+				ref32 := make([]float32, len(c.Saliency))
+				for i, v := range c.Saliency {
+					ref32[i] = float32(v)
+				}
+				up := upsample(ref32, in.Width, in.Height, b.Dx(), b.Dy())
+				want := make([]float64, len(up))
+				for i, v := range up {
+					want[i] = float64(v)
+				}
+				if d := maxAbsDiff(s.Values, want); d > 1e-3 {
+					t.Errorf("occlusion map differs from the Python reference by %g", d)
+				}
+			}
+		})
+	}
+	// Raw CAM output against PyTorch's.
+	for _, c := range ref.Cases {
+		if c.CAM == nil {
+			continue
+		}
+		m := models[c.Model]
+		s, err := eng.session(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.mu.Lock()
+		bt, err := s.tensorsFor(1)
+		if err == nil {
+			in := m.Manifest.Input
+			err = Preprocess(loadPNG(t, c.Image), in, m.Manifest.Preprocessing, bt.input.GetData())
+		}
+		var cams []float32
+		var h, w int
+		if err == nil {
+			_, cams, h, w, err = s.run(bt)
+		}
+		s.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h != c.CAMShape[2] || w != c.CAMShape[3] {
+			t.Errorf("%s: cam %dx%d, want %dx%d", c.Image, w, h, c.CAMShape[3], c.CAMShape[2])
+		}
+		if d := maxAbsDiff(cams, c.CAM); d > 1e-4 {
+			t.Errorf("%s: raw CAM differs from PyTorch's by %g", c.Image, d)
+		}
+	}
+}
+
+func TestClassifyCancelled(t *testing.T) {
+	needRuntime(t)
+	eng, err := NewEngine(Options{Device: DeviceCPU, BatchSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	img := loadPNG(t, "parity_rgb.png")
+	preds, err := eng.Classify(ctx, loadFixture(t, "tiny-cam"), []image.Image{img, img}, false)
+	if !errors.Is(err, context.Canceled) || len(preds) != 0 {
+		t.Errorf("cancelled classify: %d predictions, err %v", len(preds), err)
+	}
+}
+
+func TestDevices(t *testing.T) {
+	needRuntime(t)
+	m := loadFixture(t, "tiny-cam")
+	cuda, err := NewEngine(Options{Device: DeviceCUDA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cuda.Close()
+	cudaDev, cudaErr := cuda.Device(m)
+	auto, err := NewEngine(Options{Device: DeviceAuto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer auto.Close()
+	autoDev, err := auto.Device(m)
+	if err != nil {
+		t.Fatalf("auto must fall back to the CPU: %v", err)
+	}
+	if cudaErr == nil {
+		if cudaDev != "cuda" || autoDev != "cuda" {
+			t.Errorf("CUDA works, but cuda reports %q and auto %q", cudaDev, autoDev)
+		}
+		return
+	}
+	t.Logf("no CUDA here: %v", cudaErr)
+	if !errors.Is(cudaErr, ErrDeviceUnavailable) || !strings.Contains(cudaErr.Error(), "--device cpu") {
+		t.Errorf("cuda error %q must wrap ErrDeviceUnavailable and say what to do", cudaErr)
+	}
+	if autoDev != "cpu" {
+		t.Errorf("auto without CUDA reports %q, want cpu", autoDev)
+	}
+	if _, err := ParseDevice("gpu"); !errors.Is(err, ErrDeviceUnavailable) {
+		t.Errorf("ParseDevice(gpu) = %v", err)
+	}
+}
+
+// TestRuntimeMissing runs in a child process, because the runtime is initialised once per process.
+func TestRuntimeMissing(t *testing.T) {
+	if os.Getenv("TUMORTRACER_TEST_CHILD") == "1" {
+		_, err := InitRuntime(filepath.Join(t.TempDir(), "no-such-libonnxruntime.so"))
+		if !errors.Is(err, ErrRuntimeMissing) {
+			t.Fatalf("got %v, want ErrRuntimeMissing", err)
+		}
+		_, err = NewEngine(Options{LibraryPath: "/nonexistent/libonnxruntime.so.1"})
+		if !errors.Is(err, ErrRuntimeMissing) || !strings.Contains(err.Error(), "--ort-lib") {
+			t.Fatalf("NewEngine: got %v, want ErrRuntimeMissing naming --ort-lib", err)
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRuntimeMissing$")
+	cmd.Env = append(os.Environ(), "TUMORTRACER_TEST_CHILD=1", LibraryEnv+"=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+func TestLibraryCandidates(t *testing.T) {
+	t.Setenv(LibraryEnv, "")
+	if got := LibraryCandidates("/x/lib.so"); len(got) != 1 || got[0] != "/x/lib.so" {
+		t.Errorf("explicit path: %v", got)
+	}
+	t.Setenv(LibraryEnv, "/env/lib.so")
+	if got := LibraryCandidates(""); len(got) != 1 || got[0] != "/env/lib.so" {
+		t.Errorf("environment: %v", got)
+	}
+	t.Setenv(LibraryEnv, "")
+	got := LibraryCandidates("")
+	exe, _ := os.Executable()
+	exe, _ = filepath.EvalSymlinks(exe)
+	if len(got) < 3 || got[0] != filepath.Join(filepath.Dir(exe), "lib", libraryFileName()) {
+		t.Fatalf("search order %v must start beside the executable", got)
+	}
+	if last := got[len(got)-1]; filepath.Base(last) != last {
+		t.Errorf("the search must end with bare names for the system loader, got %q", last)
+	}
+	found := false
+	for _, c := range got {
+		if strings.Contains(c, filepath.Join("lib", "tumortracer")) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("../lib/tumortracer/ missing from %v", got)
+	}
+}
+
+const goodYAML = `id: t-model
+version: 1.0.0
+title: T
+task: classification
+modalities: [CR, DX]
+input: {name: image, layout: NCHW, channels: 1, height: 8, width: 8}
+preprocessing: {grayscale: pil-luma, resize: linear, mean: [0.5], std: [0.25], voi: {default: {preset: file}}}
+outputs: {logits: logits, cam: cam, kind: logits, temperature: 1.0}
+classes:
+  - {id: normal, name: Normal}
+  - {id: pneumonia, name: Pneumonia}
+positive_class: pneumonia
+threshold: 0.5
+evaluation: {dataset: d, n: 2, accuracy: 1, macro_f1: 1, auc: 1, sensitivity: 1, specificity: 1, ece: 0, threshold: 0.5, files: test_files.txt}
+sha256: 0000000000000000000000000000000000000000000000000000000000000000
+`
+
+func TestManifestValidate(t *testing.T) {
+	m, err := ParseManifest([]byte(goodYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Validate(); err != nil {
+		t.Fatalf("good manifest: %v", err)
+	}
+	bad := strings.NewReplacer(
+		"id: t-model", "id: T Model",
+		"layout: NCHW", "layout: NHWC",
+		"channels: 1", "channels: 2",
+		"std: [0.25]", "std: [0]",
+		"positive_class: pneumonia", "positive_class: cancer",
+		"threshold: 0.5\nevaluation", "threshold: 1.5\nevaluation",
+		"  - {id: pneumonia, name: Pneumonia}", "  - {id: normal, name: Again}",
+		"temperature: 1.0", "temperature: 0",
+		"files: test_files.txt", "files: ../x.txt",
+		"sha256: 0000", "sha256: zz00",
+	).Replace(goodYAML)
+	m, err = ParseManifest([]byte(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Validate()
+	if !errors.Is(err, ErrInvalidManifest) {
+		t.Fatalf("bad manifest: %v, want ErrInvalidManifest", err)
+	}
+	for _, want := range []string{`id "T Model"`, `layout "NHWC"`, "channels 2", "std[0]", `positive_class "cancer"`,
+		"threshold 1.5", `"normal" is repeated`, "temperature 0", "evaluation.files", "sha256"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error must report %q; got:\n%v", want, err)
+		}
+	}
+	if n := strings.Count(err.Error(), "\n") + 1; n < 10 {
+		t.Errorf("want every problem reported at once, got %d lines:\n%v", n, err)
+	}
+	if _, err := ParseManifest([]byte("id: [unclosed")); !errors.Is(err, ErrInvalidManifest) {
+		t.Errorf("malformed YAML: %v", err)
+	}
+}
+
+func TestCheckTensors(t *testing.T) {
+	m, err := ParseManifest([]byte(goodYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []TensorInfo{{Name: "image", Float32: true, Shape: []int64{-1, 1, 8, 8}}}
+	out := []TensorInfo{{Name: "logits", Float32: true, Shape: []int64{-1, 2}}, {Name: "cam", Float32: true, Shape: []int64{-1, 2, 2, 2}}}
+	if err := m.CheckTensors(in, out); err != nil {
+		t.Fatalf("matching tensors: %v", err)
+	}
+	in[0] = TensorInfo{Name: "input", Float32: true, Shape: []int64{-1, 3, 8, 8}}
+	out = []TensorInfo{{Name: "logits", Float32: true, Shape: []int64{-1, 4}}}
+	err = m.CheckTensors(in, out)
+	for _, want := range []string{`input "image" is not in the model (it has input)`, `output "logits" has shape [-1 4]`, `output "cam" is not in the model`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
+	}
+}
+
+func TestModelRefusedOnChecksum(t *testing.T) {
+	good, err := os.ReadFile(filepath.Join("testdata", "tiny-cam", "model.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onnx, err := os.ReadFile(filepath.Join("testdata", "tiny-cam", "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := append([]byte(nil), onnx...)
+	tampered[len(tampered)/2] ^= 1
+	fsys := fstest.MapFS{
+		"ok/model.yaml":       {Data: good},
+		"ok/model.onnx":       {Data: onnx},
+		"bad/model.yaml":      {Data: good},
+		"bad/model.onnx":      {Data: tampered},
+		"partial/model.yaml":  {Data: good}, // no model.onnx: ignored, not a problem
+		"broken/model.yaml":   {Data: []byte("id: x\n")},
+		"broken/model.onnx":   {Data: onnx},
+		"README.md":           {Data: []byte("not a model")},
+		"empty/.gitkeep":      {Data: nil},
+		"ok/test_files.txt":   {Data: []byte("a/b.png\talpha\n")},
+		"ok/extra/model.yaml": {Data: good},
+	}
+	if _, err := LoadModel(fsys, "bad", "mem"); !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("tampered model: %v, want ErrChecksum saying it is refused", err)
+	}
+	c, err := LoadCatalogue(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := c.Models()
+	if len(ms) != 1 || ms[0].Manifest.ID != "tiny-cam" || ms[0].Source != "bundled" {
+		t.Fatalf("catalogue = %v, want only the good tiny-cam", ms)
+	}
+	if len(c.Problems) != 2 {
+		t.Errorf("want 2 problems (checksum, invalid manifest), got %v", c.Problems)
+	}
+	if _, err := c.Get("ct-lung"); !errors.Is(err, ErrModelNotFound) || !strings.Contains(err.Error(), "tiny-cam") {
+		t.Errorf("Get(ct-lung) = %v, want ErrModelNotFound listing tiny-cam", err)
+	}
+	// The tiny-cam fixture names no evaluation files.
+	if files, err := ms[0].EvalFiles(); err != nil || files != nil {
+		t.Errorf("EvalFiles = %v, %v", files, err)
+	}
+	// User folders override bundled models of the same id.
+	c, err = LoadCatalogue(fsys, "testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.Get("tiny-cam"); err != nil || m.Source != "testdata" {
+		t.Errorf("user folder must replace the bundled model: %v %v", m, err)
+	}
+	if _, err := c.Get("tiny-occl"); err != nil {
+		t.Error(err)
+	}
+	if _, err := LoadCatalogue(nil, filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("a missing --models folder must be an error")
+	}
+}
+
+func TestSessionChecksTensors(t *testing.T) {
+	needRuntime(t)
+	onnx, err := os.ReadFile(filepath.Join("testdata", "tiny-cam", "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(filepath.Join("testdata", "tiny-cam", "model.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := strings.NewReplacer("name: image", "name: pixels", "height: 20", "height: 32").Replace(string(y))
+	m, err := LoadModel(fstest.MapFS{"m/model.yaml": {Data: []byte(wrong)}, "m/model.onnx": {Data: onnx}}, "m", "mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := NewEngine(Options{Device: DeviceCPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	_, err = eng.Classify(context.Background(), m, []image.Image{loadPNG(t, "parity_rgb.png")}, false)
+	if !errors.Is(err, ErrInvalidManifest) || !strings.Contains(err.Error(), `input "pixels" is not in the model`) {
+		t.Errorf("mismatched manifest: %v", err)
+	}
+}
