@@ -23,13 +23,13 @@ type Manifest struct {
 	Outputs       OutputSpec    `yaml:"outputs" json:"outputs"`
 	Classes       []Class       `yaml:"classes" json:"classes"`
 	// PositiveClass and Threshold apply to binary models only: p(positive) >= Threshold → positive.
-	PositiveClass string      `yaml:"positive_class,omitempty" json:"positive_class,omitempty"`
-	Threshold     float64     `yaml:"threshold,omitempty" json:"threshold,omitempty"`
-	Evaluation    Evaluation  `yaml:"evaluation" json:"evaluation"`
-	Training      Training    `yaml:"training" json:"training"`
-	IntendedUse   string      `yaml:"intended_use" json:"intended_use"`
-	Limitations   []string    `yaml:"limitations" json:"limitations"`
-	SHA256        string      `yaml:"sha256" json:"sha256"`
+	PositiveClass string     `yaml:"positive_class,omitempty" json:"positive_class,omitempty"`
+	Threshold     float64    `yaml:"threshold,omitempty" json:"threshold,omitempty"`
+	Evaluation    Evaluation `yaml:"evaluation" json:"evaluation"`
+	Training      Training   `yaml:"training" json:"training"`
+	IntendedUse   string     `yaml:"intended_use" json:"intended_use"`
+	Limitations   []string   `yaml:"limitations" json:"limitations"`
+	SHA256        string     `yaml:"sha256" json:"sha256"`
 }
 
 // InputSpec describes the model's single image input.
