@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/tumortracer/tumortracer/inference"
+)
+
+func init() {
+	register("models", "list the available models and their test figures (--json for the full cards)", runModels)
+}
+
+// modelEvaluation is the card's test figures with the exact evaluation file list.
+type modelEvaluation struct {
+	Dataset     string                            `json:"dataset"`
+	N           int                               `json:"n"`
+	Accuracy    float64                           `json:"accuracy"`
+	MacroF1     float64                           `json:"macro_f1"`
+	AUC         float64                           `json:"auc"`
+	Sensitivity float64                           `json:"sensitivity"`
+	Specificity float64                           `json:"specificity"`
+	ECE         float64                           `json:"ece"`
+	Threshold   float64                           `json:"threshold"`
+	Files       []string                          `json:"files"`
+	Labels      []string                          `json:"labels"`
+	PerClass    map[string]inference.ClassMetrics `json:"per_class,omitempty"`
+	Confusion   [][]int                           `json:"confusion,omitempty"`
+}
+
+// modelDevice says where a model can run: supported providers, and the one "auto" picks on this machine ("" when
+// the runtime is missing).
+type modelDevice struct {
+	Supported []string `json:"supported"`
+	Auto      string   `json:"auto"`
+	Error     string   `json:"error,omitempty"`
+}
+
+type modelEntry struct {
+	ID            string              `json:"id"`
+	Version       string              `json:"version"`
+	Title         string              `json:"title"`
+	Task          string              `json:"task"`
+	Modalities    []string            `json:"modalities"`
+	Input         inference.InputSpec `json:"input"`
+	Classes       []inference.Class   `json:"classes"`
+	PositiveClass string              `json:"positive_class,omitempty"`
+	Threshold     float64             `json:"threshold,omitempty"`
+	Saliency      string              `json:"saliency"`
+	SHA256        string              `json:"sha256"`
+	Source        string              `json:"source"`
+	Device        modelDevice         `json:"device"`
+	Evaluation    modelEvaluation     `json:"evaluation"`
+	Training      inference.Training  `json:"training"`
+	IntendedUse   string              `json:"intended_use"`
+	Limitations   []string            `json:"limitations"`
+}
+
+func runModels(args []string, _ Build, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("models", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print a JSON array with every model's card")
+	device := fs.String("device", "auto", "execution provider to check: auto, cpu or cuda")
+	ortLib := fs.String("ort-lib", "", "ONNX Runtime library `PATH`")
+	var modelDirs listFlag
+	fs.Var(&modelDirs, "models", "also load model folders from `DIR` (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: tumortracer models [--json] [--models DIR] [--ort-lib PATH]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		return ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tumortracer models: unexpected argument %q\n", fs.Arg(0))
+		return ExitUsage
+	}
+	dev, err := inference.ParseDevice(*device)
+	if err != nil {
+		fmt.Fprintf(stderr, "tumortracer models: %v\n", err)
+		return ExitUsage
+	}
+	cat, err := loadCatalogue(modelDirs, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "tumortracer models: %v\n", err)
+		return ExitUsage
+	}
+	status := ExitOK
+	if len(cat.Problems) > 0 {
+		status = ExitFailed
+	}
+	// Creating each model's session checks its manifest against the real inputs and outputs and shows which
+	// provider auto picks; without the runtime the cards are still listed.
+	eng, engErr := inference.NewEngine(inference.Options{Device: dev, LibraryPath: *ortLib})
+	if engErr == nil {
+		defer eng.Close()
+	} else {
+		fmt.Fprintf(stderr, "tumortracer models: %v\n", inference.ErrRuntimeMissing)
+	}
+	entries := []modelEntry{}
+	for _, m := range cat.Models() {
+		man := m.Manifest
+		e := modelEntry{
+			ID: man.ID, Version: man.Version, Title: man.Title, Task: man.Task, Modalities: man.Modalities,
+			Input: man.Input, Classes: man.Classes, PositiveClass: man.PositiveClass, Threshold: man.Threshold,
+			Saliency: inference.SaliencyOcclusion, SHA256: man.SHA256, Source: m.Source,
+			Device:   modelDevice{Supported: []string{"cpu", "cuda"}},
+			Training: man.Training, IntendedUse: man.IntendedUse, Limitations: man.Limitations,
+		}
+		if man.Outputs.CAM != "" {
+			e.Saliency = inference.SaliencyCAM
+		}
+		ev := man.Evaluation
+		e.Evaluation = modelEvaluation{Dataset: ev.Dataset, N: ev.N, Accuracy: ev.Accuracy, MacroF1: ev.MacroF1, AUC: ev.AUC,
+			Sensitivity: ev.Sensitivity, Specificity: ev.Specificity, ECE: ev.ECE, Threshold: ev.Threshold,
+			Files: []string{}, Labels: []string{}, PerClass: ev.PerClass, Confusion: ev.Confusion}
+		files, err := m.EvalFiles()
+		if err != nil {
+			fmt.Fprintf(stderr, "tumortracer models: %v\n", err)
+			status = ExitFailed
+		}
+		for _, f := range files {
+			e.Evaluation.Files = append(e.Evaluation.Files, f.Path)
+			e.Evaluation.Labels = append(e.Evaluation.Labels, f.Class)
+		}
+		if engErr != nil {
+			e.Device.Error = inference.ErrRuntimeMissing.Error()
+		} else if d, err := eng.Device(m); err != nil {
+			e.Device.Error = err.Error()
+			fmt.Fprintf(stderr, "tumortracer models: %v\n", err)
+			status = ExitFailed
+		} else {
+			e.Device.Auto = d
+		}
+		entries = append(entries, e)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(entries); err != nil {
+			fmt.Fprintf(stderr, "tumortracer models: %v\n", err)
+			return ExitFailed
+		}
+		return status
+	}
+	if len(entries) == 0 {
+		fmt.Fprintln(stdout, "no models installed (bundled models live in models/<id>/; add your own with --models DIR)")
+		return status
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tVERSION\tDEVICE\tCLASSES\tTEST N\tACCURACY\tAUC\tSOURCE\tTITLE")
+	for _, e := range entries {
+		ids := make([]string, len(e.Classes))
+		for i, c := range e.Classes {
+			ids[i] = c.ID
+		}
+		d := e.Device.Auto
+		if d == "" {
+			d = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.3f\t%.3f\t%s\t%s\n", e.ID, e.Version, d, strings.Join(ids, ","),
+			e.Evaluation.N, e.Evaluation.Accuracy, e.Evaluation.AUC, e.Source, e.Title)
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout, Disclaimer)
+	return status
+}
