@@ -42,11 +42,39 @@ type Scan struct {
 
 	Meta Metadata
 
+	// Warnings lists problems that were tolerated while reading (a missing transfer syntax, an unreadable
+	// private element after the image attributes …); empty for a clean file.
+	Warnings []string
+
 	// frames holds each frame's values in modality units (after Modality LUT / Rescale Slope and Intercept),
 	// samples interleaved (RGB RGB …), row-major; len = Rows*Columns*SamplesPerPixel.
 	frames [][]float32
-	// stored holds each frame's stored values exactly as pydicom's pixel_array gives them (for export).
-	stored []StoredFrame
+	// ranges holds each frame's minimum and maximum value (grey images).
+	ranges [][2]float32
+	// raw holds each frame's bytes as stored (native) or as the codec returned them (encapsulated); Stored
+	// derives pydicom's pixel_array from them on demand.
+	raw []rawFrame
+	// rawBigEndian is set for native pixel data of an Explicit VR Big Endian file.
+	rawBigEndian bool
+	// floatPixels is 32 or 64 for Float / Double Float Pixel Data, 0 for integer Pixel Data.
+	floatPixels int
+	// modalityLUT is the Modality LUT Sequence's first item when the file has one (it replaces rescale).
+	modalityLUT *LUT
+	// palette holds the red, green and blue Palette Color LUTs; colorMax is the value of full intensity of a
+	// colour sample in frames (255 for 8-bit RGB, 65535 for 16-bit …).
+	palette  [3]LUT
+	colorMax float32
+	// storedSPP is the file's Samples per Pixel (1 for PALETTE COLOR, whose frames are RGB).
+	storedSPP int
+}
+
+// rawFrame is one frame's bytes; bitOffset is where a 1-bit frame starts within data (frames of 1-bit images
+// need not start on a byte boundary).
+type rawFrame struct {
+	data      []byte
+	bitOffset int
+	// photometric is the interpretation of data when a codec converted colour (e.g. JPEG YBR to RGB).
+	photometric string
 }
 
 // Spacing is the physical size of a pixel in millimetres; zero values mean unknown (square pixels assumed).
@@ -108,7 +136,7 @@ type LUT struct {
 
 // StoredFrame is one frame's stored values with the dtype and shape pydicom's pixel_array reports.
 type StoredFrame struct {
-	Dtype string // NumPy dtype string: "|u1", "<i2", "<u2", "<i4", "<u4", "<f4", "<f8"
-	Shape []int  // (rows, cols) or (rows, cols, samples)
-	Data  []byte // little-endian, C order
+	Dtype string // NumPy dtype string: "|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<f4", "<f8"; ">" for big endian files
+	Shape []int  // (rows, cols) or (rows, cols, samples); (frames, …) in front for StoredAll of a multi-frame file
+	Data  []byte // in the dtype's byte order, C order
 }

@@ -1,0 +1,250 @@
+package dicomio
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+// dataRoot finds the shared data folder: $TUMORTRACER_DATA, else ../shared/data next to the repository root.
+func dataRoot(t testing.TB) string {
+	if d := os.Getenv("TUMORTRACER_DATA"); d != "" {
+		return d
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "..", "shared", "data")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return filepath.Join("..", "..", "shared", "data")
+		}
+		dir = parent
+	}
+}
+
+// corpusFile finds a file of the DICOM corpus or skips the test.
+func corpusFile(t testing.TB, rel string) string {
+	p := filepath.Join(dataRoot(t), "dicom", rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("corpus file %s not found (set TUMORTRACER_DATA to the shared data folder): %v", rel, err)
+	}
+	return p
+}
+
+type inventoryRow struct {
+	set, file, ts, photometric, status string
+}
+
+func readInventory(t *testing.T) (string, []inventoryRow) {
+	root := filepath.Join(dataRoot(t), "dicom")
+	f, err := os.Open(filepath.Join(root, "INVENTORY.tsv"))
+	if err != nil {
+		t.Skipf("DICOM corpus not found (set TUMORTRACER_DATA to the shared data folder): %v", err)
+	}
+	defer f.Close()
+	var rows []inventoryRow
+	sc := bufio.NewScanner(f)
+	for first := true; sc.Scan(); first = false {
+		c := strings.Split(sc.Text(), "\t")
+		if first || len(c) < 13 {
+			continue
+		}
+		rows = append(rows, inventoryRow{set: c[0], file: c[1], ts: c[3], photometric: c[5], status: c[12]})
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return root, rows
+}
+
+// nativeUndecodable lists the uncompressed corpus files with pixel data that pydicom reads but we refuse, and why.
+var nativeUndecodable = map[string]string{
+	"fo-dicom/GH1146.dcm": "its Pixel Data element is empty",
+	"fo-dicom/GH1376.dcm": "File Meta says Explicit VR Little Endian but the pixel data is JPEG-encapsulated",
+	"fo-dicom/GH340.dcm":  "12 bits allocated (pydicom cannot read it either)",
+	"fo-dicom/GH179A.dcm": "its Pixel Data is lost after an element with a blank VR",
+	"fo-dicom/GH179B.dcm": "an element with a blank VR and then a length that runs past the end",
+	"fo-dicom/GH177_D_CLUNIE_CT1_IVRLE_BigEndian_ELE_undefinded_length.dcm": "UN element of undefined length that the DICOM library cannot parse",
+	"pydicom-data/gdcm-US-ALOKA-16.dcm":                                     "segmented palette colour lookup tables",
+	"pydicom-data/gdcm-US-ALOKA-16_big.dcm":                                 "segmented palette colour lookup tables",
+	"pydicom-test-files/MR_truncated.dcm":                                   "truncated inside the Pixel Data",
+	"derived-dcmtk-gdcm/cr_chest_explicitLE_truncated.dcm":                  "truncated inside the Pixel Data",
+	"pydicom-test-files/nested_priv_SQ.dcm":                                 "two bytes of Pixel Data and no Rows or Columns",
+}
+
+// checkSentence fails unless err is one lower-case sentence wrapping one of the package's sentinels.
+func checkSentence(t *testing.T, err error) {
+	t.Helper()
+	msg := err.Error()
+	if strings.ContainsAny(msg, "\n\r") {
+		t.Errorf("error spans lines: %q", msg)
+	}
+	if r := []rune(msg); len(r) == 0 || unicode.IsUpper(r[0]) {
+		t.Errorf("error does not start lower-case: %q", msg)
+	}
+	known := false
+	for _, s := range []error{ErrNotImage, ErrUnsupported, ErrTooLarge, ErrTruncated, ErrMalformed, ErrNoPixelData} {
+		known = known || errors.Is(err, s)
+	}
+	if !known {
+		t.Errorf("error wraps none of the sentinels: %q", msg)
+	}
+}
+
+func TestCorpusSweep(t *testing.T) {
+	root, rows := readInventory(t)
+	type outcome struct{ ok, failed int }
+	byTS := map[string]*outcome{}
+	reasons := map[string]map[string]int{}
+	var native []string // uncompressed files that decoded, for the pydicom comparison
+	for _, r := range rows {
+		rel := r.set + "/" + r.file
+		t.Run(rel, func(t *testing.T) {
+			s, err := Open(filepath.Join(root, r.set, r.file))
+			o := byTS[r.ts]
+			if o == nil {
+				o = &outcome{}
+				byTS[r.ts] = o
+			}
+			if err != nil {
+				o.failed++
+				checkSentence(t, err)
+				key := classOf(err)
+				if reasons[r.ts] == nil {
+					reasons[r.ts] = map[string]int{}
+				}
+				reasons[r.ts][key]++
+				isNative := strings.Contains(r.ts, "Explicit VR") || strings.Contains(r.ts, "Implicit VR") || strings.HasPrefix(r.ts, "(none")
+				if isNative && !strings.Contains(r.status, "no pixel data") && r.photometric != "" && nativeUndecodable[rel] == "" {
+					t.Errorf("uncompressed file with pixel data failed: %v", err)
+				}
+				return
+			}
+			o.ok++
+			if len(s.frames) != s.NumFrames || len(s.frames[0]) != s.Rows*s.Columns*s.SamplesPerPixel {
+				t.Errorf("decoded %d frames of %d values, want %d of %d", len(s.frames), len(s.frames[0]), s.NumFrames, s.Rows*s.Columns*s.SamplesPerPixel)
+			}
+			if _, err := s.Render(0, s.DefaultWindow(0), RenderOptions{AspectCorrect: true}); err != nil {
+				t.Errorf("render: %v", err)
+			}
+			if nativeSyntax(s.TransferSyntax) {
+				native = append(native, rel)
+			}
+		})
+	}
+	var names []string
+	for ts := range byTS {
+		names = append(names, ts)
+	}
+	sort.Strings(names)
+	for _, ts := range names {
+		var rs []string
+		for k, n := range reasons[ts] {
+			rs = append(rs, fmt.Sprintf("%d× %s", n, k))
+		}
+		sort.Strings(rs)
+		t.Logf("%-60s decoded %3d, failed %3d  %s", ts, byTS[ts].ok, byTS[ts].failed, strings.Join(rs, "; "))
+	}
+	t.Run("pydicom", func(t *testing.T) { comparePydicom(t, root, native) })
+}
+
+// classOf names an error's class for the summary.
+func classOf(err error) string {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, ErrNoPixelData):
+		return "no pixel data"
+	case errors.Is(err, ErrUnsupported):
+		if i := strings.Index(msg, "transfer syntax "); i >= 0 {
+			return "unsupported: " + strings.SplitN(msg[i:], ":", 2)[0]
+		}
+		return "unsupported: " + lastClause(msg)
+	case errors.Is(err, ErrNotImage):
+		return "not DICOM/PNG/JPEG"
+	case errors.Is(err, ErrTruncated):
+		return "truncated"
+	}
+	return "malformed"
+}
+
+func lastClause(msg string) string {
+	parts := strings.Split(msg, ": ")
+	if len(parts) >= 2 {
+		return parts[len(parts)-2]
+	}
+	return msg
+}
+
+// comparePydicom checks that StoredAll equals pydicom's pixel_array (dtype, shape and bytes) for every
+// uncompressed file we decoded.
+func comparePydicom(t *testing.T, root string, files []string) {
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import pydicom, numpy").Run(); err != nil {
+		t.Skipf("python3-pydicom and python3-numpy are needed for the reference values (make deps installs them): %v", err)
+	}
+	script := filepath.Join("..", "scripts", "pydicom_ref.py")
+	args := []string{script}
+	for _, f := range files {
+		args = append(args, filepath.Join(root, f))
+	}
+	out, err := exec.Command(python, args...).Output()
+	if err != nil {
+		t.Fatalf("pydicom reference script: %v", err)
+	}
+	type ref struct {
+		Path   string `json:"path"`
+		OK     bool   `json:"ok"`
+		Error  string `json:"error"`
+		Dtype  string `json:"dtype"`
+		Shape  []int  `json:"shape"`
+		SHA256 string `json:"sha256"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	compared := 0
+	for dec.More() {
+		var r ref
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, r.Path)
+		t.Run(rel, func(t *testing.T) {
+			if !r.OK {
+				t.Skipf("pydicom cannot read it either: %s", r.Error)
+			}
+			s, err := Open(r.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.StoredAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(got.Data)
+			if got.Dtype != r.Dtype || !reflect.DeepEqual(got.Shape, r.Shape) || hex.EncodeToString(sum[:]) != r.SHA256 {
+				t.Errorf("stored values differ from pydicom: got %s %v %x, pydicom %s %v %s", got.Dtype, got.Shape, sum[:6], r.Dtype, r.Shape, r.SHA256[:12])
+			}
+			compared++
+		})
+	}
+	t.Logf("%d uncompressed files compared with pydicom's pixel_array", compared)
+	if compared < 50 {
+		t.Errorf("only %d files compared; the corpus has more than 50 uncompressed images", compared)
+	}
+}

@@ -1,0 +1,288 @@
+package dicomio
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	dicom "github.com/suyashkumar/dicom"
+)
+
+// Caps applied before anything is allocated; files beyond them fail with ErrTooLarge.
+const (
+	// MaxFileSize is the default largest file (and largest inflated Deflate dataset) read: 2 GiB.
+	MaxFileSize = 2 << 30
+	// MaxDimension is the largest Rows or Columns (the DICOM US maximum).
+	MaxDimension = 65535
+	// MaxFrames is the largest Number of Frames.
+	MaxFrames = 10000
+	// MaxSamples is the largest total of samples (rows × columns × samples per pixel × frames) decoded: 2^28,
+	// i.e. at most 1 GiB of float32 modality values.
+	MaxSamples = 1 << 28
+)
+
+// Transfer syntax UIDs this package handles itself.
+const (
+	tsImplicitLE      = "1.2.840.10008.1.2"
+	tsExplicitLE      = "1.2.840.10008.1.2.1"
+	tsDeflatedLE      = "1.2.840.10008.1.2.1.99"
+	tsExplicitBE      = "1.2.840.10008.1.2.2"
+	tsEncapsulatedRaw = "1.2.840.10008.1.2.1.98"
+)
+
+// Option adjusts Decode and Open.
+type Option func(*options)
+
+type options struct {
+	metadataOnly bool
+	maxFileSize  int64
+}
+
+// MetadataOnly skips pixel decoding: the Scan has its metadata, geometry and windows but no frames (Frame,
+// Stored and Render return ErrNoPixelData). `tumortracer info` uses it.
+func MetadataOnly() Option { return func(o *options) { o.metadataOnly = true } }
+
+// WithMaxFileSize replaces the MaxFileSize cap.
+func WithMaxFileSize(n int64) Option { return func(o *options) { o.maxFileSize = n } }
+
+// Open reads and decodes the file at path; errors name the path. Like Decode, it returns the Scan's metadata
+// together with an ErrNoPixelData error for a DICOM file without an image.
+func Open(path string, opts ...Option) (*Scan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if info.IsDir() {
+		return nil, fmt.Errorf("open %s: is a folder, not a file: %w", path, ErrNotImage)
+	}
+	s, err := Decode(f, info.Size(), opts...)
+	if s != nil {
+		s.Path = path
+	}
+	if err != nil {
+		return s, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Decode reads size bytes from r and decodes them; the format is recognised by content (see Sniff). Every error
+// wraps one of the package's sentinel errors. For a DICOM file without pixel data it returns the Scan (metadata
+// only) together with an error wrapping ErrNoPixelData; for every other error the Scan is nil.
+func Decode(r io.Reader, size int64, opts ...Option) (*Scan, error) {
+	o := options{maxFileSize: MaxFileSize}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if size < 0 {
+		return nil, fmt.Errorf("negative size %d: %w", size, ErrMalformed)
+	}
+	if size > o.maxFileSize {
+		return nil, fmt.Errorf("file is %d bytes, more than the %d-byte limit: %w", size, o.maxFileSize, ErrTooLarge)
+	}
+	buf := make([]byte, size)
+	if n, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("read %d of %d bytes: %w", n, size, ErrTruncated)
+		}
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	format, ok := Sniff(buf)
+	if !ok {
+		return nil, ErrNotImage
+	}
+	switch format {
+	case FormatPNG, FormatJPEG:
+		return decodeImage(buf, format, o)
+	}
+	return decodeDICOM(buf, o)
+}
+
+// decodeDICOM decodes a Part 10 file or a bare dataset held in buf.
+func decodeDICOM(buf []byte, o options) (*Scan, error) {
+	start := 0
+	if len(buf) >= 132 && string(buf[128:132]) == "DICM" {
+		start = 132
+	}
+	meta, err := readFileMeta(buf, start)
+	if err != nil {
+		return nil, err
+	}
+	data := buf[meta.end:]
+	ts := meta.transferSyntax
+	var warnings []string
+	enc := encodingOf(ts)
+	if ts == tsDeflatedLE {
+		data, err = inflate(data, o.maxFileSize)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if ts == "" {
+		enc = guessEncoding(data)
+		if enc == encUnknown {
+			if len(data) == 0 {
+				return nil, fmt.Errorf("file has a file meta header but no dataset: %w", ErrNoPixelData)
+			}
+			return nil, fmt.Errorf("file has no transfer syntax and its dataset encoding cannot be recognised: %w", ErrMalformed)
+		}
+		ts = map[encoding]string{encImplicitLE: tsImplicitLE, encExplicitLE: tsExplicitLE, encExplicitBE: tsExplicitBE}[enc]
+		warnings = append(warnings, "no transfer syntax in the file; read as "+tsName(ts))
+	} else if len(data) >= 8 {
+		// Some writers declare one VR style and use the other; trust the first element.
+		if guess := bareDataset(data); guess != encUnknown && guess != enc && (guess == encImplicitLE) != (enc == encImplicitLE) && sameByteOrder(guess, enc) {
+			warnings = append(warnings, fmt.Sprintf("transfer syntax says %s but the dataset is %s", encName(enc), encName(guess)))
+			enc = guess
+		}
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if enc == encExplicitBE {
+		bo = binary.BigEndian
+	}
+	implicit := enc == encImplicitLE
+
+	top, err := walkTop(data, bo, implicit)
+	if err != nil {
+		return nil, err
+	}
+	warnings = append(warnings, top.warnings...)
+
+	ds, perr := parseDataset(data[:top.cut], enc)
+	if perr != nil {
+		if len(ds.Elements) == 0 {
+			return nil, perr
+		}
+		warnings = append(warnings, perr.Error())
+	}
+	s, err := newScan(ds, ts, meta.sopClass)
+	if err != nil {
+		return nil, err
+	}
+	s.Warnings = warnings
+	if top.pixel == nil {
+		return s, fmt.Errorf("%s file has no pixel data: %w", sopOrModality(s), ErrNoPixelData)
+	}
+	if err := s.readPixelModule(ds, top.pixel.elem); err != nil {
+		if perr != nil {
+			return nil, perr // the image attributes were lost to the parse error
+		}
+		return nil, err
+	}
+	if top.pixelValue != nil && len(top.pixelValue) == 0 {
+		return s, fmt.Errorf("pixel data element is empty: %w", ErrNoPixelData)
+	}
+	if o.metadataOnly {
+		return s, nil
+	}
+	if err := s.decodePixels(top, bo == binary.BigEndian); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// guessEncoding recognises the encoding of a dataset whose file meta names no transfer syntax from its first
+// element: a valid VR means explicit (big endian when the group reads smaller that way), else implicit.
+func guessEncoding(data []byte) encoding {
+	if enc := bareDataset(data); enc != encUnknown {
+		return enc
+	}
+	if len(data) < 8 {
+		return encUnknown
+	}
+	if validVR(data[4:6]) {
+		if binary.BigEndian.Uint16(data) < binary.LittleEndian.Uint16(data) {
+			return encExplicitBE
+		}
+		return encExplicitLE
+	}
+	return encImplicitLE
+}
+
+func sopOrModality(s *Scan) string {
+	if s.Meta.Modality != "" {
+		return s.Meta.Modality
+	}
+	return "this"
+}
+
+func encodingOf(ts string) encoding {
+	switch ts {
+	case "":
+		return encUnknown
+	case tsImplicitLE:
+		return encImplicitLE
+	case tsExplicitBE:
+		return encExplicitBE
+	}
+	return encExplicitLE
+}
+
+func sameByteOrder(a, b encoding) bool { return (a == encExplicitBE) == (b == encExplicitBE) }
+
+func encName(e encoding) string {
+	return map[encoding]string{encImplicitLE: "implicit VR little endian", encExplicitLE: "explicit VR little endian", encExplicitBE: "explicit VR big endian"}[e]
+}
+
+// inflate decompresses a Deflated Explicit VR Little Endian dataset, refusing more than limit bytes.
+func inflate(data []byte, limit int64) ([]byte, error) {
+	zr := flate.NewReader(bytes.NewReader(data))
+	defer zr.Close()
+	out, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("inflate deflated dataset: %v: %w", err, ErrMalformed)
+	}
+	if int64(len(out)) > limit {
+		return nil, fmt.Errorf("deflated dataset inflates to more than %d bytes: %w", limit, ErrTooLarge)
+	}
+	return out, nil
+}
+
+// parseDataset runs the DICOM library on a dataset that holds no top-level pixel data, behind a synthetic File
+// Meta header that names the encoding, and turns a library panic into an error.
+func parseDataset(data []byte, enc encoding) (ds dicom.Dataset, err error) {
+	ts := map[encoding]string{encImplicitLE: tsImplicitLE, encExplicitLE: tsExplicitLE, encExplicitBE: tsExplicitBE}[enc]
+	header := syntheticMeta(ts)
+	defer func() {
+		if r := recover(); r != nil {
+			ds, err = dicom.Dataset{}, fmt.Errorf("the DICOM parser failed on this file (%v): %w", r, ErrMalformed)
+		}
+	}()
+	in := io.MultiReader(bytes.NewReader(header), bytes.NewReader(data))
+	ds, err = dicom.Parse(in, int64(len(header)+len(data)), nil,
+		dicom.SkipPixelData(), dicom.AllowUnknownSpecificCharacterSet(), dicom.AllowMismatchPixelDataLength())
+	if err != nil {
+		err = fmt.Errorf("parse dataset: %v: %w", strings.TrimPrefix(err.Error(), "readElement: "), ErrMalformed)
+	}
+	return ds, err
+}
+
+// syntheticMeta is a preamble, "DICM" and a File Meta group holding only its length and the transfer syntax.
+func syntheticMeta(ts string) []byte {
+	uid := []byte(ts)
+	if len(uid)%2 == 1 {
+		uid = append(uid, 0)
+	}
+	var b bytes.Buffer
+	b.Write(make([]byte, 128))
+	b.WriteString("DICM")
+	le := binary.LittleEndian
+	el := func(elem uint16, vr string, val []byte) {
+		b.Write(le.AppendUint16(nil, 0x0002))
+		b.Write(le.AppendUint16(nil, elem))
+		b.WriteString(vr)
+		b.Write(le.AppendUint16(nil, uint16(len(val))))
+		b.Write(val)
+	}
+	el(0x0000, "UL", le.AppendUint32(nil, uint32(8+len(uid))))
+	el(0x0010, "UI", uid)
+	return b.Bytes()
+}

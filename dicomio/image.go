@@ -1,0 +1,161 @@
+package dicomio
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+)
+
+// decodeImage turns a PNG or JPEG into a Scan of modality "OT": grey images keep one sample (8 or 16 bits),
+// everything else becomes RGB (alpha ignored, as PIL's "L" conversion ignores it).
+func decodeImage(buf []byte, format Format, o options) (*Scan, error) {
+	var cfg image.Config
+	var err error
+	if format == FormatPNG {
+		cfg, err = png.DecodeConfig(bytes.NewReader(buf))
+	} else {
+		cfg, err = jpeg.DecodeConfig(bytes.NewReader(buf))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s header: %v: %w", format, err, ErrMalformed)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("%s has invalid dimensions %d×%d: %w", format, cfg.Width, cfg.Height, ErrMalformed)
+	}
+	if cfg.Width > MaxDimension || cfg.Height > MaxDimension || int64(cfg.Width)*int64(cfg.Height)*3 > MaxSamples {
+		return nil, fmt.Errorf("%s is %d×%d, beyond the size limits: %w", format, cfg.Width, cfg.Height, ErrTooLarge)
+	}
+	s := &Scan{Format: format, Rows: cfg.Height, Columns: cfg.Width, NumFrames: 1, RescaleSlope: 1}
+	s.Meta.Modality = "OT"
+	grey, bits := colourModel(cfg.ColorModel)
+	s.SamplesPerPixel, s.BitsAllocated, s.BitsStored, s.HighBit = 3, bits, bits, bits-1
+	s.Photometric, s.StoredPhotometric = "RGB", "RGB"
+	if grey {
+		s.SamplesPerPixel = 1
+		s.Photometric, s.StoredPhotometric = "MONOCHROME2", "MONOCHROME2"
+	}
+	s.storedSPP = s.SamplesPerPixel
+	full := float64(uint32(1)<<bits - 1)
+	s.colorMax = float32(full)
+	// The identity window: v/full, so that an 8-bit image renders to exactly its own grey levels.
+	s.Windows = []Window{{Name: "full range", Center: full / 2, Width: full, Function: VOILinearExact}}
+	if o.metadataOnly {
+		return s, nil
+	}
+	var img image.Image
+	if format == FormatPNG {
+		img, err = png.Decode(bytes.NewReader(buf))
+	} else {
+		img, err = jpeg.Decode(bytes.NewReader(buf))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %v: %w", format, err, ErrMalformed)
+	}
+	vals, raw := imageSamples(img, s.SamplesPerPixel, bits)
+	s.frames = [][]float32{vals}
+	lo, hi := float32(full), float32(0)
+	for _, v := range vals {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	s.ranges = [][2]float32{{lo, hi}}
+	s.raw = []rawFrame{{data: raw, photometric: s.StoredPhotometric}}
+	return s, nil
+}
+
+// colourModel says whether an image is grey and how many bits its samples have.
+func colourModel(m color.Model) (grey bool, bits int) {
+	switch m {
+	case color.GrayModel:
+		return true, 8
+	case color.Gray16Model:
+		return true, 16
+	case color.RGBA64Model, color.NRGBA64Model:
+		return false, 16
+	}
+	return false, 8
+}
+
+// imageSamples extracts the samples as float32 values and as little-endian stored bytes.
+func imageSamples(img image.Image, spp, bits int) ([]float32, []byte) {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	n := w * h * spp
+	vals := make([]float32, n)
+	bps := bits / 8
+	raw := make([]byte, n*bps)
+	put := func(i int, v uint32) {
+		vals[i] = float32(v)
+		if bps == 1 {
+			raw[i] = byte(v)
+		} else {
+			raw[2*i], raw[2*i+1] = byte(v), byte(v>>8)
+		}
+	}
+	switch m := img.(type) {
+	case *image.Gray:
+		for y := range h {
+			row := m.Pix[y*m.Stride : y*m.Stride+w]
+			for x, v := range row {
+				put(y*w+x, uint32(v))
+			}
+		}
+		return vals, raw
+	case *image.Gray16:
+		for y := range h {
+			for x := range w {
+				o := y*m.Stride + 2*x
+				put(y*w+x, uint32(m.Pix[o])<<8|uint32(m.Pix[o+1]))
+			}
+		}
+		return vals, raw
+	case *image.NRGBA:
+		for y := range h {
+			for x := range w {
+				o := y*m.Stride + 4*x
+				i := 3 * (y*w + x)
+				put(i, uint32(m.Pix[o]))
+				put(i+1, uint32(m.Pix[o+1]))
+				put(i+2, uint32(m.Pix[o+2]))
+			}
+		}
+		return vals, raw
+	case *image.NRGBA64:
+		for y := range h {
+			for x := range w {
+				o := y*m.Stride + 8*x
+				i := 3 * (y*w + x)
+				for c := range 3 {
+					put(i+c, uint32(m.Pix[o+2*c])<<8|uint32(m.Pix[o+2*c+1]))
+				}
+			}
+		}
+		return vals, raw
+	}
+	// Everything else (YCbCr JPEG, paletted and opaque RGBA PNG, CMYK JPEG) through the colour model; for
+	// opaque images premultiplied and straight values agree.
+	for y := range h {
+		for x := range w {
+			i := (y*w + x) * spp
+			if spp == 1 {
+				g := color.GrayModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.Gray)
+				put(i, uint32(g.Y))
+				continue
+			}
+			c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
+			if bits == 16 {
+				c16 := color.NRGBA64Model.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
+				put(i, uint32(c16.R))
+				put(i+1, uint32(c16.G))
+				put(i+2, uint32(c16.B))
+				continue
+			}
+			put(i, uint32(c.R))
+			put(i+1, uint32(c.G))
+			put(i+2, uint32(c.B))
+		}
+	}
+	return vals, raw
+}

@@ -1,0 +1,390 @@
+package dicomio
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/tumortracer/tumortracer/dicomio/codec"
+)
+
+// nativeSyntax reports whether a transfer syntax carries uncompressed (native) pixel data.
+func nativeSyntax(ts string) bool {
+	switch ts {
+	case tsImplicitLE, tsExplicitLE, tsExplicitBE, tsDeflatedLE:
+		return true
+	}
+	return false
+}
+
+// sampleBytes is the byte width of one stored sample (0 for 1-bit data).
+func (s *Scan) sampleBytes() int { return s.BitsAllocated / 8 }
+
+// storedSamplesPerFrame is the number of samples one native frame stores: YBR_FULL_422 keeps two per pixel.
+func (s *Scan) storedSamplesPerFrame() int {
+	if s.StoredPhotometric == "YBR_FULL_422" && s.storedSPP == 3 {
+		return s.Rows * s.Columns * 2
+	}
+	return s.Rows * s.Columns * s.storedSPP
+}
+
+// decodePixels splits the pixel data into frames and converts each to modality values.
+func (s *Scan) decodePixels(top topLevel, bigEndian bool) error {
+	native := top.pixelValue != nil
+	switch {
+	case native && !nativeSyntax(s.TransferSyntax) && s.TransferSyntax != tsEncapsulatedRaw:
+		return fmt.Errorf("pixel data is not encapsulated although transfer syntax %s is compressed: %w", tsName(s.TransferSyntax), ErrMalformed)
+	case !native && nativeSyntax(s.TransferSyntax):
+		return fmt.Errorf("pixel data is encapsulated although transfer syntax %s is uncompressed: %w", tsName(s.TransferSyntax), ErrMalformed)
+	}
+	var raws []rawFrame
+	if native {
+		s.rawBigEndian = bigEndian
+		frameSamples := s.storedSamplesPerFrame()
+		if s.BitsAllocated == 1 {
+			need := (int64(frameSamples)*int64(s.NumFrames) + 7) / 8
+			if int64(len(top.pixelValue)) < need {
+				return fmt.Errorf("pixel data has %d bytes, %d expected: %w", len(top.pixelValue), need, ErrTruncated)
+			}
+			for i := range s.NumFrames {
+				raws = append(raws, rawFrame{data: top.pixelValue, bitOffset: i * frameSamples})
+			}
+		} else {
+			frameLen := frameSamples * s.sampleBytes()
+			need := int64(frameLen) * int64(s.NumFrames)
+			if int64(len(top.pixelValue)) < need {
+				return fmt.Errorf("pixel data has %d bytes, %d expected for %d frame(s) of %d×%d: %w", len(top.pixelValue), need, s.NumFrames, s.Columns, s.Rows, ErrTruncated)
+			}
+			for i := range s.NumFrames {
+				raws = append(raws, rawFrame{data: top.pixelValue[i*frameLen : (i+1)*frameLen]})
+			}
+		}
+	} else {
+		var err error
+		raws, err = s.decodeEncapsulated(top)
+		if err != nil {
+			return err
+		}
+	}
+	s.raw = raws
+	s.frames = make([][]float32, len(raws))
+	s.ranges = make([][2]float32, len(raws))
+	for i, rf := range raws {
+		vals, lo, hi, err := s.values(rf)
+		if err != nil {
+			return fmt.Errorf("frame %d: %w", i, err)
+		}
+		s.frames[i], s.ranges[i] = vals, [2]float32{lo, hi}
+	}
+	if s.Photometric == "RGB" && s.StoredPhotometric != "PALETTE COLOR" {
+		s.colorMax = float32(uint64(1)<<min(s.BitsStored, 32) - 1)
+	}
+	return nil
+}
+
+// decodeEncapsulated assigns fragments to frames and runs the codec on each.
+func (s *Scan) decodeEncapsulated(top topLevel) ([]rawFrame, error) {
+	groups, err := splitFrames(top, s.NumFrames, s.TransferSyntax)
+	if err != nil {
+		return nil, err
+	}
+	p := codec.Params{Rows: s.Rows, Columns: s.Columns, SamplesPerPixel: s.storedSPP, BitsAllocated: s.BitsAllocated,
+		BitsStored: s.BitsStored, PixelRepresentation: s.PixelRepresentation, Photometric: s.StoredPhotometric,
+		PlanarConfiguration: s.PlanarConfiguration}
+	out := make([]rawFrame, len(groups))
+	for i, data := range groups {
+		var f codec.Frame
+		if s.TransferSyntax == tsEncapsulatedRaw {
+			f = codec.Frame{Data: data, Photometric: s.StoredPhotometric}
+		} else {
+			f, err = codec.Decode(s.TransferSyntax, data, p)
+			if err != nil {
+				return nil, fmt.Errorf("frame %d: %w", i, classifyCodecError(err))
+			}
+		}
+		if len(f.Data) < p.FrameSize() {
+			return nil, fmt.Errorf("frame %d decoded to %d bytes, %d expected: %w", i, len(f.Data), p.FrameSize(), ErrMalformed)
+		}
+		if f.Photometric == "" {
+			f.Photometric = s.StoredPhotometric
+		}
+		out[i] = rawFrame{data: f.Data[:p.FrameSize()], photometric: f.Photometric}
+	}
+	return out, nil
+}
+
+// splitFrames joins each frame's fragments: by the Extended or Basic Offset Table when present, one fragment
+// per frame when the counts agree, else by the start-of-image markers of JPEG, JPEG-LS and JPEG 2000.
+func splitFrames(top topLevel, frames int, ts string) ([][]byte, error) {
+	frags := top.frags
+	if len(frags) == 0 {
+		return nil, fmt.Errorf("encapsulated pixel data has no fragments: %w", ErrMalformed)
+	}
+	join := func(fs []fragment) []byte {
+		if len(fs) == 1 {
+			return fs[0].data
+		}
+		var out []byte
+		for _, f := range fs {
+			out = append(out, f.data...)
+		}
+		return out
+	}
+	if frames == 1 {
+		return [][]byte{join(frags)}, nil
+	}
+	if offsets := offsetTable(top); len(offsets) == frames {
+		out := make([][]byte, frames)
+		for i := range frames {
+			lo, hi := offsets[i], uint64(math.MaxUint64)
+			if i+1 < frames {
+				hi = offsets[i+1]
+			}
+			var fs []fragment
+			for _, f := range frags {
+				if uint64(f.offset) >= lo && uint64(f.offset) < hi {
+					fs = append(fs, f)
+				}
+			}
+			if len(fs) == 0 {
+				return nil, fmt.Errorf("offset table points frame %d at no fragment: %w", i, ErrMalformed)
+			}
+			out[i] = join(fs)
+		}
+		return out, nil
+	}
+	if len(frags) == frames {
+		out := make([][]byte, frames)
+		for i, f := range frags {
+			out[i] = f.data
+		}
+		return out, nil
+	}
+	var out [][]byte
+	var cur []fragment
+	for _, f := range frags {
+		if frameStart(f.data) && len(cur) > 0 {
+			out = append(out, join(cur))
+			cur = nil
+		}
+		cur = append(cur, f)
+	}
+	out = append(out, join(cur))
+	if len(out) != frames {
+		return nil, fmt.Errorf("cannot split %d fragments into %d frames (%s): %w", len(frags), frames, tsName(ts), ErrMalformed)
+	}
+	return out, nil
+}
+
+// offsetTable returns the frame offsets of the Extended Offset Table, else of the Basic Offset Table.
+func offsetTable(top topLevel) []uint64 {
+	var out []uint64
+	if len(top.eot) >= 8 {
+		for i := 0; i+8 <= len(top.eot); i += 8 {
+			out = append(out, binary.LittleEndian.Uint64(top.eot[i:]))
+		}
+		return out
+	}
+	for i := 0; i+4 <= len(top.bot); i += 4 {
+		out = append(out, uint64(binary.LittleEndian.Uint32(top.bot[i:])))
+	}
+	return out
+}
+
+// frameStart reports whether a fragment begins a JPEG / JPEG-LS image (SOI) or a JPEG 2000 codestream (SOC SIZ).
+func frameStart(b []byte) bool {
+	return len(b) >= 4 && b[0] == 0xFF && (b[1] == 0xD8 || (b[1] == 0x4F && b[2] == 0xFF && b[3] == 0x51))
+}
+
+// values converts one frame to modality values, samples interleaved, and returns its range.
+func (s *Scan) values(rf rawFrame) (vals []float32, lo, hi float32, err error) {
+	// Native frames are as stored; codecs return interleaved samples in the photometric they name.
+	native := rf.photometric == ""
+	nStored := s.Rows * s.Columns * s.storedSPP
+	if native {
+		nStored = s.storedSamplesPerFrame()
+	}
+	raw := make([]float32, nStored)
+	s.readSamples(rf, raw)
+	photometric := s.StoredPhotometric
+	if !native {
+		photometric = rf.photometric
+	}
+	if photometric == "YBR_FULL_422" && native {
+		raw = expand422(raw, s.Rows*s.Columns)
+	}
+	if s.storedSPP == 3 && s.PlanarConfiguration == 1 && native {
+		raw = interleave(raw, s.Rows*s.Columns)
+	}
+	switch {
+	case photometric == "PALETTE COLOR":
+		vals = s.applyPalette(raw)
+	case photometric == "YBR_FULL" || photometric == "YBR_FULL_422":
+		ybrToRGB(raw, float32(uint64(1)<<min(s.BitsStored, 32)-1))
+		vals = raw
+	case s.storedSPP == 3:
+		vals = raw
+	case s.modalityLUT != nil:
+		l := s.modalityLUT
+		for i, v := range raw {
+			raw[i] = float32(l.lookup(float64(v)))
+		}
+		vals = raw
+	case s.RescaleSlope != 1 || s.RescaleIntercept != 0:
+		m, b := s.RescaleSlope, s.RescaleIntercept
+		for i, v := range raw {
+			raw[i] = float32(float64(v)*m + b)
+		}
+		vals = raw
+	default:
+		vals = raw
+	}
+	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+	for _, v := range vals {
+		if v < lo {
+			lo = v
+		}
+		if v > hi {
+			hi = v
+		}
+	}
+	return vals, lo, hi, nil
+}
+
+// readSamples reads a frame's stored samples into out, masking to Bits Stored and sign-extending.
+func (s *Scan) readSamples(rf rawFrame, out []float32) {
+	d := rf.data
+	var bo binary.ByteOrder = binary.LittleEndian
+	if s.rawBigEndian && rf.photometric == "" {
+		bo = binary.BigEndian
+	}
+	shift := uint(s.HighBit + 1 - s.BitsStored)
+	mask := uint32(1)<<uint(s.BitsStored) - 1
+	if s.BitsStored >= 32 {
+		mask = math.MaxUint32
+	}
+	signed := s.PixelRepresentation == 1
+	signBit := uint32(1) << uint(s.BitsStored-1)
+	extend := func(u uint32) float32 {
+		u = (u >> shift) & mask
+		if signed && u&signBit != 0 {
+			return float32(int64(u) - int64(mask) - 1)
+		}
+		return float32(u)
+	}
+	switch {
+	case s.floatPixels == 32:
+		for i := range out {
+			out[i] = math.Float32frombits(bo.Uint32(d[4*i:]))
+		}
+	case s.floatPixels == 64:
+		for i := range out {
+			out[i] = float32(math.Float64frombits(bo.Uint64(d[8*i:])))
+		}
+	case s.BitsAllocated == 1:
+		for i := range out {
+			bit := rf.bitOffset + i
+			out[i] = float32(d[bit>>3] >> uint(bit&7) & 1)
+		}
+	case s.BitsAllocated == 8:
+		for i := range out {
+			out[i] = extend(uint32(d[i]))
+		}
+	case s.BitsAllocated == 16 && s.BitsStored == 16 && bo == binary.LittleEndian:
+		d = d[:2*len(out)]
+		if signed {
+			for i := range out {
+				out[i] = float32(int16(uint16(d[2*i]) | uint16(d[2*i+1])<<8))
+			}
+		} else {
+			for i := range out {
+				out[i] = float32(uint16(d[2*i]) | uint16(d[2*i+1])<<8)
+			}
+		}
+	case s.BitsAllocated == 16:
+		for i := range out {
+			out[i] = extend(uint32(bo.Uint16(d[2*i:])))
+		}
+	case s.BitsAllocated == 32:
+		for i := range out {
+			out[i] = extend(bo.Uint32(d[4*i:]))
+		}
+	}
+}
+
+// expand422 turns Y1 Y2 Cb Cr quadruples into two full YCbCr pixels.
+func expand422(in []float32, pixels int) []float32 {
+	out := make([]float32, pixels*3)
+	for p := 0; p+1 < pixels && 2*p+3 < len(in); p += 2 {
+		q := in[2*p : 2*p+4]
+		o := out[3*p : 3*p+6]
+		o[0], o[1], o[2] = q[0], q[2], q[3]
+		o[3], o[4], o[5] = q[1], q[2], q[3]
+	}
+	return out
+}
+
+// interleave turns planar RRR…GGG…BBB… into RGBRGB….
+func interleave(in []float32, pixels int) []float32 {
+	out := make([]float32, len(in))
+	for c := range 3 {
+		plane := in[c*pixels : (c+1)*pixels]
+		for p, v := range plane {
+			out[3*p+c] = v
+		}
+	}
+	return out
+}
+
+// ybrToRGB converts YCbCr (YBR_FULL, PS3.3 C.7.6.3.1.2) to RGB in place; full is the largest sample value.
+func ybrToRGB(px []float32, full float32) {
+	half := (full + 1) / 2
+	clamp := func(v float32) float32 {
+		return float32(math.Round(float64(min(max(v, 0), full))))
+	}
+	for i := 0; i+2 < len(px); i += 3 {
+		y, cb, cr := px[i], px[i+1]-half, px[i+2]-half
+		px[i] = clamp(y + 1.402*cr)
+		px[i+1] = clamp(y - 0.344136*cb - 0.714136*cr)
+		px[i+2] = clamp(y + 1.772*cb)
+	}
+}
+
+// applyPalette maps palette indices to RGB through the three Palette Color LUTs.
+func (s *Scan) applyPalette(idx []float32) []float32 {
+	out := make([]float32, 3*len(idx))
+	for i, v := range idx {
+		for c := range 3 {
+			out[3*i+c] = float32(s.palette[c].lookup(float64(v)))
+		}
+	}
+	return out
+}
+
+// lookup maps an input value through the LUT, clamping below the first and above the last entry.
+func (l *LUT) lookup(v float64) float64 {
+	if len(l.Data) == 0 {
+		return v
+	}
+	i := int(math.Floor(v)) - l.FirstMapped
+	if i < 0 || math.IsNaN(v) {
+		i = 0
+	}
+	if i >= len(l.Data) {
+		i = len(l.Data) - 1
+	}
+	return float64(l.Data[i])
+}
+
+// Frame returns frame i's values in modality units (Hounsfield units for CT), samples interleaved, row-major;
+// len = Rows*Columns*SamplesPerPixel. Colour images (RGB, YBR_*, PALETTE COLOR) are RGB. The slice is shared:
+// callers must not modify it.
+func (s *Scan) Frame(i int) ([]float32, error) {
+	if len(s.frames) == 0 {
+		return nil, fmt.Errorf("scan was read without pixels: %w", ErrNoPixelData)
+	}
+	if i < 0 || i >= len(s.frames) {
+		return nil, fmt.Errorf("frame %d of %d: %w", i, len(s.frames), ErrFrameRange)
+	}
+	return s.frames[i], nil
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/python3
+"""Reference pixel values for dicomio's tests: pydicom's Dataset.pixel_array for each file.
+
+Usage: pydicom_ref.py FILE...   (one JSON object per line on stdout)
+
+Each line: {"path", "ok", "error", "dtype", "shape", "sha256"} where dtype is NumPy's dtype.str ("<u2", ">i2",
+"|u1" ...), shape the array's shape and sha256 the hex digest of arr.tobytes() (C order, the dtype's byte order).
+Only pydicom's NumPy handler is used, so this covers uncompressed transfer syntaxes; written for pydicom 2.3
+(Debian 12's python3-pydicom).
+"""
+import hashlib
+import json
+import sys
+import warnings
+
+
+def main(paths):
+    import pydicom
+    from pydicom.pixel_data_handlers import numpy_handler
+
+    pydicom.config.pixel_data_handlers = [numpy_handler]
+    warnings.simplefilter("ignore")
+    for path in paths:
+        rec = {"path": path, "ok": False}
+        try:
+            ds = pydicom.dcmread(path, force=True)
+            arr = ds.pixel_array
+            rec.update(ok=True, dtype=arr.dtype.str, shape=list(arr.shape),
+                       sha256=hashlib.sha256(arr.tobytes()).hexdigest())
+        except Exception as exc:  # the record says why; the Go test decides what that means
+            rec["error"] = "%s: %s" % (type(exc).__name__, exc)
+        print(json.dumps(rec), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
