@@ -1,17 +1,281 @@
-// Package ui is TumorTracer's viewer window (Fyne).
+// Package ui is TumorTracer's viewer window (Fyne): an image view with window/level, zoom, pan and frame
+// scrolling, corner annotations and a metadata panel; an AI panel with per-class probabilities, the saliency
+// overlay and the model card; and a batch table for dropped files and folders with progress, Cancel and export.
+//
+// Decoding and inference run in goroutines; widgets are changed only on the Fyne thread, through viewer.onUI.
+// Research use only — not for diagnosis.
 package ui
 
 import (
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/app"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/widget"
 
 	"github.com/tumortracer/tumortracer/cli"
 )
 
+// AppID is the application id, as in FyneApp.toml.
+const AppID = "org.tumortracer.viewer"
+
 // Main opens the viewer window with the given files and folders and returns the process exit status.
 func Main(args []string, b cli.Build) int {
-	// Replaced by the viewer (issue 5); until then the binary prints its usage.
-	cli.Usage(os.Stdout)
-	fmt.Fprintln(os.Stderr, "the viewer window is not built yet")
-	return cli.ExitUsage
+	fs := flag.NewFlagSet("tumortracer", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	ortLib := fs.String("ort-lib", "", "path of the ONNX Runtime shared library")
+	device := fs.String("device", "auto", "execution device: auto, cpu or cuda")
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "tumortracer: %v\n", err)
+		cli.Usage(os.Stderr)
+		return cli.ExitUsage
+	}
+	a := app.NewWithID(AppID)
+	a.SetIcon(appIcon)
+	a.Settings().SetTheme(readingTheme{})
+	w := a.NewWindow("TumorTracer")
+	an := newPipelineAnalyser(*ortLib, *device)
+	vw := newViewer(a, w, an, b)
+	vw.state = newStateWriter(os.Getenv(StateEnv))
+	vw.install()
+	w.Resize(fyne.NewSize(1280, 820))
+	if files := fs.Args(); len(files) > 0 {
+		vw.open(files)
+	}
+	w.ShowAndRun()
+	return cli.ExitOK
+}
+
+// install puts the viewer's content, menus, shortcuts and drop handler on its window.
+func (vw *viewer) install() {
+	w := vw.win
+	w.SetContent(vw.content)
+	w.SetMainMenu(vw.mainMenu())
+	w.SetOnDropped(vw.dropped)
+	c := w.Canvas()
+	for _, s := range vw.shortcuts() {
+		if s.shortcut != nil {
+			c.AddShortcut(s.shortcut, func(fyne.Shortcut) { s.run() })
+		}
+	}
+	c.SetOnTypedKey(vw.typedKey)
+	c.SetOnTypedRune(vw.typedRune)
+	vw.state.watchFirstFrame(vw)
+}
+
+// dropped queues dropped files and folders.
+func (vw *viewer) dropped(_ fyne.Position, uris []fyne.URI) {
+	paths := make([]string, 0, len(uris))
+	for _, u := range uris {
+		if u.Scheme() == "file" {
+			paths = append(paths, u.Path())
+		}
+	}
+	vw.open(paths)
+}
+
+// shortcut is one keyboard command, listed in the help dialog.
+type shortcut struct {
+	keys     string
+	what     string
+	shortcut fyne.Shortcut // nil for plain keys handled by typedKey/typedRune
+	run      func()
+}
+
+func (vw *viewer) shortcuts() []shortcut {
+	ctrl := func(k fyne.KeyName, mod fyne.KeyModifier) fyne.Shortcut {
+		return &desktop.CustomShortcut{KeyName: k, Modifier: mod}
+	}
+	return []shortcut{
+		{"Ctrl+O", "open files", ctrl(fyne.KeyO, fyne.KeyModifierShortcutDefault), vw.showOpenFile},
+		{"Ctrl+Shift+O", "open a folder (queued as a batch)", ctrl(fyne.KeyO, fyne.KeyModifierShortcutDefault|fyne.KeyModifierShift), vw.showOpenFolder},
+		{"Ctrl+E", "export the batch table as CSV or JSON", ctrl(fyne.KeyE, fyne.KeyModifierShortcutDefault), vw.showExport},
+		{"Ctrl+M", "show the model card", ctrl(fyne.KeyM, fyne.KeyModifierShortcutDefault), func() { vw.ai.showCard() }},
+		{"Ctrl+Q", "quit", nil, nil},
+		{"F1 or ?", "this help", nil, vw.showHelp},
+		{"Wheel, + / −", "zoom around the pointer / the centre", nil, nil},
+		{"Left-drag", "pan (adjusts W/L instead when “W/L drag” is ticked)", nil, nil},
+		{"Right-drag", "window/level: right = wider, down = higher centre", nil, nil},
+		{"W", "toggle W/L drag mode", nil, nil},
+		{"R or Home", "reset: fit to window, file window", nil, nil},
+		{"I", "invert", nil, nil},
+		{"A", "toggle square (aspect-corrected) pixels", nil, nil},
+		{"S", "toggle the saliency overlay", nil, nil},
+		{"1 … 5", "CT presets: lung, mediastinum, soft tissue, bone, brain", nil, nil},
+		{"0", "the file's own window", nil, nil},
+		{"↑ ↓, Page Up/Down", "previous / next frame or slice", nil, nil},
+		{"Esc", "cancel the running batch", nil, nil},
+	}
+}
+
+func (vw *viewer) typedKey(e *fyne.KeyEvent) {
+	switch e.Name {
+	case fyne.KeyUp, fyne.KeyPageUp, fyne.KeyLeft:
+		vw.step(-1)
+	case fyne.KeyDown, fyne.KeyPageDown, fyne.KeyRight:
+		vw.step(1)
+	case fyne.KeyHome:
+		vw.resetAll()
+	case fyne.KeyEscape:
+		vw.batch.cancelRun()
+	case fyne.KeyF1:
+		vw.showHelp()
+	}
+}
+
+func (vw *viewer) typedRune(r rune) {
+	switch r {
+	case '+', '=':
+		vw.zoomBy(1.25)
+	case '-':
+		vw.zoomBy(0.8)
+	case 'r', 'R':
+		vw.resetAll()
+	case 'i', 'I':
+		vw.invertCheck.SetChecked(!vw.invertCheck.Checked)
+	case 'a', 'A':
+		vw.aspectCheck.SetChecked(!vw.aspectCheck.Checked)
+	case 'w', 'W':
+		vw.wlCk.SetChecked(!vw.wlCk.Checked)
+	case 's', 'S':
+		vw.ai.toggleOverlay()
+	case '?':
+		vw.showHelp()
+	case '0':
+		vw.presetSelect.SetSelected("File window")
+	case '1', '2', '3', '4', '5':
+		if i := int(r - '1'); i < len(vw.presetSelect.Options)-2 {
+			vw.presetSelect.SetSelectedIndex(i + 2)
+		}
+	}
+}
+
+// resetAll fits the image and restores the file's window.
+func (vw *viewer) resetAll() {
+	vw.view.Reset()
+	if vw.scan != nil {
+		vw.view.SetWindow(vw.defaultWindow())
+		vw.presetSelect.ClearSelected()
+	}
+}
+
+func (vw *viewer) mainMenu() *fyne.MainMenu {
+	item := func(label string, run func(), s fyne.Shortcut) *fyne.MenuItem {
+		m := fyne.NewMenuItem(label, run)
+		m.Shortcut = s
+		return m
+	}
+	sc := map[string]fyne.Shortcut{}
+	for _, s := range vw.shortcuts() {
+		sc[s.what] = s.shortcut
+	}
+	file := fyne.NewMenu("File",
+		item("Open files…", vw.showOpenFile, sc["open files"]),
+		item("Open folder…", vw.showOpenFolder, sc["open a folder (queued as a batch)"]),
+		fyne.NewMenuItemSeparator(),
+		item("Export results…", vw.showExport, sc["export the batch table as CSV or JSON"]),
+	)
+	var presets []*fyne.MenuItem
+	for i, name := range vw.presetSelect.Options {
+		i, name := i, name
+		presets = append(presets, fyne.NewMenuItem(name, func() { vw.presetSelect.SetSelectedIndex(i) }))
+	}
+	wl := fyne.NewMenuItem("Window", nil)
+	wl.ChildMenu = fyne.NewMenu("", presets...)
+	fileWins := fyne.NewMenuItem("File windows", func() { vw.showFileWindows() })
+	view := fyne.NewMenu("View",
+		item("Zoom in", func() { vw.zoomBy(1.25) }, nil),
+		item("Zoom out", func() { vw.zoomBy(0.8) }, nil),
+		item("Reset view", vw.resetAll, nil),
+		fyne.NewMenuItemSeparator(),
+		wl, fileWins,
+		item("Invert", func() { vw.invertCheck.SetChecked(!vw.invertCheck.Checked) }, nil),
+		item("Square pixels", func() { vw.aspectCheck.SetChecked(!vw.aspectCheck.Checked) }, nil),
+		item("Saliency overlay", vw.ai.toggleOverlay, nil),
+	)
+	help := fyne.NewMenu("Help",
+		item("Keyboard shortcuts", vw.showHelp, nil),
+		item("Model card", func() { vw.ai.showCard() }, sc["show the model card"]),
+		item("About", vw.showAbout, nil),
+	)
+	return fyne.NewMainMenu(file, view, help)
+}
+
+// showFileWindows lets the user pick one of the file's own VOI windows.
+func (vw *viewer) showFileWindows() {
+	wins := vw.fileWindows()
+	if len(wins) == 0 {
+		dialog.ShowInformation("File windows", "This file carries no window of its own.", vw.win)
+		return
+	}
+	names := make([]string, len(wins))
+	for i, w := range wins {
+		names[i] = w.Name
+	}
+	var d dialog.Dialog
+	list := widget.NewRadioGroup(names, func(s string) {
+		for _, w := range wins {
+			if w.Name == s {
+				vw.view.SetWindow(w)
+			}
+		}
+		if d != nil {
+			d.Hide()
+		}
+	})
+	d = dialog.NewCustom("File windows", "Close", list, vw.win)
+	d.Show()
+}
+
+func (vw *viewer) showHelp() {
+	var b strings.Builder
+	for _, s := range vw.shortcuts() {
+		fmt.Fprintf(&b, "%-20s %s\n", s.keys, s.what)
+	}
+	l := widget.NewLabelWithStyle(b.String(), fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})
+	dialog.ShowCustom("Keyboard shortcuts", "Close", l, vw.win)
+}
+
+func (vw *viewer) showAbout() {
+	dialog.ShowInformation("About TumorTracer",
+		fmt.Sprintf("TumorTracer %s (commit %s)\nChest CT and chest X-ray viewer with on-device classifiers.\n\n%s",
+			vw.build.Version, vw.build.Commit, cli.Disclaimer), vw.win)
+}
+
+func (vw *viewer) showOpenFile() {
+	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
+		if err != nil {
+			vw.showError("Cannot open the file", err)
+			return
+		}
+		if r == nil {
+			return
+		}
+		path := r.URI().Path()
+		_ = r.Close()
+		vw.open([]string{path})
+	}, vw.win)
+	d.Resize(fyne.NewSize(800, 560))
+	d.Show()
+}
+
+func (vw *viewer) showOpenFolder() {
+	d := dialog.NewFolderOpen(func(u fyne.ListableURI, err error) {
+		if err != nil {
+			vw.showError("Cannot open the folder", err)
+			return
+		}
+		if u == nil {
+			return
+		}
+		vw.open([]string{u.Path()})
+	}, vw.win)
+	d.Resize(fyne.NewSize(800, 560))
+	d.Show()
 }

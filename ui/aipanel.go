@@ -1,0 +1,344 @@
+package ui
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/png" // model card figures
+	"sort"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/tumortracer/tumortracer/cli"
+)
+
+const autoModel = "Auto (by modality)"
+
+// aiPanel shows the classification of the shown image: model and device pickers, the model line, the permanent
+// research-use line, per-class probability bars and the saliency overlay's controls.
+type aiPanel struct {
+	vw           *viewer
+	content      *fyne.Container
+	modelSelect  *widget.Select
+	deviceSelect *widget.Select
+	disclaimer   *widget.Label
+	modelLine    *widget.Label
+	statusLine   *widget.Label
+	topLine      *widget.Label
+	bars         *fyne.Container
+	barList      []*probBar
+	overlayCheck *widget.Check
+	opacity      *widget.Slider
+	cardButton   *widget.Button
+	models       []modelInfo
+}
+
+func newAIPanel(vw *viewer) *aiPanel {
+	p := &aiPanel{vw: vw}
+	p.models = vw.an.Models()
+	opts := []string{autoModel}
+	for _, m := range p.models {
+		opts = append(opts, modelOption(m))
+	}
+	// Selected is set before the callbacks so that building the panel changes nothing.
+	p.modelSelect = widget.NewSelect(opts, nil)
+	p.modelSelect.Selected = autoModel
+	p.modelSelect.OnChanged = p.pickModel
+	p.deviceSelect = widget.NewSelect([]string{"auto", "cpu", "cuda"}, nil)
+	p.deviceSelect.Selected = "auto"
+	p.deviceSelect.OnChanged = p.pickDevice
+
+	p.disclaimer = widget.NewLabelWithStyle(cli.Disclaimer, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	p.disclaimer.Importance = widget.WarningImportance
+	p.modelLine = widget.NewLabel("Model: –")
+	p.modelLine.Wrapping = fyne.TextWrapWord
+	p.statusLine = widget.NewLabel("")
+	p.statusLine.Wrapping = fyne.TextWrapWord
+	p.topLine = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	p.bars = container.NewVBox()
+
+	p.overlayCheck = widget.NewCheck("Saliency overlay (S)", func(on bool) { p.applyOverlay() })
+	p.opacity = widget.NewSlider(0, 1)
+	p.opacity.Step = 0.05
+	p.opacity.Value = 0.45
+	p.opacity.OnChanged = func(float64) { p.applyOverlay() }
+	legend := container.NewBorder(nil, nil, widget.NewLabel("low"), widget.NewLabel("high"), newColourScale())
+
+	p.cardButton = widget.NewButton("Model card…", p.showCard)
+	form := widget.NewForm(widget.NewFormItem("Model", p.modelSelect), widget.NewFormItem("Device", p.deviceSelect))
+	p.content = container.NewVBox(
+		p.disclaimer,
+		form,
+		p.modelLine,
+		p.topLine,
+		p.bars,
+		p.statusLine,
+		widget.NewSeparator(),
+		p.overlayCheck,
+		container.NewBorder(nil, nil, widget.NewLabel("Opacity"), nil, p.opacity),
+		legend,
+		p.cardButton,
+	)
+	if err := vw.an.Ready(); err != nil {
+		p.showUnavailable(err)
+	}
+	return p
+}
+
+func modelOption(m modelInfo) string { return fmt.Sprintf("%s (%s)", m.Title, m.ID) }
+
+func (p *aiPanel) pickModel(opt string) {
+	id := ""
+	for _, m := range p.models {
+		if modelOption(m) == opt {
+			id = m.ID
+		}
+	}
+	if id == p.vw.modelID {
+		return
+	}
+	p.vw.modelID = id
+	p.vw.classify()
+}
+
+func (p *aiPanel) pickDevice(name string) {
+	if p.vw == nil || p.vw.an == nil {
+		return
+	}
+	if err := p.vw.an.SetDevice(name); err != nil {
+		p.vw.showError("Cannot use device "+name, err)
+		return
+	}
+	p.vw.classify()
+}
+
+func (p *aiPanel) applyOverlay() {
+	p.vw.view.SetOverlay(p.overlayCheck.Checked, p.opacity.Value)
+}
+
+// toggleOverlay is the S key.
+func (p *aiPanel) toggleOverlay() { p.overlayCheck.SetChecked(!p.overlayCheck.Checked) }
+
+func (p *aiPanel) clearBars() {
+	p.barList = nil
+	p.bars.Objects = nil
+	p.bars.Refresh()
+	p.topLine.SetText("")
+}
+
+func (p *aiPanel) showUnavailable(err error) {
+	p.clearBars()
+	p.modelLine.SetText("Model: –")
+	p.statusLine.Importance = widget.WarningImportance
+	p.statusLine.SetText(sentence(err))
+}
+
+func (p *aiPanel) showRunning() {
+	p.statusLine.Importance = widget.LowImportance
+	p.statusLine.SetText("Classifying…")
+}
+
+func (p *aiPanel) showError(err error) {
+	p.clearBars()
+	p.statusLine.Importance = widget.DangerImportance
+	p.statusLine.SetText(sentence(err))
+}
+
+// sentence turns an error into the one sentence a person reads: its first clause, capitalised, with a full stop.
+func sentence(err error) string {
+	s := strings.TrimSpace(firstSentence(err))
+	if s == "" {
+		return ""
+	}
+	s = strings.ToUpper(s[:1]) + s[1:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+// showResult fills the bars and the model line; the model's name and version are always shown with the result.
+func (p *aiPanel) showResult(r *result) {
+	m := r.Model
+	p.modelLine.SetText(fmt.Sprintf("Model: %s %s (%s) on %s", m.Title, m.Version, m.ID, r.Device))
+	p.barList = p.barList[:0]
+	objs := make([]fyne.CanvasObject, 0, len(r.Probs))
+	for i, pr := range r.Probs {
+		name := fmt.Sprintf("class %d", i)
+		if i < len(m.Classes) {
+			name = m.Classes[i]
+		}
+		b := newProbBar(name, pr, i == r.Top)
+		if i == m.PositiveClass {
+			b.threshold = m.Threshold
+		}
+		p.barList = append(p.barList, b)
+		objs = append(objs, b)
+	}
+	p.bars.Objects = objs
+	p.bars.Refresh()
+	top := "–"
+	if r.Top >= 0 && r.Top < len(m.Classes) && r.Top < len(r.Probs) {
+		top = fmt.Sprintf("Top class: %s (%.1f%%)", m.Classes[r.Top], 100*r.Probs[r.Top])
+	}
+	if m.PositiveClass >= 0 && m.PositiveClass < len(m.Classes) {
+		verdict := "below"
+		if r.Positive {
+			verdict = "at or above"
+		}
+		top += fmt.Sprintf("\n%s %s threshold %.2f", m.Classes[m.PositiveClass], verdict, m.Threshold)
+	}
+	p.topLine.SetText(top)
+	p.statusLine.Importance = widget.LowImportance
+	p.statusLine.SetText(fmt.Sprintf("Classified in %.0f ms. Overlay: saliency of the top class.", r.ElapsedMillis))
+}
+
+// showCard opens the model card of the shown result's model, or of the picked model.
+func (p *aiPanel) showCard() {
+	var m *modelInfo
+	if p.vw.result != nil {
+		m = &p.vw.result.Model
+	} else {
+		for i := range p.models {
+			if p.models[i].ID == p.vw.modelID || (p.vw.modelID == "" && m == nil) {
+				m = &p.models[i]
+			}
+		}
+	}
+	if m == nil {
+		dialog.ShowInformation("Model card", "No model is installed.", p.vw.win)
+		return
+	}
+	text := widget.NewLabel(m.Card)
+	text.Wrapping = fyne.TextWrapWord
+	items := []fyne.CanvasObject{widget.NewLabelWithStyle(cli.Disclaimer, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), text}
+	titles := make([]string, 0, len(m.Figures))
+	for t := range m.Figures {
+		titles = append(titles, t)
+	}
+	sort.Strings(titles)
+	for _, t := range titles {
+		img, _, err := image.Decode(bytes.NewReader(m.Figures[t]))
+		if err != nil {
+			continue
+		}
+		ci := canvas.NewImageFromImage(img)
+		ci.FillMode = canvas.ImageFillContain
+		ci.SetMinSize(fyne.NewSize(360, 300))
+		items = append(items, widget.NewLabelWithStyle(t, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), ci)
+	}
+	sc := container.NewVScroll(container.NewVBox(items...))
+	sc.SetMinSize(fyne.NewSize(560, 480))
+	d := dialog.NewCustom(fmt.Sprintf("Model card: %s %s", m.Title, m.Version), "Close", sc, p.vw.win)
+	d.Show()
+}
+
+// probBar is one class's probability: name and percentage above a bar, the top class highlighted, and on the
+// binary model's positive class a tick at the decision threshold.
+type probBar struct {
+	widget.BaseWidget
+	name      string
+	prob      float64
+	top       bool
+	threshold float64 // 0 = none
+}
+
+func newProbBar(name string, prob float64, top bool) *probBar {
+	b := &probBar{name: name, prob: prob, top: top}
+	b.ExtendBaseWidget(b)
+	return b
+}
+
+// Colours of the bars.
+var (
+	colBarTrack = color.NRGBA{R: 0x2c, G: 0x2c, B: 0x2c, A: 0xff}
+	colBarFill  = color.NRGBA{R: 0x4f, G: 0x9d, B: 0xc8, A: 0xff}
+	colBarTop   = color.NRGBA{R: 0x6c, G: 0xc8, B: 0x6c, A: 0xff}
+	colBarMark  = color.NRGBA{R: 0xf0, G: 0xf0, B: 0xf0, A: 0xff}
+)
+
+// CreateRenderer implements fyne.Widget.
+func (b *probBar) CreateRenderer() fyne.WidgetRenderer {
+	r := &probBarRenderer{b: b,
+		name:  canvas.NewText(b.name, colForeground),
+		pct:   canvas.NewText("", colForeground),
+		track: canvas.NewRectangle(colBarTrack),
+		fill:  canvas.NewRectangle(colBarFill),
+		mark:  canvas.NewRectangle(colBarMark),
+	}
+	r.name.TextSize, r.pct.TextSize = 12, 12
+	r.pct.Alignment = fyne.TextAlignTrailing
+	r.Refresh()
+	return r
+}
+
+type probBarRenderer struct {
+	b                 *probBar
+	name, pct         *canvas.Text
+	track, fill, mark *canvas.Rectangle
+}
+
+const barHeight = 10
+
+func (r *probBarRenderer) Layout(s fyne.Size) {
+	th := r.name.MinSize().Height
+	r.name.Move(fyne.NewPos(0, 0))
+	r.name.Resize(fyne.NewSize(s.Width, th))
+	r.pct.Move(fyne.NewPos(0, 0))
+	r.pct.Resize(fyne.NewSize(s.Width, th))
+	y := th + 2
+	r.track.Move(fyne.NewPos(0, y))
+	r.track.Resize(fyne.NewSize(s.Width, barHeight))
+	p := float32(max(0, min(1, r.b.prob)))
+	r.fill.Move(fyne.NewPos(0, y))
+	r.fill.Resize(fyne.NewSize(s.Width*p, barHeight))
+	if r.b.threshold > 0 {
+		x := s.Width * float32(r.b.threshold)
+		r.mark.Move(fyne.NewPos(x-1, y-3))
+		r.mark.Resize(fyne.NewSize(2, barHeight+6))
+		r.mark.Show()
+	} else {
+		r.mark.Hide()
+	}
+}
+
+func (r *probBarRenderer) MinSize() fyne.Size {
+	return fyne.NewSize(160, r.name.MinSize().Height+barHeight+8)
+}
+
+func (r *probBarRenderer) Refresh() {
+	r.name.Text = r.b.name
+	r.name.TextStyle.Bold = r.b.top
+	r.pct.Text = fmt.Sprintf("%.1f%%", 100*r.b.prob)
+	r.pct.TextStyle.Bold = r.b.top
+	if r.b.top {
+		r.fill.FillColor = colBarTop
+	} else {
+		r.fill.FillColor = colBarFill
+	}
+	r.Layout(r.b.Size())
+	for _, o := range r.Objects() {
+		o.Refresh()
+	}
+}
+
+func (r *probBarRenderer) Objects() []fyne.CanvasObject {
+	return []fyne.CanvasObject{r.track, r.fill, r.mark, r.name, r.pct}
+}
+
+func (r *probBarRenderer) Destroy() {}
+
+// newColourScale draws the overlay's colour scale, low to high.
+func newColourScale() fyne.CanvasObject {
+	r := canvas.NewRasterWithPixels(func(x, _, w, _ int) color.Color {
+		return heatColour(float64(x) / float64(max(1, w-1)))
+	})
+	r.SetMinSize(fyne.NewSize(120, 12))
+	return r
+}

@@ -1,0 +1,197 @@
+package ui
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/widget"
+)
+
+// StateEnv names the file the viewer describes its layout and progress in, for the window test and for
+// start-up measurements: where the image, the probability bars and the model line are on screen (in window
+// pixels), what they show, and when the first frame, image and result were drawn. Unset, nothing is written.
+const StateEnv = "TUMORTRACER_UI_STATE"
+
+// uiState is the JSON written to $TUMORTRACER_UI_STATE.
+type uiState struct {
+	PID   int     `json:"pid"`
+	Scale float32 `json:"scale"` // screen pixels per Fyne unit
+	// Unix nanoseconds: first paint of the window, first paint with an image, result shown.
+	FirstFrameNS int64 `json:"first_frame_ns,omitempty"`
+	FirstImageNS int64 `json:"first_image_ns,omitempty"`
+	ResultNS     int64 `json:"result_ns,omitempty"`
+
+	File       string    `json:"file,omitempty"`
+	Modality   string    `json:"modality,omitempty"`
+	View       rect      `json:"view"`
+	Image      rect      `json:"image"` // the drawn image, clipped to the view
+	Window     string    `json:"window,omitempty"`
+	ModelLine  textRect  `json:"model_line"`
+	Disclaimer textRect  `json:"disclaimer"`
+	Top        string    `json:"top,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	Bars       []barRect `json:"bars,omitempty"`
+	RenderMS   float64   `json:"render_ms"`
+
+	Batch batchState `json:"batch"`
+}
+
+type rect struct{ X, Y, W, H int }
+
+type textRect struct {
+	Text string `json:"text"`
+	rect
+}
+
+type barRect struct {
+	Class     string  `json:"class"`
+	Prob      float64 `json:"prob"`
+	Threshold float64 `json:"threshold,omitempty"`
+	rect              // the bar's track; the filled part starts at X
+}
+
+type batchState struct {
+	Total, Done, Failed, Queued int
+	Running                     bool
+}
+
+// stateWriter keeps uiState and rewrites the file on each event; a nil *stateWriter does nothing.
+type stateWriter struct {
+	path string
+	st   uiState
+}
+
+func newStateWriter(path string) *stateWriter {
+	if path == "" {
+		return nil
+	}
+	return &stateWriter{path: path, st: uiState{PID: os.Getpid()}}
+}
+
+// watchFirstFrame records the first paint of the view, with and without an image.
+func (s *stateWriter) watchFirstFrame(vw *viewer) {
+	if s == nil {
+		return
+	}
+	vw.view.onRender = func(withImage bool) {
+		now := time.Now().UnixNano()
+		changed := false
+		if s.st.FirstFrameNS == 0 {
+			s.st.FirstFrameNS, changed = now, true
+		}
+		if withImage && s.st.FirstImageNS == 0 {
+			s.st.FirstImageNS, changed = now, true
+		}
+		if changed {
+			// Positions are known only after this paint's layout; read them on the next turn of the loop.
+			go vw.onUI(func() { s.capture(vw); s.write() })
+		}
+	}
+}
+
+func (s *stateWriter) imageShown(vw *viewer) {
+	if s == nil {
+		return
+	}
+	s.capture(vw)
+	s.write()
+}
+
+func (s *stateWriter) resultShown(vw *viewer) {
+	if s == nil {
+		return
+	}
+	if s.st.ResultNS == 0 {
+		s.st.ResultNS = time.Now().UnixNano()
+	}
+	// The bars are laid out on the next paint; capture after it.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		vw.onUI(func() { s.capture(vw); s.write() })
+	}()
+}
+
+func (s *stateWriter) batchProgress(p *batchPanel) {
+	if s == nil {
+		return
+	}
+	done, failed, queued := p.counts()
+	s.st.Batch = batchState{Total: len(p.rows), Done: done, Failed: failed, Queued: queued, Running: p.running}
+	if !p.running || (done+failed)%50 == 0 {
+		s.write()
+	}
+}
+
+// capture reads positions and texts from the widgets (Fyne thread).
+func (s *stateWriter) capture(vw *viewer) {
+	c := vw.win.Canvas()
+	scale := c.Scale()
+	s.st.Scale = scale
+	d := fyne.CurrentApp().Driver()
+	toRect := func(o fyne.CanvasObject) rect {
+		p := d.AbsolutePositionForObject(o)
+		z := o.Size()
+		return rect{X: int(p.X * scale), Y: int(p.Y * scale), W: int(z.Width * scale), H: int(z.Height * scale)}
+	}
+	s.st.View = toRect(vw.view)
+	s.st.Image = rect{}
+	if f := vw.view.frame; f != nil {
+		v := vw.view
+		size := v.Size()
+		z := v.zoom()
+		ay := v.pixelAspect()
+		x0 := float64(size.Width)/2 - v.cx*z
+		y0 := float64(size.Height)/2 - v.cy*z*ay
+		x1 := x0 + float64(f.cols)*z
+		y1 := y0 + float64(f.rows)*z*ay
+		x0, y0 = max(x0, 0), max(y0, 0)
+		x1, y1 = min(x1, float64(size.Width)), min(y1, float64(size.Height))
+		if x1 > x0 && y1 > y0 {
+			s.st.Image = rect{
+				X: s.st.View.X + int(x0*float64(scale)), Y: s.st.View.Y + int(y0*float64(scale)),
+				W: int((x1 - x0) * float64(scale)), H: int((y1 - y0) * float64(scale)),
+			}
+		}
+		s.st.Window = vw.cornerBL.text()
+	}
+	if vw.scan != nil {
+		s.st.File = vw.path
+		s.st.Modality = vw.scan.Meta.Modality
+	}
+	s.st.ModelLine = textRect{Text: vw.ai.modelLine.Text, rect: toRect(vw.ai.modelLine)}
+	s.st.Disclaimer = textRect{Text: vw.ai.disclaimer.Text, rect: toRect(vw.ai.disclaimer)}
+	s.st.Top = vw.ai.topLine.Text
+	s.st.Error = ""
+	if imp := vw.ai.statusLine.Importance; imp == widget.DangerImportance || imp == widget.WarningImportance {
+		s.st.Error = vw.ai.statusLine.Text
+	}
+	s.st.Bars = s.st.Bars[:0]
+	for _, b := range vw.ai.barList {
+		r := toRect(b)
+		// The track is the last barHeight units above the bottom padding; see probBarRenderer.Layout.
+		th := (b.Size().Height - barHeight - 8 + 2) * scale
+		r.Y += int(th)
+		r.H = int(barHeight * scale)
+		s.st.Bars = append(s.st.Bars, barRect{Class: b.name, Prob: b.prob, Threshold: b.threshold, rect: r})
+	}
+	s.st.RenderMS = float64(vw.view.lastRender.Microseconds()) / 1000
+}
+
+// write replaces the file atomically so a reader never sees half of it.
+func (s *stateWriter) write() {
+	b, err := json.MarshalIndent(s.st, "", "  ")
+	if err != nil {
+		return
+	}
+	tmp := s.path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		fyne.LogError("write ui state", err)
+		return
+	}
+	if err := os.Rename(tmp, filepath.Clean(s.path)); err != nil {
+		fyne.LogError("write ui state", err)
+	}
+}

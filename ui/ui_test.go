@@ -1,0 +1,526 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/storage"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/tumortracer/tumortracer/cli"
+	"github.com/tumortracer/tumortracer/dicomio"
+)
+
+// scripted is an analyser with fixed answers, so the viewer can be tested without ONNX Runtime.
+type scripted struct {
+	mu       sync.Mutex
+	ready    error
+	calls    int
+	models   []modelInfo
+	delay    time.Duration
+	exported []batchRecord
+}
+
+var testModel = modelInfo{
+	ID: "cxr-test", Version: "1.2.3", Title: "Test classifier", Modalities: []string{"OT"},
+	Classes: []string{"Normal", "Pneumonia"}, PositiveClass: 1, Threshold: 0.4,
+	Card: "A test model card.",
+}
+
+func newScripted() *scripted { return &scripted{models: []modelInfo{testModel}} }
+
+func (s *scripted) Models() []modelInfo    { return s.models }
+func (s *scripted) Ready() error           { return s.ready }
+func (s *scripted) Device() string         { return "CPU" }
+func (s *scripted) SetDevice(string) error { return nil }
+
+func (s *scripted) Classify(ctx context.Context, sc *dicomio.Scan, frame int, modelID string) (*result, error) {
+	s.mu.Lock()
+	s.calls++
+	s.mu.Unlock()
+	sal := make([]float32, 4*4)
+	sal[5] = 1 // one hot cell
+	return &result{Model: testModel, Device: "CPU", Probs: []float64{0.3, 0.7}, Top: 1, Positive: true,
+		Saliency: sal, SalW: 4, SalH: 4, ElapsedMillis: 12}, nil
+}
+
+func (s *scripted) Batch(ctx context.Context, path, modelID string) batchRecord {
+	if s.delay > 0 {
+		select {
+		case <-time.After(s.delay):
+		case <-ctx.Done():
+			return batchRecord{Path: path, Err: "cancelled"}
+		}
+	}
+	if filepath.Ext(path) == ".bad" {
+		return batchRecord{Path: path, Err: "not an image"}
+	}
+	n := len(filepath.Base(path))
+	return batchRecord{Path: path, Modality: "OT", Model: "cxr-test 1.2.3", Top: "Normal", Prob: float64(n%10) / 10}
+}
+
+func (s *scripted) Export(w io.Writer, format string, recs []batchRecord, include bool) error {
+	s.exported = recs
+	return json.NewEncoder(w).Encode(recs)
+}
+
+// writeGreyPNG writes a 16-bit grey PNG whose value at (x, y) is f(x, y).
+func writeGreyPNG(t testing.TB, path string, w, h int, f func(x, y int) uint16) {
+	t.Helper()
+	img := image.NewGray16(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.SetGray16(x, y, color.Gray16{Y: f(x, y)})
+		}
+	}
+	fh, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(fh, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := fh.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ramp is a synthetic CT-like frame: values from -1000 to about 3000 across a w×h grid.
+func ramp(w, h int) *frameData {
+	vals := make([]float32, w*h)
+	for i := range vals {
+		vals[i] = float32(-1000 + i*4000/len(vals))
+	}
+	f := newFrameData(vals, h, w, 1)
+	f.unit = "HU"
+	return f
+}
+
+// linearVOI is PS3.3 C.11.2.1.2.1 written out independently of dicomio, scaled to 8 bits.
+func linearVOI(x, c, w float64) uint8 {
+	var y float64
+	switch {
+	case x <= c-0.5-(w-1)/2:
+		y = 0
+	case x > c-0.5+(w-1)/2:
+		y = 255
+	default:
+		y = ((x-(c-0.5))/(w-1) + 0.5) * 255
+	}
+	return uint8(math.Floor(y + 0.5))
+}
+
+// viewInWindow puts a view of exactly w×h units in a test window, so one unit is one image pixel at fit.
+func viewInWindow(t *testing.T, f *frameData, win dicomio.Window) (*imageView, fyne.Window) {
+	t.Helper()
+	v := newImageView()
+	w := test.NewTempWindow(t, v)
+	w.SetPadded(false)
+	w.Resize(fyne.NewSize(float32(f.cols), float32(f.rows)))
+	v.Resize(fyne.NewSize(float32(f.cols), float32(f.rows)))
+	v.SetFrame(f, win, false)
+	return v, w
+}
+
+func checkPixelsEqualVOI(t *testing.T, v *imageView, f *frameData, c, w float64, flip bool) {
+	t.Helper()
+	img := v.render(f.cols, f.rows).(*image.RGBA)
+	bad := 0
+	for y := range f.rows {
+		for x := range f.cols {
+			want := linearVOI(float64(f.values[y*f.cols+x]), c, w)
+			if flip {
+				want = uint8(math.Floor(255 - float64(want) + 0.5))
+			}
+			got := img.RGBAAt(x, y)
+			if (got.R != want && got.R+1 != want && got.R != want+1) || got.R != got.G || got.G != got.B {
+				if bad < 5 {
+					t.Errorf("pixel (%d,%d) value %g: got %v, want grey %d (C %g W %g)", x, y, f.values[y*f.cols+x], got, want, c, w)
+				}
+				bad++
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d pixels differ from the VOI formula", bad, f.rows*f.cols)
+	}
+}
+
+func TestRenderEqualsVOIFormula(t *testing.T) {
+	test.NewTempApp(t)
+	for _, tc := range []struct {
+		name     string
+		integral bool
+		mono1    bool
+		c, w     float64
+	}{
+		{"lung window, whole numbers (lookup table)", true, false, -600, 1500},
+		{"soft tissue, whole numbers", true, false, 40, 400},
+		{"fractional values (per-pixel path)", false, false, 40, 400},
+		{"MONOCHROME1 is shown inverted", true, true, 500, 2000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := ramp(64, 48)
+			if !tc.integral {
+				for i := range f.values {
+					f.values[i] += 0.25
+				}
+				f = newFrameData(f.values, 48, 64, 1)
+			}
+			if f.integral != tc.integral {
+				t.Fatalf("integral = %v, want %v", f.integral, tc.integral)
+			}
+			f.mono1 = tc.mono1
+			v, _ := viewInWindow(t, f, dicomio.Window{Center: tc.c, Width: tc.w, Function: dicomio.VOILinear})
+			checkPixelsEqualVOI(t, v, f, tc.c, tc.w, tc.mono1)
+		})
+	}
+}
+
+func TestRightDragAdjustsWindow(t *testing.T) {
+	test.NewTempApp(t)
+	f := ramp(64, 48)
+	v, _ := viewInWindow(t, f, dicomio.Window{Center: 40, Width: 400, Function: dicomio.VOILinear})
+	step := f.wlStep()
+	if want := float64(f.max-f.min) / 1000; math.Abs(step-want) > 1e-9 {
+		t.Fatalf("step = %g, want range/1000 = %g", step, want)
+	}
+	// Right button down at (10,10), move to (40,-10 relative): +30 right, −20 up.
+	v.MouseDown(&desktop.MouseEvent{Button: desktop.MouseButtonSecondary, PointEvent: fyne.PointEvent{Position: fyne.NewPos(10, 10)}})
+	v.MouseMoved(&desktop.MouseEvent{Button: desktop.MouseButtonSecondary, PointEvent: fyne.PointEvent{Position: fyne.NewPos(25, 0)}})
+	v.MouseMoved(&desktop.MouseEvent{Button: desktop.MouseButtonSecondary, PointEvent: fyne.PointEvent{Position: fyne.NewPos(40, -10)}})
+	v.MouseUp(&desktop.MouseEvent{Button: desktop.MouseButtonSecondary, PointEvent: fyne.PointEvent{Position: fyne.NewPos(40, -10)}})
+	wantW, wantC := 400+30*step, 40-20*step
+	if math.Abs(v.win.Width-wantW) > 1e-9 || math.Abs(v.win.Center-wantC) > 1e-9 {
+		t.Fatalf("after right-drag (+30, −20): W %g L %g, want W %g L %g", v.win.Width, v.win.Center, wantW, wantC)
+	}
+	checkPixelsEqualVOI(t, v, f, wantC, wantW, false)
+
+	// Moving without the button changes nothing.
+	v.MouseMoved(&desktop.MouseEvent{PointEvent: fyne.PointEvent{Position: fyne.NewPos(5, 5)}})
+	if v.win.Width != wantW {
+		t.Fatalf("hover after release changed the width to %g", v.win.Width)
+	}
+	// The width never drops below 1 for a LINEAR window.
+	v.adjustWindow(-1e6, 0)
+	if v.win.Width != 1 {
+		t.Fatalf("width after a huge leftward drag = %g, want 1", v.win.Width)
+	}
+}
+
+func TestWLModeLeftDragAndPan(t *testing.T) {
+	test.NewTempApp(t)
+	f := ramp(64, 48)
+	v, w := viewInWindow(t, f, dicomio.Window{Center: 0, Width: 1000, Function: dicomio.VOILinear})
+	cx, cy := v.cx, v.cy
+	test.Drag(w.Canvas(), fyne.NewPos(20, 20), 8, -4)
+	z := v.zoom()
+	if math.Abs(v.cx-(cx-8/z)) > 1e-9 || math.Abs(v.cy-(cy+4/z)) > 1e-9 {
+		t.Fatalf("pan by (8,−4) at zoom %g: centre (%g,%g), want (%g,%g)", z, v.cx, v.cy, cx-8/z, cy+4/z)
+	}
+	v.wlMode = true
+	test.Drag(w.Canvas(), fyne.NewPos(20, 20), 10, 5)
+	step := f.wlStep()
+	if math.Abs(v.win.Width-(1000+10*step)) > 1e-9 || math.Abs(v.win.Center-5*step) > 1e-9 {
+		t.Fatalf("W/L-mode drag: W %g L %g, want W %g L %g", v.win.Width, v.win.Center, 1000+10*step, 5*step)
+	}
+}
+
+func TestWheelZoomKeepsPointUnderCursor(t *testing.T) {
+	test.NewTempApp(t)
+	f := ramp(64, 48)
+	v, w := viewInWindow(t, f, dicomio.Window{Center: 0, Width: 1000})
+	p := fyne.NewPos(13, 30)
+	bx, by := v.toImage(p)
+	v.Scrolled(&fyne.ScrollEvent{PointEvent: fyne.PointEvent{Position: p}, Scrolled: fyne.Delta{DY: 20}})
+	if v.zoomRel <= 1 {
+		t.Fatalf("wheel up did not zoom in: zoomRel %g", v.zoomRel)
+	}
+	ax, ay := v.toImage(p)
+	if math.Abs(ax-bx) > 1e-9 || math.Abs(ay-by) > 1e-9 {
+		t.Fatalf("point under the cursor moved from (%g,%g) to (%g,%g)", bx, by, ax, ay)
+	}
+	// Through the canvas (test.Scroll sends position 0,0): zoom out, and the corner point stays.
+	before := v.zoomRel
+	cx0, cy0 := v.toImage(fyne.NewPos(0, 0))
+	test.Scroll(w.Canvas(), fyne.NewPos(5, 5), 0, -20)
+	if v.zoomRel >= before {
+		t.Fatalf("wheel down did not zoom out: %g → %g", before, v.zoomRel)
+	}
+	cx1, cy1 := v.toImage(fyne.NewPos(0, 0))
+	if math.Abs(cx1-cx0) > 1e-9 || math.Abs(cy1-cy0) > 1e-9 {
+		t.Fatalf("corner point moved from (%g,%g) to (%g,%g)", cx0, cy0, cx1, cy1)
+	}
+	// At 2× zoom around the top-left corner, output pixel (px, py) shows image pixel (px/2, py/2).
+	v.Reset()
+	v.SetWindow(dicomio.Window{Center: 1000, Width: 4001, Function: dicomio.VOILinear})
+	v.zoomAt(fyne.NewPos(0, 0), 2)
+	img := v.render(64, 48).(*image.RGBA)
+	for _, py := range []int{0, 17, 47} {
+		for px := range 64 {
+			want := linearVOI(float64(f.values[(py/2)*f.cols+px/2]), 1000, 4001)
+			if got := img.RGBAAt(px, py).R; got != want {
+				t.Fatalf("2× zoom: output (%d,%d) = %d, want image pixel (%d,%d) = %d", px, py, got, px/2, py/2, want)
+			}
+		}
+	}
+}
+
+func TestAspectCorrection(t *testing.T) {
+	test.NewTempApp(t)
+	f := ramp(40, 40)
+	f.rowSpacing, f.colSpacing = 1.0, 0.5 // each pixel twice as tall as wide
+	v, _ := viewInWindow(t, f, dicomio.Window{Center: 1000, Width: 4000})
+	v.Resize(fyne.NewSize(200, 200))
+	if got := v.pixelAspect(); got != 2 {
+		t.Fatalf("pixel aspect = %g, want 2", got)
+	}
+	// Fit: 40 rows × 2 tall must fit 200 → zoom 2.5 units per column.
+	if z := v.zoom(); math.Abs(z-2.5) > 1e-9 {
+		t.Fatalf("zoom with square pixels = %g, want 2.5", z)
+	}
+	v.SetAspectCorrect(false)
+	if z := v.zoom(); math.Abs(z-5) > 1e-9 {
+		t.Fatalf("zoom without correction = %g, want 5", z)
+	}
+}
+
+func TestReadoutShowsHU(t *testing.T) {
+	test.NewTempApp(t)
+	f := ramp(64, 48)
+	v, _ := viewInWindow(t, f, dicomio.Window{Center: 0, Width: 1000})
+	got := v.readout(fyne.NewPos(3.5, 2.5))
+	want := fmt.Sprintf("x 3  y 2  %g HU", f.values[2*64+3])
+	if got != want {
+		t.Fatalf("readout = %q, want %q", got, want)
+	}
+	if got := v.readout(fyne.NewPos(-5, 2)); got != "" {
+		t.Fatalf("readout outside the image = %q, want empty", got)
+	}
+}
+
+// newTestViewer builds the whole window around a scripted analyser.
+func newTestViewer(t *testing.T, an analyser) *viewer {
+	t.Helper()
+	a := test.NewTempApp(t)
+	w := test.NewTempWindow(t, nil)
+	vw := newViewer(a, w, an, cli.Build{Version: "test", Commit: "none"})
+	vw.install()
+	w.Resize(fyne.NewSize(1100, 720))
+	return vw
+}
+
+// waitFor polls cond (on the test's thread, which is the Fyne thread under the test driver).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestDropQueuesFilesAndFoldersRecursively(t *testing.T) {
+	an := newScripted()
+	vw := newTestViewer(t, an)
+	dir := t.TempDir()
+	for _, p := range []string{"a/1.png", "a/b/2.png", "a/b/c/3.png", "a/.hidden/4.png", "a/.5.png", "single.png"} {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeGreyPNG(t, full, 8, 8, func(x, y int) uint16 { return uint16(x * y * 100) })
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a", "notes.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vw.dropped(fyne.NewPos(10, 10), []fyne.URI{
+		storage.NewFileURI(filepath.Join(dir, "a")),
+		storage.NewFileURI(filepath.Join(dir, "single.png")),
+	})
+	waitFor(t, "the batch to finish", func() bool {
+		done, failed, _ := vw.batch.counts()
+		return !vw.batch.running && done+failed == 4
+	})
+	var got []string
+	for _, r := range vw.batch.rows {
+		rel, _ := filepath.Rel(dir, r.Path)
+		got = append(got, rel)
+	}
+	want := []string{"a/1.png", "a/b/2.png", "a/b/c/3.png", "single.png"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("queued %v, want %v (hidden files and notes.txt skipped, folders recursed)", got, want)
+	}
+	// Dropping the same folder again queues nothing new.
+	if n := vw.batch.add([]string{filepath.Join(dir, "a", "1.png")}); n != 0 {
+		t.Fatalf("re-adding a queued file added %d rows", n)
+	}
+	waitFor(t, "the first file to be shown", func() bool { return vw.scan != nil })
+	if vw.scan.Columns != 8 || vw.scan.Meta.Modality != "OT" {
+		t.Fatalf("shown scan is %d columns, modality %q", vw.scan.Columns, vw.scan.Meta.Modality)
+	}
+}
+
+func TestBatchTableSortsAndOpensRows(t *testing.T) {
+	an := newScripted()
+	vw := newTestViewer(t, an)
+	dir := t.TempDir()
+	var files []string
+	for _, n := range []string{"b.png", "aaaa.png", "ccccccc.png", "zz.bad"} {
+		p := filepath.Join(dir, n)
+		writeGreyPNG(t, p, 6, 6, func(x, y int) uint16 { return uint16(x + y) })
+		files = append(files, p)
+	}
+	vw.open(files)
+	waitFor(t, "the batch", func() bool {
+		done, failed, _ := vw.batch.counts()
+		return !vw.batch.running && done+failed == 4
+	})
+	_, failed, _ := vw.batch.counts()
+	if failed != 1 {
+		t.Fatalf("%d failed rows, want 1 (zz.bad)", failed)
+	}
+	var bad *batchRow
+	for _, r := range vw.batch.rows {
+		if filepath.Base(r.Path) == "zz.bad" {
+			bad = r
+		}
+	}
+	if got := vw.batch.cell(bad, 2); got != "failed: not an image" {
+		t.Fatalf("status of the failed row = %q", got)
+	}
+	// Sort by probability, descending on the second tap.
+	vw.batch.sortBy(4)
+	vw.batch.sortBy(4)
+	for i := 1; i < len(vw.batch.rows); i++ {
+		if vw.batch.rows[i-1].rec.Prob < vw.batch.rows[i].rec.Prob {
+			t.Fatalf("rows not sorted by probability descending: %v then %v", vw.batch.rows[i-1].rec.Prob, vw.batch.rows[i].rec.Prob)
+		}
+	}
+	// Clicking a row opens that file.
+	target := vw.batch.rows[0].Path
+	if target == vw.path {
+		target = vw.batch.rows[1].Path
+	}
+	for i, r := range vw.batch.rows {
+		if r.Path == target {
+			vw.batch.table.Select(widget.TableCellID{Row: i, Col: 0})
+		}
+	}
+	waitFor(t, "the clicked row to be shown", func() bool { return vw.path == target })
+	if got := len(vw.batch.records()); got != 4 {
+		t.Fatalf("records for export = %d, want 4", got)
+	}
+}
+
+func TestBatchCancel(t *testing.T) {
+	an := newScripted()
+	an.delay = 50 * time.Millisecond
+	vw := newTestViewer(t, an)
+	dir := t.TempDir()
+	var files []string
+	for i := range 40 {
+		p := filepath.Join(dir, fmt.Sprintf("%02d.png", i))
+		writeGreyPNG(t, p, 4, 4, func(x, y int) uint16 { return 1 })
+		files = append(files, p)
+	}
+	vw.open(files)
+	waitFor(t, "the batch to start", func() bool { d, _, _ := vw.batch.counts(); return d >= 2 })
+	vw.batch.cancelRun()
+	waitFor(t, "the batch to stop", func() bool { return !vw.batch.running && vw.batch.stop == nil })
+	done, _, queued := vw.batch.counts()
+	if done >= 40 || queued == 0 {
+		t.Fatalf("after Cancel: %d done, %d still queued; want the run stopped early", done, queued)
+	}
+}
+
+func TestAIPanelShowsResultAndThreshold(t *testing.T) {
+	an := newScripted()
+	vw := newTestViewer(t, an)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "x.png")
+	writeGreyPNG(t, p, 32, 32, func(x, y int) uint16 { return uint16(x * 2000) })
+	vw.open([]string{p})
+	waitFor(t, "a result", func() bool { return vw.result != nil })
+	if got, want := vw.ai.modelLine.Text, "Model: Test classifier 1.2.3 (cxr-test) on CPU"; got != want {
+		t.Fatalf("model line %q, want %q", got, want)
+	}
+	if vw.ai.disclaimer.Text != cli.Disclaimer {
+		t.Fatalf("disclaimer %q", vw.ai.disclaimer.Text)
+	}
+	if len(vw.ai.barList) != 2 || vw.ai.barList[1].threshold != 0.4 || vw.ai.barList[0].threshold != 0 {
+		t.Fatalf("bars: %d, threshold mark on the positive class only expected", len(vw.ai.barList))
+	}
+	if !vw.ai.barList[1].top || vw.ai.barList[0].top {
+		t.Fatal("the top class's bar is not the highlighted one")
+	}
+	if vw.ai.topLine.Text != "Top class: Pneumonia (70.0%)\nPneumonia at or above threshold 0.40" {
+		t.Fatalf("top line %q", vw.ai.topLine.Text)
+	}
+	// The overlay: S toggles it; the hot saliency cell tints the image.
+	vw.win.Canvas().Capture() // lays the window out
+	if vw.view.Size().Width < 100 {
+		t.Fatalf("image view is %v after layout", vw.view.Size())
+	}
+	plain := image.NewRGBA(image.Rect(0, 0, 200, 200))
+	copy(plain.Pix, vw.view.render(200, 200).(*image.RGBA).Pix) // render reuses its buffer
+	vw.typedRune('s')
+	if !vw.view.salOn || vw.view.sal == nil {
+		t.Fatal("S did not turn the overlay on")
+	}
+	tinted := vw.view.render(200, 200).(*image.RGBA)
+	diff := 0
+	for i := range plain.Pix {
+		if plain.Pix[i] != tinted.Pix[i] {
+			diff++
+		}
+	}
+	if diff == 0 {
+		t.Fatal("the overlay changed no pixels")
+	}
+}
+
+func TestClassificationUnavailableSaysWhy(t *testing.T) {
+	an := newScripted()
+	an.ready = fmt.Errorf("classification needs the ONNX Runtime library: put libonnxruntime.so.1 in lib/ (tried x)")
+	vw := newTestViewer(t, an)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "x.png")
+	writeGreyPNG(t, p, 16, 16, func(x, y int) uint16 { return uint16(x) })
+	vw.open([]string{p})
+	waitFor(t, "the image", func() bool { return vw.scan != nil })
+	want := "Classification needs the ONNX Runtime library: put libonnxruntime.so.1 in lib/."
+	if vw.ai.statusLine.Text != want {
+		t.Fatalf("AI panel says %q, want %q", vw.ai.statusLine.Text, want)
+	}
+	if an.calls != 0 {
+		t.Fatal("Classify was called although the analyser is not ready")
+	}
+}
+
+func TestFrameDataRange(t *testing.T) {
+	f := newFrameData([]float32{3, -2, 7.5}, 1, 3, 1)
+	if f.min != -2 || f.max != 7.5 || f.integral {
+		t.Fatalf("min %g max %g integral %v", f.min, f.max, f.integral)
+	}
+	w := newFrameData([]float32{0, 255}, 1, 2, 1).minMaxWindow()
+	if w.Center != 128 || w.Width != 256 {
+		t.Fatalf("min–max window of 0…255 = C %g W %g, want C 128 W 256", w.Center, w.Width)
+	}
+}
