@@ -1,0 +1,352 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"image"
+	"image/color"
+	"image/gif"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/tumortracer/tumortracer/dicomio"
+	"github.com/tumortracer/tumortracer/inference"
+)
+
+const fixtures = "../inference/testdata"
+
+// dataRoot is $TUMORTRACER_DATA, else ../shared/data beside the repository; "" when absent.
+func dataRoot() string {
+	if d := os.Getenv("TUMORTRACER_DATA"); d != "" {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			return d
+		}
+		return ""
+	}
+	d, _ := filepath.Abs(filepath.Join("..", "..", "shared", "data"))
+	if st, err := os.Stat(d); err == nil && st.IsDir() {
+		return d
+	}
+	return ""
+}
+
+// engine returns a CPU engine, or nil (after logging why) when ONNX Runtime is not available.
+func engine(t *testing.T) *inference.Engine {
+	t.Helper()
+	eng, err := inference.NewEngine(inference.Options{Device: inference.DeviceCPU})
+	if err != nil {
+		t.Logf("ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
+		return nil
+	}
+	t.Cleanup(func() { eng.Close() })
+	return eng
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBatchFolder(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+	copyFile(t, filepath.Join(fixtures, "parity_rgb.png"), filepath.Join(dir, "a-good.png"))
+	copyFile(t, filepath.Join(fixtures, "parity_rgba.png"), filepath.Join(dir, "sub", "b-good.png"))
+	png, _ := os.ReadFile(filepath.Join(fixtures, "parity_rgb.png"))
+	os.WriteFile(filepath.Join(dir, "c-corrupt.png"), png[:len(png)/2], 0o644)
+	os.WriteFile(filepath.Join(dir, "d-notes.txt"), []byte("not an image\n"), 0o644)
+	var g bytes.Buffer
+	gif.Encode(&g, image.NewPaletted(image.Rect(0, 0, 4, 4), []color.Color{color.Black, color.White}), nil)
+	os.WriteFile(filepath.Join(dir, "e-unsupported.gif"), g.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(dir, ".hidden"), []byte("skipped"), 0o644)
+
+	cat, err := inference.LoadCatalogue(nil, filepath.Join(fixtures, "tiny-cam"))
+	if err != nil || len(cat.Models()) != 1 {
+		t.Fatalf("catalogue: %v %v", cat.Models(), err)
+	}
+	eng := engine(t)
+	clf := New(cat, eng, Options{BatchSize: 2, Workers: 2})
+	inputs := Expand([]string{dir, filepath.Join(dir, "missing.png")})
+	var csvOut, jsonOut bytes.Buffer
+	cw := NewCSVWriter(&csvOut, ClassColumns(cat.Models()), false)
+	jw := NewJSONWriter(&jsonOut, false)
+	var got []Result
+	var progress []Progress
+	sum, err := clf.Run(context.Background(), inputs, func(r Result) error {
+		got = append(got, r)
+		if err := cw.Write(r.Record); err != nil {
+			return err
+		}
+		return jw.Write(r.Record)
+	}, func(p Progress) { progress = append(progress, p) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPaths := []string{"a-good.png", "c-corrupt.png", "d-notes.txt", "e-unsupported.gif", filepath.Join("sub", "b-good.png"), "missing.png"}
+	if len(got) != len(wantPaths) || sum.Total != len(wantPaths) || len(progress) != len(wantPaths) {
+		t.Fatalf("got %d records (summary %+v, %d progress calls), want one per input: %v", len(got), sum, len(progress), wantPaths)
+	}
+	wantErr := map[string]string{
+		"c-corrupt.png":     "malformed",
+		"d-notes.txt":       "not a DICOM, PNG or JPEG file",
+		"e-unsupported.gif": "not a DICOM, PNG or JPEG file",
+		"missing.png":       "no such file",
+	}
+	for i, r := range got {
+		rec := r.Record
+		if want := filepath.Join(dir, wantPaths[i]); rec.Path != want {
+			t.Errorf("record %d is %s, want %s (stable order)", i, rec.Path, want)
+		}
+		if frag, bad := wantErr[wantPaths[i]]; bad {
+			if rec.Status != StatusError || !strings.Contains(rec.Error, frag) || r.Prediction != nil {
+				t.Errorf("%s: status %q error %q, want an error row mentioning %q", wantPaths[i], rec.Status, rec.Error, frag)
+			}
+			continue
+		}
+		if eng == nil {
+			if rec.Status != StatusError || !strings.Contains(rec.Error, "ONNX Runtime") {
+				t.Errorf("%s: without the runtime want an error row naming it, got %+v", wantPaths[i], rec)
+			}
+			continue
+		}
+		if rec.Status != StatusOK || rec.Model != "tiny-cam" || rec.Version != "0.0.1" || rec.Device != "cpu" {
+			t.Errorf("%s: %+v, want ok from tiny-cam on cpu", wantPaths[i], rec)
+		}
+	}
+	if last := progress[len(progress)-1]; last.Done != 6 || last.Total != 6 || last.Failed != sum.Failed || last.ETA != 0 {
+		t.Errorf("final progress %+v", last)
+	}
+	if eng != nil && (sum.OK != 2 || sum.Failed != 4) {
+		t.Errorf("summary %+v, want 2 ok and 4 failed", sum)
+	}
+
+	// CSV: a header and one row per input, with the fixed columns.
+	rows, err := csv.NewReader(&csvOut).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantHeader := "path,status,error,model,version,device,label,probability,p_alpha,p_beta,p_gamma"
+	if len(rows) != 7 || strings.Join(rows[0], ",") != wantHeader {
+		t.Fatalf("CSV has %d rows, header %v", len(rows), rows[0])
+	}
+	// JSON Lines: one object per input.
+	lines := strings.Split(strings.TrimSpace(jsonOut.String()), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("JSON Lines has %d lines, want 6", len(lines))
+	}
+	for _, l := range lines {
+		var obj map[string]interface{}
+		if err := json.Unmarshal([]byte(l), &obj); err != nil {
+			t.Fatalf("bad JSON line %q: %v", l, err)
+		}
+		if _, ok := obj["patient_id"]; ok {
+			t.Errorf("patient identifiers must not be exported unless asked for: %s", l)
+		}
+	}
+
+	if eng == nil {
+		return
+	}
+	// The PNG goes through dicomio exactly as PIL would read it: the probabilities equal PyTorch's reference.
+	var ref struct {
+		Cases []struct {
+			Model, Image  string
+			Probabilities []float64
+		}
+	}
+	data, _ := os.ReadFile(filepath.Join(fixtures, "reference.json"))
+	if err := json.Unmarshal(data, &ref); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, c := range ref.Cases {
+		var r *Result
+		switch {
+		case c.Model == "tiny-cam" && c.Image == "parity_rgb.png":
+			r = &got[0]
+		case c.Model == "tiny-cam" && c.Image == "parity_rgba.png":
+			r = &got[4]
+		default:
+			continue
+		}
+		checked++
+		for j, p := range r.Record.Probabilities {
+			if math.Abs(p.Probability-c.Probabilities[j]) > 1e-4 {
+				t.Errorf("%s: p_%s = %v, PyTorch %v", c.Image, p.ID, p.Probability, c.Probabilities[j])
+			}
+		}
+		var sum float64
+		for _, p := range r.Record.Probabilities {
+			sum += p.Probability
+		}
+		if math.Abs(sum-1) > 1e-9 {
+			t.Errorf("%s: probabilities sum to %v", c.Image, sum)
+		}
+	}
+	if checked != 2 {
+		t.Errorf("checked %d reference cases, want 2", checked)
+	}
+	// CSV cells carry the same numbers.
+	if rows[1][1] != "ok" || rows[1][7] == "" || rows[2][1] != "error" || rows[2][7] != "" {
+		t.Errorf("CSV rows: %v / %v", rows[1], rows[2])
+	}
+}
+
+func TestRunCancelled(t *testing.T) {
+	cat, _ := inference.LoadCatalogue(nil, filepath.Join(fixtures, "tiny-cam"))
+	clf := New(cat, nil, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	n := 0
+	_, err := clf.Run(ctx, Expand([]string{fixtures}), func(Result) error { n++; return nil }, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled run returned %v", err)
+	}
+	if n != 0 {
+		t.Errorf("cancelled before starting, yet %d records were emitted", n)
+	}
+	// An emit error stops the run and is returned.
+	boom := errors.New("disk full")
+	_, err = clf.Run(context.Background(), Expand([]string{fixtures}), func(Result) error { return boom }, nil)
+	if !errors.Is(err, boom) {
+		t.Errorf("emit error: got %v", err)
+	}
+}
+
+func TestSelectModel(t *testing.T) {
+	camYAML, _ := os.ReadFile(filepath.Join(fixtures, "tiny-cam", "model.yaml"))
+	camONNX, _ := os.ReadFile(filepath.Join(fixtures, "tiny-cam", "model.onnx"))
+	fsys := fstest.MapFS{
+		"ct-lung/model.yaml": {Data: []byte(strings.Replace(string(camYAML), "id: tiny-cam", "id: ct-lung", 1))},
+		"ct-lung/model.onnx": {Data: camONNX},
+	}
+	cat, err := inference.LoadCatalogue(fsys, filepath.Join(fixtures, "tiny-occl"))
+	if err != nil || len(cat.Models()) != 2 {
+		t.Fatalf("catalogue %v: %v %v", cat.Models(), err, cat.Problems)
+	}
+	clf := New(cat, nil, Options{})
+	if m, err := clf.SelectModel("CT"); err != nil || m.Manifest.ID != "ct-lung" {
+		t.Errorf("CT → %v, %v; want the default ct-lung although tiny-occl also accepts CT", m, err)
+	}
+	_, err = clf.SelectModel("OT")
+	if !errors.Is(err, ErrAmbiguousModel) || !strings.Contains(err.Error(), "--model ct-lung or --model tiny-occl") {
+		t.Errorf("OT with two candidates: %v", err)
+	}
+	if _, err := clf.SelectModel("MR"); !errors.Is(err, ErrNoModel) || !strings.Contains(err.Error(), "--model") {
+		t.Errorf("MR: %v", err)
+	}
+	forced := New(cat, nil, Options{ModelID: "tiny-occl"})
+	if m, err := forced.SelectModel("CT"); err != nil || m.Manifest.ID != "tiny-occl" {
+		t.Errorf("--model tiny-occl on CT: %v %v", m, err)
+	}
+	if _, err := New(cat, nil, Options{ModelID: "cxr-pneumonia"}).SelectModel("DX"); !errors.Is(err, inference.ErrModelNotFound) {
+		t.Errorf("unknown --model: %v", err)
+	}
+	empty, _ := inference.LoadCatalogue(nil)
+	if _, err := New(empty, nil, Options{}).SelectModel("DX"); !errors.Is(err, ErrNoModel) {
+		t.Errorf("no models: %v", err)
+	}
+}
+
+func TestWindowFromManifest(t *testing.T) {
+	root := dataRoot()
+	if root == "" {
+		t.Skip("shared data not found: set TUMORTRACER_DATA to the data folder")
+	}
+	path := filepath.Join(root, "dicom", "pydicom-test-files", "CT_small.dcm")
+	scan, err := dicomio.Open(path)
+	if err != nil {
+		t.Skipf("%s not readable here: %v", path, err)
+	}
+	if scan.Meta.Modality != "CT" {
+		t.Fatalf("%s modality %q", path, scan.Meta.Modality)
+	}
+	c, w := 40.0, 400.0
+	man := &inference.Manifest{ID: "m", Preprocessing: inference.Preprocessing{VOI: map[string]inference.VOISpec{
+		"CT": {Preset: "lung"}, "default": {Preset: "file"}}}}
+	lung, _ := dicomio.Preset("lung")
+	if got, err := Window(scan, 0, man); err != nil || got.Center != lung.Center || got.Width != lung.Width {
+		t.Errorf("CT with lung preset: %+v %v", got, err)
+	}
+	man.Preprocessing.VOI = map[string]inference.VOISpec{"default": {Preset: "file"}}
+	if got, err := Window(scan, 0, man); err != nil || got != scan.DefaultWindow(0) {
+		t.Errorf("file preset: %+v %v", got, err)
+	}
+	man.Preprocessing.VOI = map[string]inference.VOISpec{"CT": {Center: &c, Width: &w}}
+	if got, err := Window(scan, 0, man); err != nil || got.Center != 40 || got.Width != 400 {
+		t.Errorf("explicit window: %+v %v", got, err)
+	}
+	man.Preprocessing.VOI = map[string]inference.VOISpec{"CT": {Preset: "no-such"}}
+	if _, err := Window(scan, 0, man); !errors.Is(err, inference.ErrInvalidManifest) {
+		t.Errorf("unknown preset: %v", err)
+	}
+	// The rendered image follows the window: lung and mediastinum windows give different images.
+	man.Preprocessing.VOI = map[string]inference.VOISpec{"CT": {Preset: "lung"}}
+	a, err := DisplayImage(scan, 0, man)
+	if err != nil {
+		t.Fatal(err)
+	}
+	man.Preprocessing.VOI = map[string]inference.VOISpec{"CT": {Preset: "mediastinum"}}
+	b, err := DisplayImage(scan, 0, man)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(a.(*image.Gray).Pix, b.(*image.Gray).Pix) {
+		t.Error("lung and mediastinum renders are identical")
+	}
+}
+
+func TestExpand(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"b/2.png", "b/1.png", "a.png", ".git/x", "c/.DS_Store"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), nil, 0o644)
+	}
+	got := Expand([]string{filepath.Join(dir, "b", "2.png"), dir, filepath.Join(dir, "nope")})
+	var names []string
+	for _, in := range got {
+		rel, _ := filepath.Rel(dir, in.Path)
+		if in.Err != nil {
+			rel += "!"
+		}
+		names = append(names, filepath.ToSlash(rel))
+	}
+	if want := "b/2.png a.png b/1.png b/2.png nope!"; strings.Join(names, " ") != want {
+		t.Errorf("Expand = %q, want %q", strings.Join(names, " "), want)
+	}
+}
+
+func TestWritersIncludePatientOnlyWhenAsked(t *testing.T) {
+	r := Record{Path: "x.dcm", Status: StatusOK, Model: "m", Version: "1", Device: "cpu", Label: "b", Probability: 0.75,
+		Probabilities: []ClassValue{{"a", 0.25}, {"b", 0.75}}, PatientID: "PID-1", PatientName: "Doe^Jane"}
+	var plain, withPatient bytes.Buffer
+	NewCSVWriter(&plain, []string{"a", "b", "c"}, false).Write(r)
+	NewCSVWriter(&withPatient, []string{"a", "b", "c"}, true).Write(r)
+	if strings.Contains(plain.String(), "PID-1") {
+		t.Errorf("identifiers leaked: %s", plain.String())
+	}
+	if want := "x.dcm,ok,,m,1,cpu,b,0.750000,0.250000,0.750000,\n"; !strings.HasSuffix(plain.String(), want) {
+		t.Errorf("CSV row %q, want suffix %q", plain.String(), want)
+	}
+	if !strings.Contains(withPatient.String(), "patient_id,patient_name") || !strings.Contains(withPatient.String(), "PID-1,Doe^Jane") {
+		t.Errorf("patient columns missing: %s", withPatient.String())
+	}
+	var j bytes.Buffer
+	NewJSONWriter(&j, false).Write(ErrorRecord("y.png", errors.New(`bad "quote"`)))
+	if want := `{"path":"y.png","status":"error","error":"bad \"quote\"","model":"","version":"","device":"","label":"","probability":null}` + "\n"; j.String() != want {
+		t.Errorf("JSON error line %q, want %q", j.String(), want)
+	}
+}
