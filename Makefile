@@ -35,5 +35,13 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	@if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "lint: staticcheck not installed, skipped"; fi
 
+# Installers under dist/: a .deb, a tarball and a Windows zip, each with ONNX Runtime beside the binary.
+package: deps
+	./packaging/package.sh all
+
+# Builds the .deb, unpacks it into a scratch root and runs the installed binary there (.ci/run calls this too).
+test-package: deps
+	./packaging/test-package.sh
+
 clean:
 	rm -rf bin dist build

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Proves the .deb works once installed: builds it (packaging/package.sh deb), unpacks it into a scratch root with
+# dpkg-deb -x, and checks that
+#   - the control file's version comes from FyneApp.toml and Depends names the GL/X11 libraries the binary needs;
+#   - every file is where the desktop expects it, ONNX Runtime in the private /usr/lib/tumortracer/ only;
+#   - the MIME XML compiles with update-mime-database and maps *.dcm and the DICM magic to application/dicom,
+#     and the .desktop entry offers TumorTracer for application/dicom;
+#   - the installed `tumortracer version` and `tumortracer classify` run from an unrelated working directory with
+#     no environment variables at all (env -i) and find the library and models by themselves;
+#   - without the packaged library, classify fails (so the success above used the packaged copy);
+#   - classify inside a network-less namespace (unshare -n) prints exactly what it printed with the network.
+# `make test-package` runs this; .ci/run calls it after `make test`.
+set -euo pipefail
+shopt -s inherit_errexit
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+VERSION=$(sed -n 's/^Version *= *"\(.*\)"/\1/p' FyneApp.toml)
+BUILD_NO=$(sed -n 's/^Build *= *\([0-9]*\)/\1/p' FyneApp.toml)
+
+failures=0
+pass() { echo "test-package: ok   $*"; }
+fail() {
+	echo "test-package: FAIL $*" >&2
+	failures=$((failures + 1))
+}
+quiet() { # runs COMMAND..., showing its output only when it fails
+	local log
+	log=$("$@" 2>&1) && return 0
+	echo "$log" >&2
+	return 1
+}
+check() { # check DESCRIPTION COMMAND...
+	local what=$1
+	shift
+	if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+./packaging/package.sh deb
+deb=$(ls dist/tumortracer_"${VERSION}"-"${BUILD_NO:-1}"_amd64.deb)
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+root=$scratch/root
+dpkg-deb -x "$deb" "$root"
+bin=$root/usr/bin/tumortracer
+xray=$root/usr/share/tumortracer/samples/phantom-chest-xray.dcm
+ct=$root/usr/share/tumortracer/samples/phantom-chest-ct.dcm
+
+# Control file.
+check "package version is $VERSION-${BUILD_NO:-1} from FyneApp.toml" \
+	test "$(dpkg-deb -f "$deb" Version)" = "$VERSION-${BUILD_NO:-1}"
+depends=$(dpkg-deb -f "$deb" Depends)
+echo "test-package: Depends: $depends"
+dlopened=$(grep -v '^#' packaging/linux/dlopened.txt | grep .)
+for so in $dlopened; do
+	check "the binary still loads $so at run time (packaging/linux/dlopened.txt is current)" grep -qaF "$so" "$bin"
+done
+for need in $(objdump -p "$bin" | awk '$1 == "NEEDED" {print $2}') $dlopened; do
+	path=$(ldconfig -p | awk -v so="$need" '!found && $1 == so && /x86-64/ {print $NF; found = 1}')
+	if [ -z "$path" ]; then
+		fail "the binary needs $need, which this machine cannot resolve"
+		continue
+	fi
+	pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null || true)
+	pkg=${pkg%%:*}
+	check "Depends covers $need (package $pkg)" grep -Eq "(^|, )$pkg( |,|$)" <<<"$depends"
+done
+check "Depends names libgl1 and libx11-6" grep -q "libgl1.*libx11-6\|libx11-6.*libgl1" <<<"$depends"
+
+# Layout.
+for f in usr/bin/tumortracer usr/lib/tumortracer/libonnxruntime.so.1 \
+	usr/share/applications/org.tumortracer.viewer.desktop usr/share/mime/packages/org.tumortracer.viewer.xml \
+	usr/share/icons/hicolor/256x256/apps/org.tumortracer.viewer.png usr/share/icons/hicolor/48x48/apps/org.tumortracer.viewer.png \
+	usr/share/tumortracer/samples/phantom-chest-xray.dcm usr/share/tumortracer/samples/phantom-chest-ct.dcm \
+	usr/share/doc/tumortracer/copyright; do
+	check "installs /$f" test -s "$root/$f"
+done
+check "ONNX Runtime is only in the private folder" \
+	test "$(find "$root" -name 'libonnxruntime*' | sed "s|^$root||")" = /usr/lib/tumortracer/libonnxruntime.so.1
+check "the binary does not link ONNX Runtime (it is loaded at run time)" \
+	bash -c "! objdump -p '$bin' | grep -q 'NEEDED.*onnxruntime'"
+check "the icon is a 256x256 PNG" \
+	test "$(identify -format '%m %wx%h' "$root/usr/share/icons/hicolor/256x256/apps/org.tumortracer.viewer.png")" = "PNG 256x256"
+
+# Desktop integration.
+desktop=$root/usr/share/applications/org.tumortracer.viewer.desktop
+check ".desktop runs tumortracer with files" grep -qx 'Exec=tumortracer %F' "$desktop"
+check ".desktop offers itself for application/dicom" grep -q '^MimeType=.*application/dicom;' "$desktop"
+check ".desktop names the installed icon" grep -qx 'Icon=org.tumortracer.viewer' "$desktop"
+if command -v desktop-file-validate >/dev/null; then
+	check ".desktop passes desktop-file-validate" desktop-file-validate "$desktop"
+fi
+mime=$scratch/mime
+mkdir -p "$mime/packages"
+cp "$root/usr/share/mime/packages/org.tumortracer.viewer.xml" "$mime/packages/"
+check "MIME XML compiles with update-mime-database" quiet update-mime-database "$mime"
+check "MIME maps *.dcm to application/dicom" grep -q '^[0-9]*:application/dicom:\*\.dcm$' "$mime/globs2"
+check "MIME recognises the DICM magic" grep -q 'DICM' "$mime/magic"
+
+# The installed binary, from elsewhere, with no environment.
+away=$scratch/elsewhere
+mkdir -p "$away"
+cd "$away"
+out=$(env -i "$bin" version 2>&1) || true
+echo "test-package: \$ env -i tumortracer version -> $out"
+check "installed version prints $VERSION" grep -q "^tumortracer $VERSION " <<<"$out"
+
+status=0
+env -i "$bin" classify "$xray" "$ct" >"$scratch/classify.out" 2>"$scratch/classify.err" || status=$?
+echo "test-package: \$ env -i tumortracer classify phantom-chest-xray.dcm phantom-chest-ct.dcm (exit $status)"
+sed 's/^/    /' "$scratch/classify.out" "$scratch/classify.err"
+check "installed classify exits 0" test "$status" -eq 0
+check "classify gives the radiograph to cxr-pneumonia" grep -Eq "phantom-chest-xray\.dcm,ok,,cxr-pneumonia," "$scratch/classify.out"
+check "classify gives the CT slice to ct-lung" grep -Eq "phantom-chest-ct\.dcm,ok,,ct-lung," "$scratch/classify.out"
+
+# Without the packaged library the same command must fail: the success above did not come from elsewhere.
+nolib=$scratch/nolib
+cp -a "$root" "$nolib"
+rm "$nolib/usr/lib/tumortracer/libonnxruntime.so.1"
+status=0
+env -i "$nolib/usr/bin/tumortracer" classify "$xray" >"$scratch/nolib.out" 2>&1 || status=$?
+check "without /usr/lib/tumortracer/libonnxruntime.so.1 classify fails and says why" \
+	bash -c "[ $status -ne 0 ] && grep -q 'ONNX Runtime' '$scratch/nolib.out'"
+
+# No network: the same output, byte for byte.
+netless=""
+if unshare -n true 2>/dev/null; then
+	netless="unshare -n"
+elif unshare -rn true 2>/dev/null; then
+	netless="unshare -rn"
+fi
+if [ -z "$netless" ]; then
+	fail "cannot create a network namespace here (unshare -n and unshare -rn both refused)"
+else
+	status=0
+	$netless env -i "$bin" classify "$xray" "$ct" >"$scratch/offline.out" 2>"$scratch/offline.err" || status=$?
+	check "classify under '$netless' exits 0" test "$status" -eq 0
+	check "classify under '$netless' prints exactly the same records" cmp -s "$scratch/classify.out" "$scratch/offline.out"
+	check "'$netless' has no network interface but loopback" test "$($netless awk 'NR > 2 {print $1}' /proc/net/dev)" = "lo:"
+fi
+
+cd "$ROOT"
+if [ "$failures" -gt 0 ]; then
+	echo "test-package: $failures check(s) failed" >&2
+	exit 1
+fi
+echo "test-package: all checks passed for $deb ($(stat -c %s "$deb") bytes)"
