@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tumortracer/tumortracer/inference"
+)
+
+const inferenceFixtures = "../inference/testdata"
+
+func runVerb(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := Run(args, Build{Version: "test"}, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestClassifyUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"classify"},
+		{"classify", "--format", "xml", "x.png"},
+		{"classify", "--device", "gpu", "x.png"},
+		{"classify", "--model", "no-such-model", "x.png"},
+		{"classify", "--models", "/no/such/folder", "x.png"},
+		{"classify", "--bogus", "x.png"},
+	} {
+		if code, _, stderr := runVerb(args...); code != ExitUsage || stderr == "" {
+			t.Errorf("%v: exit %d, stderr %q; want %d with a message", args, code, stderr, ExitUsage)
+		}
+	}
+}
+
+func TestClassifyCommand(t *testing.T) {
+	if _, err := inference.InitRuntime(""); err != nil {
+		t.Skipf("ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
+	}
+	dir, work := t.TempDir(), t.TempDir()
+	good := filepath.Join(dir, "good.png")
+	data, _ := os.ReadFile(filepath.Join(inferenceFixtures, "parity_rgb.png"))
+	os.WriteFile(good, data, 0o644)
+	sal := filepath.Join(work, "sal")
+	out := filepath.Join(work, "out.csv")
+	// Flags after the path are accepted too.
+	code, stdout, stderr := runVerb("classify", "--models", inferenceFixtures, good, "--model", "tiny-cam", "--device", "auto", "--saliency", sal, "-o", out)
+	if code != ExitOK {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	if stdout != "" {
+		t.Errorf("with -o nothing goes to stdout, got %q", stdout)
+	}
+	if !strings.Contains(stderr, Disclaimer) {
+		t.Errorf("stderr %q lacks the disclaimer", stderr)
+	}
+	f, _ := os.Open(out)
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("CSV %v %v", rows, err)
+	}
+	if rows[1][1] != "ok" || rows[1][3] != "tiny-cam" || rows[1][5] != "cpu" {
+		t.Errorf("row %v", rows[1])
+	}
+	ov, err := os.Open(filepath.Join(sal, overlayName(good)))
+	if err != nil {
+		t.Fatalf("saliency overlay missing: %v", err)
+	}
+	img, err := png.Decode(ov)
+	ov.Close()
+	if err != nil || img.Bounds().Dx() != 37 || img.Bounds().Dy() != 29 {
+		t.Errorf("overlay %v %v, want 37×29", img.Bounds(), err)
+	}
+	// A bad file among good ones: exit 1, both records printed, as JSON Lines.
+	os.WriteFile(filepath.Join(dir, "bad.txt"), []byte("text"), 0o644)
+	code, stdout, _ = runVerb("classify", "--models", inferenceFixtures, "--model", "tiny-occl", "--format", "json", dir)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != ExitFailed || len(lines) != 2 {
+		t.Fatalf("exit %d, %d lines: %s", code, len(lines), stdout)
+	}
+	var rec map[string]interface{}
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec["status"] != "error" {
+		t.Errorf("first line (bad.txt) %s: %v", lines[0], err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &rec); err != nil || rec["status"] != "ok" || rec["p_positive"] == nil {
+		t.Errorf("second line (good.png) %s: %v", lines[1], err)
+	}
+}
+
+func TestOverlayName(t *testing.T) {
+	for in, want := range map[string]string{
+		"a/b.dcm":         "a__b.dcm.saliency.png",
+		"/abs/x y/c.png":  "abs__x y__c.png.saliency.png",
+		"../../up/d.jpeg": "up__d.jpeg.saliency.png",
+		"./e.png":         "e.png.saliency.png",
+	} {
+		if got := overlayName(in); got != want {
+			t.Errorf("overlayName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestModelsCommand(t *testing.T) {
+	code, stdout, stderr := runVerb("models", "--json", "--models", inferenceFixtures)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var list []map[string]interface{}
+	if err := json.Unmarshal([]byte(stdout), &list); err != nil {
+		t.Fatalf("not a JSON array: %v\n%s", err, stdout)
+	}
+	byID := map[string]map[string]interface{}{}
+	for _, m := range list {
+		byID[m["id"].(string)] = m
+	}
+	m, ok := byID["tiny-occl"]
+	if !ok {
+		t.Fatalf("tiny-occl missing from %s", stdout)
+	}
+	for _, k := range []string{"id", "version", "title", "classes", "sha256", "device", "evaluation"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("field %q missing", k)
+		}
+	}
+	ev := m["evaluation"].(map[string]interface{})
+	for _, k := range []string{"dataset", "n", "accuracy", "macro_f1", "auc", "sensitivity", "specificity", "ece", "threshold", "files"} {
+		if _, ok := ev[k]; !ok {
+			t.Errorf("evaluation.%s missing", k)
+		}
+	}
+	if m["saliency"] != "occlusion" || byID["tiny-cam"]["saliency"] != "cam" {
+		t.Errorf("saliency methods %v / %v", m["saliency"], byID["tiny-cam"]["saliency"])
+	}
+	if _, err := inference.InitRuntime(""); err == nil {
+		if d := m["device"].(map[string]interface{}); d["auto"] != "cpu" && d["auto"] != "cuda" {
+			t.Errorf("device %v", d)
+		}
+	}
+	code, stdout, _ = runVerb("models", "--models", inferenceFixtures)
+	if code != ExitOK || !strings.Contains(stdout, "tiny-cam") || !strings.Contains(stdout, "alpha,beta,gamma") {
+		t.Errorf("table: exit %d\n%s", code, stdout)
+	}
+}
