@@ -7,12 +7,15 @@ import (
 	"image"
 	"image/png"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/disintegration/imaging"
 )
 
 // reference is testdata/reference.json, written by training/fixtures/make_test_models.py from PyTorch.
@@ -621,5 +624,50 @@ func TestSessionChecksTensors(t *testing.T) {
 	_, err = eng.Classify(context.Background(), m, []image.Image{loadPNG(t, "parity_rgb.png")}, false)
 	if !errors.Is(err, ErrInvalidManifest) || !strings.Contains(err.Error(), `input "pixels" is not in the model`) {
 		t.Errorf("mismatched manifest: %v", err)
+	}
+}
+
+func TestResizeLinearMatchesImaging(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, sz := range [][4]int{{37, 29, 24, 20}, {1500, 1200, 128, 128}, {10, 7, 31, 23}, {64, 64, 64, 17}, {5, 64, 12, 64}, {1, 1, 3, 2}, {300, 2, 7, 1}} {
+		src := image.NewGray(image.Rect(0, 0, sz[0], sz[1]))
+		for i := range src.Pix {
+			src.Pix[i] = uint8(rng.IntN(256))
+		}
+		got := ResizeLinear(src, sz[2], sz[3])
+		want := imaging.Resize(src, sz[2], sz[3], imaging.Linear)
+		for i := 0; i < sz[2]*sz[3]; i++ {
+			x, y := i%sz[2], i/sz[2]
+			if g, w := got.GrayAt(x, y).Y, want.NRGBAAt(x, y).R; g != w {
+				t.Fatalf("%v: pixel (%d,%d) = %d, imaging gives %d", sz, x, y, g, w)
+			}
+		}
+	}
+}
+
+func BenchmarkPreprocess(b *testing.B) {
+	src := image.NewGray(image.Rect(0, 0, 1500, 1200))
+	for i := range src.Pix {
+		src.Pix[i] = uint8(i * 7)
+	}
+	in := InputSpec{Name: "image", Layout: "NCHW", Channels: 1, Height: 128, Width: 128}
+	pre := Preprocessing{Mean: []float64{0.5}, Std: []float64{0.25}}
+	dst := make([]float32, 128*128)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Preprocess(src, in, pre, dst); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkImagingResize(b *testing.B) {
+	src := image.NewGray(image.Rect(0, 0, 1500, 1200))
+	for i := range src.Pix {
+		src.Pix[i] = uint8(i * 7)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		imaging.Resize(src, 128, 128, imaging.Linear)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"image"
 	"image/color"
 	"math"
-
-	"github.com/disintegration/imaging"
 )
 
 // Luma converts an 8-bit display image to grey with PIL's "L" formula (19595 R + 38470 G + 7471 B + 0x8000) >> 16
@@ -69,15 +67,8 @@ func Preprocess(img image.Image, in InputSpec, pre Preprocessing, dst []float32)
 	if len(pre.Mean) == 0 || len(pre.Std) == 0 {
 		return fmt.Errorf("preprocess: %w: mean and std are missing", ErrBadImage)
 	}
-	grey := Luma(img)
-	var pix []uint8
-	stride, step := 0, 1
-	if grey.Bounds().Dx() == in.Width && grey.Bounds().Dy() == in.Height {
-		pix, stride = grey.Pix, grey.Stride
-	} else {
-		r := imaging.Resize(grey, in.Width, in.Height, imaging.Linear)
-		pix, stride, step = r.Pix, r.Stride, 4 // NRGBA: every channel equals the grey value
-	}
+	grey := ResizeLinear(Luma(img), in.Width, in.Height)
+	pix, stride := grey.Pix, grey.Stride
 	for c := 0; c < in.Channels; c++ {
 		mean, std := pre.Mean[0], pre.Std[0]
 		if len(pre.Mean) == in.Channels {
@@ -95,11 +86,132 @@ func Preprocess(img image.Image, in InputSpec, pre Preprocessing, dst []float32)
 			row := pix[y*stride:]
 			o := out[y*in.Width : (y+1)*in.Width]
 			for x := range o {
-				o[x] = lut[row[x*step]]
+				o[x] = lut[row[x]]
 			}
 		}
 	}
 	return nil
+}
+
+// linearWeights is imaging v1.6.2's precomputeWeights for its Linear filter (support 1): for each destination
+// index, the source indices and normalised weights, computed with the same float64 operations in the same order.
+func linearWeights(dst, src int) (idx []int32, w []float64, start []int) {
+	du := float64(src) / float64(dst)
+	scale := math.Max(du, 1)
+	ru := math.Ceil(scale)
+	start = make([]int, dst+1)
+	for v := 0; v < dst; v++ {
+		fu := (float64(v)+0.5)*du - 0.5
+		begin := max(int(math.Ceil(fu-ru)), 0)
+		end := min(int(math.Floor(fu+ru)), src-1)
+		first := len(w)
+		var sum float64
+		for u := begin; u <= end; u++ {
+			x := math.Abs((float64(u) - fu) / scale)
+			if x < 1 && 1-x != 0 {
+				sum += 1 - x
+				idx = append(idx, int32(u))
+				w = append(w, 1-x)
+			}
+		}
+		if sum != 0 {
+			for i := first; i < len(w); i++ {
+				w[i] /= sum
+			}
+		}
+		start[v+1] = len(w)
+	}
+	return idx, w, start
+}
+
+// clampRound is imaging's clamp: round half up by int64(x + 0.5), limited to 0 … 255.
+func clampRound(x float64) uint8 {
+	v := int64(x + 0.5)
+	if v > 255 {
+		return 255
+	}
+	if v > 0 {
+		return uint8(v)
+	}
+	return 0
+}
+
+// passWeights returns, per destination index, the taps (source index, alpha-weighted weight 255·w) and 1/Σ(255·w),
+// the summed alpha accumulated in tap order exactly as imaging's passes do.
+func passWeights(dstLen, srcLen int) (idx []int32, aw []float64, start []int, inv []float64) {
+	idx, w, start := linearWeights(dstLen, srcLen)
+	aw = make([]float64, len(w))
+	for i := range w {
+		aw[i] = 255 * w[i]
+	}
+	inv = make([]float64, dstLen)
+	for x := range inv {
+		var a float64
+		for k := start[x]; k < start[x+1]; k++ {
+			a += aw[k]
+		}
+		if a != 0 {
+			inv[x] = 1 / a
+		}
+	}
+	return idx, aw, start, inv
+}
+
+// ResizeLinear resizes a grey image to width×height with results identical to
+// imaging.Resize(img, width, height, imaging.Linear) (v1.6.2) but on one channel: horizontal pass, then vertical
+// pass, each sample weighted by alpha (255·w), each sum accumulated in the same order, divided by the summed alpha
+// and rounded to 8 bits; an image already that size is returned as it is.
+func ResizeLinear(img *image.Gray, width, height int) *image.Gray {
+	b := img.Bounds()
+	sw, sh := b.Dx(), b.Dy()
+	if sw == width && sh == height {
+		return img
+	}
+	src := img
+	if sw != width {
+		tmp := image.NewGray(image.Rect(0, 0, width, sh))
+		idx, aw, start, inv := passWeights(width, sw)
+		for y := 0; y < sh; y++ {
+			row := src.Pix[y*src.Stride : y*src.Stride+sw]
+			out := tmp.Pix[y*tmp.Stride : y*tmp.Stride+width]
+			for x := range out {
+				if inv[x] == 0 {
+					continue
+				}
+				var r float64
+				for k := start[x]; k < start[x+1]; k++ {
+					r += float64(row[idx[k]]) * aw[k]
+				}
+				out[x] = clampRound(r * inv[x])
+			}
+		}
+		src = tmp
+	}
+	if sh != height {
+		tmp := image.NewGray(image.Rect(0, 0, width, height))
+		idx, aw, start, inv := passWeights(height, sh)
+		acc := make([]float64, width)
+		for y := 0; y < height; y++ {
+			if inv[y] == 0 {
+				continue
+			}
+			clear(acc)
+			// Row by row rather than column by column: each pixel still adds its taps in the same order.
+			for k := start[y]; k < start[y+1]; k++ {
+				row := src.Pix[int(idx[k])*src.Stride : int(idx[k])*src.Stride+width]
+				wk := aw[k]
+				for x, v := range row {
+					acc[x] += float64(v) * wk
+				}
+			}
+			out := tmp.Pix[y*tmp.Stride : y*tmp.Stride+width]
+			for x := range out {
+				out[x] = clampRound(acc[x] * inv[y])
+			}
+		}
+		src = tmp
+	}
+	return src
 }
 
 // Softmax returns softmax(logits / temperature) computed in float64 with the maximum subtracted first.

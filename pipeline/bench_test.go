@@ -1,0 +1,104 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tumortracer/tumortracer/inference"
+	"github.com/tumortracer/tumortracer/models"
+)
+
+// BenchmarkBatch classifies a batch of files end to end (decode, render, preprocess, forward, CAM saliency) the way
+// `tumortracer classify --saliency` does, and reports images/s, each stage's mean time per image and the Go heap in
+// use after the first and at the worst tenth of the batch (flat memory: the two stay close).
+//
+// Files: the first $TUMORTRACER_BENCH_N (default 1000) files of DATA/chest-xray/train in sorted order. Model:
+// $TUMORTRACER_BENCH_MODEL (default cxr-pneumonia) from the bundle or $TUMORTRACER_BENCH_MODELS, else the tiny-cam
+// test fixture. Run with -benchtime=1x: one iteration is the whole batch.
+func BenchmarkBatch(b *testing.B) {
+	root := dataRoot()
+	if root == "" {
+		b.Skip("shared data not found: set TUMORTRACER_DATA")
+	}
+	n := 1000
+	if v, err := strconv.Atoi(os.Getenv("TUMORTRACER_BENCH_N")); err == nil && v > 0 {
+		n = v
+	}
+	var dirs []string
+	if d := os.Getenv("TUMORTRACER_BENCH_MODELS"); d != "" {
+		dirs = append(dirs, d)
+	}
+	dirs = append(dirs, filepath.Join(fixtures, "tiny-cam"))
+	cat, err := inference.LoadCatalogue(models.Bundle(), dirs...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	id := os.Getenv("TUMORTRACER_BENCH_MODEL")
+	if id == "" {
+		id = "cxr-pneumonia"
+	}
+	if _, err := cat.Get(id); err != nil {
+		b.Logf("model %s not available, using the tiny-cam fixture", id)
+		id = "tiny-cam"
+	}
+	inputs := Expand([]string{filepath.Join(root, "chest-xray", "train")})
+	if len(inputs) < n {
+		b.Skipf("only %d files under chest-xray/train", len(inputs))
+	}
+	inputs = inputs[:n]
+	eng, err := inference.NewEngine(inference.Options{Device: inference.DeviceAuto})
+	if err != nil {
+		b.Skipf("ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
+	}
+	defer eng.Close()
+	clf := New(cat, eng, Options{ModelID: id, Saliency: true})
+	b.ReportAllocs()
+	var decode, pre, fwd, sal, wall time.Duration
+	var heapFirst, heapMax uint64
+	var device string
+	for b.Loop() {
+		decode, pre, fwd, sal = 0, 0, 0, 0
+		heapFirst, heapMax = 0, 0
+		done := 0
+		start := time.Now()
+		_, err := clf.Run(context.Background(), inputs, func(r Result) error {
+			if r.Record.Status != StatusOK {
+				b.Errorf("%s: %s", r.Record.Path, r.Record.Error)
+				return nil
+			}
+			decode += r.Decode
+			t := r.Prediction.Timing
+			pre, fwd, sal = pre+t.Preprocess, fwd+t.Forward, sal+t.Saliency
+			device = r.Record.Device
+			done++
+			if done%(n/10) == 0 {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				if heapFirst == 0 {
+					heapFirst = ms.HeapInuse
+				}
+				heapMax = max(heapMax, ms.HeapInuse)
+			}
+			return nil
+		}, nil)
+		wall = time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(n) }
+	b.ReportMetric(float64(n)/wall.Seconds(), "images/s")
+	b.ReportMetric(per(wall), "ms/image")
+	b.ReportMetric(per(decode), "decode-ms/image")
+	b.ReportMetric(per(pre), "preprocess-ms/image")
+	b.ReportMetric(per(fwd), "forward-ms/image")
+	b.ReportMetric(per(sal), "cam-ms/image")
+	b.ReportMetric(float64(heapFirst)/(1<<20), "heap-MB-first-tenth")
+	b.ReportMetric(float64(heapMax)/(1<<20), "heap-MB-max")
+	b.Logf("model %s on %s, %d files", id, device, n)
+}
