@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -16,6 +17,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/tumortracer/tumortracer/cli"
+	"github.com/tumortracer/tumortracer/pipeline"
 )
 
 const autoModel = "Auto (by modality)"
@@ -77,7 +79,7 @@ func newAIPanel(vw *viewer) *aiPanel {
 		form,
 		p.modelLine,
 		p.topLine,
-		p.bars,
+		container.NewPadded(p.bars),
 		p.statusLine,
 		widget.NewSeparator(),
 		p.overlayCheck,
@@ -128,8 +130,8 @@ func (p *aiPanel) toggleOverlay() { p.overlayCheck.SetChecked(!p.overlayCheck.Ch
 func (p *aiPanel) clearBars() {
 	p.barList = nil
 	p.bars.Objects = nil
-	p.bars.Refresh()
 	p.topLine.SetText("")
+	p.content.Refresh()
 }
 
 func (p *aiPanel) showUnavailable(err error) {
@@ -147,6 +149,11 @@ func (p *aiPanel) showRunning() {
 func (p *aiPanel) showError(err error) {
 	p.clearBars()
 	p.statusLine.Importance = widget.DangerImportance
+	if errors.Is(err, pipeline.ErrAmbiguousModel) || errors.Is(err, pipeline.ErrNoModel) {
+		// The pipeline's hint names the --model flag; here the choice is the Model list.
+		p.statusLine.SetText(sentence(err) + " Pick a model in the Model list.")
+		return
+	}
 	p.statusLine.SetText(sentence(err))
 }
 
@@ -182,7 +189,7 @@ func (p *aiPanel) showResult(r *result) {
 		objs = append(objs, b)
 	}
 	p.bars.Objects = objs
-	p.bars.Refresh()
+	p.content.Refresh() // the panel's height changed with the number of bars
 	top := "–"
 	if r.Top >= 0 && r.Top < len(m.Classes) && r.Top < len(r.Probs) {
 		top = fmt.Sprintf("Top class: %s (%.1f%%)", m.Classes[r.Top], 100*r.Probs[r.Top])

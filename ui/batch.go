@@ -224,46 +224,51 @@ func (p *batchPanel) start() {
 	p.cancel.Enable()
 	model := p.vw.modelID
 	go func() {
-		for {
-			var next *batchRow
-			fyne.DoAndWait(func() { next = p.nextQueued() })
-			if next == nil || ctx.Err() != nil {
+		for ctx.Err() == nil {
+			var next []*batchRow
+			fyne.DoAndWait(func() { next = p.takeQueued() })
+			if len(next) == 0 {
 				break
 			}
-			rec := p.vw.an.Batch(ctx, next.Path, model)
-			p.vw.onUI(func() { p.finish(next, rec, ctx.Err() != nil) })
+			paths := make([]string, len(next))
+			byPath := make(map[string]*batchRow, len(next))
+			for i, r := range next {
+				paths[i] = r.Path
+				byPath[r.Path] = r
+			}
+			p.vw.an.Batch(ctx, paths, model, func(rec batchRecord) {
+				if r := byPath[rec.Path]; r != nil {
+					p.vw.onUI(func() { p.finish(r, rec) })
+				}
+			})
 		}
 		p.vw.onUI(p.runEnded)
 	}()
 }
 
-// nextQueued marks the first queued row running and returns it (nil when none is left).
-func (p *batchPanel) nextQueued() *batchRow {
+// takeQueued marks every queued row running and returns them in table order (none when the run was cancelled).
+func (p *batchPanel) takeQueued() []*batchRow {
 	if !p.running {
 		return nil
 	}
+	var out []*batchRow
 	for _, r := range p.rows {
 		if r.status == rowQueued {
 			r.status = rowRunning
-			return r
+			out = append(out, r)
 		}
 	}
-	return nil
+	return out
 }
 
-func (p *batchPanel) finish(r *batchRow, rec batchRecord, cancelled bool) {
+func (p *batchPanel) finish(r *batchRow, rec batchRecord) {
 	r.rec = rec
-	switch {
-	case cancelled && rec.Err != "":
-		r.status = rowCancelled
-	case rec.Err != "":
+	if rec.Err != "" {
 		r.status = rowFailed
-	default:
+	} else {
 		r.status = rowDone
 	}
-	if r.status != rowCancelled {
-		p.finished++
-	}
+	p.finished++
 	if time.Since(p.lastUpdate) > 100*time.Millisecond {
 		p.lastUpdate = time.Now()
 		if p.sortCol >= 2 {
@@ -280,7 +285,7 @@ func (p *batchPanel) runEnded() {
 	p.stop = nil
 	for _, r := range p.rows {
 		if r.status == rowRunning {
-			r.status = rowQueued
+			r.status = rowCancelled
 		}
 	}
 	p.cancel.Disable()

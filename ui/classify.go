@@ -21,8 +21,9 @@ type analyser interface {
 	SetDevice(name string) error
 	// Classify runs modelID ("" = pick by the scan's modality) on one frame of a scan.
 	Classify(ctx context.Context, s *dicomio.Scan, frame int, modelID string) (*result, error)
-	// Batch classifies one file by path for the batch table, without keeping the scan.
-	Batch(ctx context.Context, path, modelID string) batchRecord
+	// Batch classifies files by path for the batch table, in order, calling emit once per file (from the
+	// batch's goroutine) and keeping no scan; files not reached when ctx is cancelled get no record.
+	Batch(ctx context.Context, paths []string, modelID string, emit func(batchRecord))
 	// Export writes records in the format of `tumortracer classify` ("csv" or "json").
 	Export(w io.Writer, format string, records []batchRecord, includePatient bool) error
 }

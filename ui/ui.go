@@ -31,6 +31,11 @@ func Main(args []string, b cli.Build) int {
 	fs.SetOutput(io.Discard)
 	ortLib := fs.String("ort-lib", "", "path of the ONNX Runtime shared library")
 	device := fs.String("device", "auto", "execution device: auto, cpu or cuda")
+	var modelDirs []string
+	fs.Func("models", "a folder of extra models (repeatable)", func(s string) error {
+		modelDirs = append(modelDirs, s)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		fmt.Fprintf(os.Stderr, "tumortracer: %v\n", err)
 		cli.Usage(os.Stderr)
@@ -40,7 +45,7 @@ func Main(args []string, b cli.Build) int {
 	a.SetIcon(appIcon)
 	a.Settings().SetTheme(readingTheme{})
 	w := a.NewWindow("TumorTracer")
-	an := newPipelineAnalyser(*ortLib, *device)
+	an := newPipelineAnalyser(*ortLib, *device, modelDirs)
 	vw := newViewer(a, w, an, b)
 	vw.state = newStateWriter(os.Getenv(StateEnv))
 	vw.install()

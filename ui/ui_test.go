@@ -58,19 +58,22 @@ func (s *scripted) Classify(ctx context.Context, sc *dicomio.Scan, frame int, mo
 		Saliency: sal, SalW: 4, SalH: 4, ElapsedMillis: 12}, nil
 }
 
-func (s *scripted) Batch(ctx context.Context, path, modelID string) batchRecord {
-	if s.delay > 0 {
-		select {
-		case <-time.After(s.delay):
-		case <-ctx.Done():
-			return batchRecord{Path: path, Err: "cancelled"}
+func (s *scripted) Batch(ctx context.Context, paths []string, modelID string, emit func(batchRecord)) {
+	for _, path := range paths {
+		if s.delay > 0 {
+			select {
+			case <-time.After(s.delay):
+			case <-ctx.Done():
+				return
+			}
 		}
+		if filepath.Ext(path) == ".bad" {
+			emit(batchRecord{Path: path, Err: "Not an image."})
+			continue
+		}
+		n := len(filepath.Base(path))
+		emit(batchRecord{Path: path, Modality: "OT", Model: "cxr-test 1.2.3", Top: "Normal", Prob: float64(n%10) / 10})
 	}
-	if filepath.Ext(path) == ".bad" {
-		return batchRecord{Path: path, Err: "not an image"}
-	}
-	n := len(filepath.Base(path))
-	return batchRecord{Path: path, Modality: "OT", Model: "cxr-test 1.2.3", Top: "Normal", Prob: float64(n%10) / 10}
 }
 
 func (s *scripted) Export(w io.Writer, format string, recs []batchRecord, include bool) error {
@@ -402,7 +405,7 @@ func TestBatchTableSortsAndOpensRows(t *testing.T) {
 			bad = r
 		}
 	}
-	if got := vw.batch.cell(bad, 2); got != "failed: not an image" {
+	if got := vw.batch.cell(bad, 2); got != "failed: Not an image." {
 		t.Fatalf("status of the failed row = %q", got)
 	}
 	// Sort by probability, descending on the second tap.

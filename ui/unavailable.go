@@ -24,6 +24,8 @@ func (u unavailable) Classify(context.Context, *dicomio.Scan, int, string) (*res
 	return nil, u.reason
 }
 
-func (u unavailable) Batch(_ context.Context, path, _ string) batchRecord {
-	return batchRecord{Path: path, Err: firstSentence(u.reason)}
+func (u unavailable) Batch(_ context.Context, paths []string, _ string, emit func(batchRecord)) {
+	for _, p := range paths {
+		emit(batchRecord{Path: p, Err: sentence(u.reason)})
+	}
 }

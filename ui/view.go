@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/tumortracer/tumortracer/dicomio"
+	"github.com/tumortracer/tumortracer/inference"
 )
 
 // frameData is one frame ready for display: its values in modality units and what the renderer needs to know
@@ -477,11 +478,8 @@ func (v *imageView) render(w, h int) image.Image {
 	lut := v.ensureLUT()
 	flip := v.flip()
 	base := int(f.min)
-	var salCol [256]color.NRGBA
 	sal := v.sal
-	if v.salOn && sal != nil {
-		salCol = heatColours()
-	} else {
+	if !v.salOn {
 		sal = nil
 	}
 	for py := range h {
@@ -516,7 +514,7 @@ func (v *imageView) render(w, h int) image.Image {
 			}
 			if sal != nil {
 				s := sal.at(xs[px]/float64(f.cols)*float64(sal.w)-0.5, my*float64(sal.h)-0.5)
-				c := salCol[int(s*255)]
+				c := heatTable[int(s*255)]
 				a := float32(v.salOpacity) * s
 				o[0] = uint8(float32(o[0])*(1-a) + float32(c.R)*a + 0.5)
 				o[1] = uint8(float32(o[1])*(1-a) + float32(c.G)*a + 0.5)
@@ -531,33 +529,13 @@ func (v *imageView) render(w, h int) image.Image {
 	return dst
 }
 
-// heatColour maps 0…1 to a perceptually ordered dark-blue → cyan → yellow → red scale (the overlay's colour
-// scale, also drawn as the legend).
-func heatColour(t float64) color.NRGBA {
-	stops := [...]struct{ t, r, g, b float64 }{
-		{0, 0x10, 0x20, 0x80}, {0.3, 0x10, 0xa0, 0xe0}, {0.6, 0xf0, 0xe0, 0x30}, {1, 0xe0, 0x20, 0x10},
-	}
-	t = math.Max(0, math.Min(1, t))
-	for i := 1; i < len(stops); i++ {
-		if t <= stops[i].t {
-			a, b := stops[i-1], stops[i]
-			u := (t - a.t) / (b.t - a.t)
-			return color.NRGBA{
-				R: uint8(a.r + (b.r-a.r)*u + 0.5), G: uint8(a.g + (b.g-a.g)*u + 0.5), B: uint8(a.b + (b.b-a.b)*u + 0.5),
-				A: 0xff,
-			}
-		}
-	}
-	return color.NRGBA{R: 0xe0, G: 0x20, B: 0x10, A: 0xff}
-}
+// heatColour maps 0…1 to the overlay's colour scale: inference's colormap, so the viewer's overlay and the
+// classify verb's saliency images agree.
+func heatColour(t float64) color.NRGBA { return inference.Colormap(float32(t)) }
 
-var heatTable [256]color.NRGBA
-
-func heatColours() [256]color.NRGBA {
-	if heatTable[255].A == 0 {
-		for i := range heatTable {
-			heatTable[i] = heatColour(float64(i) / 255)
-		}
+var heatTable = func() (t [256]color.NRGBA) {
+	for i := range t {
+		t[i] = heatColour(float64(i) / 255)
 	}
-	return heatTable
-}
+	return t
+}()

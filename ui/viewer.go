@@ -219,6 +219,9 @@ func firstSentence(err error) string {
 	if i := strings.Index(s, " ("); i >= 0 {
 		s = s[:i]
 	}
+	if i := strings.Index(s, "; "); i >= 0 {
+		s = s[:i]
+	}
 	return s
 }
 
