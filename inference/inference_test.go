@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/disintegration/imaging"
 )
@@ -670,4 +671,49 @@ func BenchmarkImagingResize(b *testing.B) {
 	for b.Loop() {
 		imaging.Resize(src, 128, 128, imaging.Linear)
 	}
+}
+
+// BenchmarkClassify times the engine alone on images already at the model's input size (no resampling), in
+// batches of 8: preprocess, forward and CAM per image. Model: $TUMORTRACER_BENCH_MODEL from
+// $TUMORTRACER_BENCH_MODELS, else the tiny-cam fixture.
+func BenchmarkClassify(b *testing.B) {
+	needRuntime(b)
+	m, err := LoadModel(os.DirFS("testdata"), "tiny-cam", "testdata")
+	if dir, id := os.Getenv("TUMORTRACER_BENCH_MODELS"), os.Getenv("TUMORTRACER_BENCH_MODEL"); dir != "" && id != "" {
+		m, err = LoadModel(os.DirFS(dir), id, dir)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := NewEngine(Options{Device: DeviceAuto, BatchSize: 8})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close()
+	in := m.Manifest.Input
+	imgs := make([]image.Image, 8)
+	for i := range imgs {
+		g := image.NewGray(image.Rect(0, 0, in.Width, in.Height))
+		for j := range g.Pix {
+			g.Pix[j] = uint8(j*7 + i*13)
+		}
+		imgs[i] = g
+	}
+	var pre, fwd, sal time.Duration
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		preds, err := eng.Classify(context.Background(), m, imgs, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, p := range preds {
+			pre, fwd, sal = pre+p.Timing.Preprocess, fwd+p.Timing.Forward, sal+p.Timing.Saliency
+			n++
+		}
+	}
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(n) }
+	b.ReportMetric(per(pre), "preprocess-ms/image")
+	b.ReportMetric(per(fwd), "forward-ms/image")
+	b.ReportMetric(per(sal), "cam-ms/image")
 }
