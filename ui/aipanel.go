@@ -109,6 +109,15 @@ func (p *aiPanel) pickModel(opt string) {
 	p.vw.classify()
 }
 
+// selectModel fixes the picker on model id (unknown ids leave it on auto).
+func (p *aiPanel) selectModel(id string) {
+	for _, m := range p.models {
+		if m.ID == id {
+			p.modelSelect.SetSelected(modelOption(m))
+		}
+	}
+}
+
 func (p *aiPanel) pickDevice(name string) {
 	if p.vw == nil || p.vw.an == nil {
 		return

@@ -31,6 +31,7 @@ func Main(args []string, b cli.Build) int {
 	fs.SetOutput(io.Discard)
 	ortLib := fs.String("ort-lib", "", "path of the ONNX Runtime shared library")
 	device := fs.String("device", "auto", "execution device: auto, cpu or cuda")
+	modelID := fs.String("model", "", "classify with this model id instead of choosing by modality")
 	var modelDirs []string
 	fs.Func("models", "a folder of extra models (repeatable)", func(s string) error {
 		modelDirs = append(modelDirs, s)
@@ -47,6 +48,9 @@ func Main(args []string, b cli.Build) int {
 	w := a.NewWindow("TumorTracer")
 	an := newPipelineAnalyser(*ortLib, *device, modelDirs)
 	vw := newViewer(a, w, an, b)
+	if *modelID != "" {
+		vw.ai.selectModel(*modelID)
+	}
 	vw.state = newStateWriter(os.Getenv(StateEnv))
 	vw.install()
 	w.Resize(fyne.NewSize(1280, 820))

@@ -1,0 +1,333 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// repoRoot is the module root, one level above this package.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	abs, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+// dataRoot is $TUMORTRACER_DATA, else ../shared/data beside the repository.
+func dataRoot(t testing.TB) string {
+	if d := os.Getenv("TUMORTRACER_DATA"); d != "" {
+		return d
+	}
+	return filepath.Join(repoRoot(t), "..", "shared", "data")
+}
+
+// windowCase is one real-window run: a file, and the model expected to classify it.
+type windowCase struct {
+	name, file string
+	args       []string // extra viewer flags (model choice)
+	modelID    string
+}
+
+// TestRealWindow starts the built viewer under Xvfb on a chest CR and a CT, waits for the classification, takes a
+// screenshot with xwd and checks from its pixels that the image, the probability bars, the model line and the
+// research-use line are on screen where the viewer says they are (TUMORTRACER_UI_STATE). Screenshots are kept in
+// artifacts/ui/ at the repository root (git-ignored).
+func TestRealWindow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-window test skipped in -short mode")
+	}
+	for _, tool := range []string{"xvfb-run", "xwd", "convert"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("real-window test needs %s (make deps installs xvfb, x11-apps and imagemagick)", tool)
+		}
+	}
+	root := repoRoot(t)
+	data := filepath.Join(dataRoot(t), "dicom")
+	cr := filepath.Join(data, "fo-dicom", "CR-MONO1-10-chest")
+	ct := filepath.Join(data, "pydicom-data", "693_UNCI.dcm")
+	for _, f := range []string{cr, ct} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("real-window test needs %s (set TUMORTRACER_DATA to the shared data folder): %v", f, err)
+		}
+	}
+	ortLib := filepath.Join(root, "lib", "libonnxruntime.so.1")
+	haveORT := true
+	if _, err := os.Stat(ortLib); err != nil {
+		haveORT = false
+		t.Logf("no ONNX Runtime at %s: checking that the AI panel says so instead of a result", ortLib)
+	}
+
+	// The bundled models when they have been trained; else the inference test fixture, fixed for both files.
+	cases := []windowCase{{name: "cr-chest", file: cr}, {name: "ct", file: ct}}
+	bundled := func(id string) bool {
+		_, err := os.Stat(filepath.Join(root, "models", id, "model.onnx"))
+		return err == nil
+	}
+	if bundled("cxr-pneumonia") && bundled("ct-lung") {
+		cases[0].modelID, cases[1].modelID = "cxr-pneumonia", "ct-lung"
+	} else {
+		t.Logf("bundled models not trained yet: using the inference test fixture tiny-cam for both files")
+		fixture := []string{"--models", filepath.Join(root, "inference", "testdata", "tiny-cam"), "--model", "tiny-cam"}
+		for i := range cases {
+			cases[i].args, cases[i].modelID = fixture, "tiny-cam"
+		}
+	}
+
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "tumortracer")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the viewer: %v\n%s", err, out)
+	}
+	artefacts := filepath.Join(root, "artifacts", "ui")
+	if err := os.MkdirAll(artefacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			shot := filepath.Join(artefacts, "window-"+c.name+".png")
+			st, launched := runWindow(t, bin, ortLib, haveORT, shot, append(append([]string{}, c.args...), c.file))
+			img := readPNG(t, shot)
+			t.Logf("screenshot %s (%dx%d); first frame %.0f ms, first image %.0f ms, result %.0f ms after launch",
+				shot, img.Bounds().Dx(), img.Bounds().Dy(), ms(st.FirstFrameNS-launched), ms(st.FirstImageNS-launched), ms(st.ResultNS-launched))
+			checkImageRegion(t, img, st)
+			checkDisclaimer(t, img, st)
+			if !haveORT {
+				if !strings.Contains(st.Error, "ONNX Runtime") {
+					t.Fatalf("without ONNX Runtime the AI panel says %q, want the sentence naming the library", st.Error)
+				}
+				return
+			}
+			if st.Error != "" {
+				t.Fatalf("classification failed in the window: %s", st.Error)
+			}
+			checkModelLine(t, img, st, c.modelID)
+			checkBars(t, img, st)
+		})
+	}
+}
+
+func ms(ns int64) float64 { return float64(ns) / 1e6 }
+
+// runWindow runs the viewer under Xvfb until its state file shows a result (or an error), screenshots its window
+// and returns the state and the launch time (Unix ns).
+func runWindow(t *testing.T, bin, ortLib string, haveORT bool, shot string, args []string) (uiState, int64) {
+	t.Helper()
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	script := filepath.Join(dir, "run.sh")
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	// The loop waits for result_ns (or, without ONNX Runtime, for the panel's error); then half a second for the
+	// bars to be painted before the screenshot.
+	want := `"result_ns"`
+	if !haveORT {
+		want = `"error"`
+	}
+	body := fmt.Sprintf(`#!/bin/sh
+date +%%s%%N > %[1]s/launched
+%[2]s %[3]s > %[1]s/app.log 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 600 ]; do
+  if [ -f %[4]s ] && grep -q '%[5]s' %[4]s && grep -q '"bars"\|"error"' %[4]s; then break; fi
+  if ! kill -0 $pid 2>/dev/null; then echo "viewer exited early"; cat %[1]s/app.log; exit 3; fi
+  sleep 0.1; i=$((i+1))
+done
+sleep 0.7
+xwd -silent -name TumorTracer -out %[1]s/shot.xwd || xwd -silent -root -out %[1]s/shot.xwd
+kill $pid
+wait $pid 2>/dev/null
+convert xwd:%[1]s/shot.xwd %[6]s
+`, dir, bin, strings.Join(quoted, " "), state, want, shot)
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("xvfb-run", "-a", "-s", "-screen 0 1400x900x24", script)
+	cmd.Env = append(os.Environ(), StateEnv+"="+state, "TUMORTRACER_ORT_LIB="+ortLib)
+	if !haveORT {
+		cmd.Env = append(cmd.Env, "TUMORTRACER_ORT_LIB="+filepath.Join(dir, "missing", "libonnxruntime.so.1"))
+	}
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(120 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("the viewer under Xvfb did not finish within 2 minutes")
+	}
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "app.log"))
+		t.Fatalf("viewer under Xvfb: %v\n%s\napp log:\n%s", err, out, log)
+	}
+	var st uiState
+	b, rerr := os.ReadFile(state)
+	if rerr != nil {
+		t.Fatalf("read the viewer's state: %v", rerr)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("parse the viewer's state: %v\n%s", err, b)
+	}
+	lb, _ := os.ReadFile(filepath.Join(dir, "launched"))
+	var launched int64
+	fmt.Sscan(strings.TrimSpace(string(lb)), &launched)
+	return st, launched
+}
+
+func readPNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", path, err)
+	}
+	return img
+}
+
+func rgb(img image.Image, x, y int) (int, int, int) {
+	c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
+	return int(c.R), int(c.G), int(c.B)
+}
+
+// checkImageRegion: the image rectangle holds a grey picture with real structure (many grey levels, a spread of
+// brightness), and the viewport beside it is black.
+func checkImageRegion(t *testing.T, img image.Image, st uiState) {
+	t.Helper()
+	r := st.Image
+	if r.W < 200 || r.H < 200 {
+		t.Fatalf("image drawn at %+v: too small or missing (view %+v)", r, st.View)
+	}
+	levels := map[int]int{}
+	var sum, sum2 float64
+	n := 0
+	for y := r.Y + 2; y < r.Y+r.H-2; y += 3 {
+		for x := r.X + 2; x < r.X+r.W-2; x += 3 {
+			cr, cg, cb := rgb(img, x, y)
+			if cr != cg || cg != cb {
+				continue // corner text over the image
+			}
+			levels[cr]++
+			sum += float64(cr)
+			sum2 += float64(cr * cr)
+			n++
+		}
+	}
+	mean := sum / float64(n)
+	sd := math.Sqrt(sum2/float64(n) - mean*mean)
+	if len(levels) < 40 || sd < 20 {
+		t.Fatalf("image region %+v: %d grey levels, sd %.1f — not a displayed scan", r, len(levels), sd)
+	}
+	// The viewport's margin (left of the image when it is narrower than the view) is black.
+	if r.X-st.View.X > 20 {
+		x := st.View.X + (r.X-st.View.X)/2
+		if cr, cg, cb := rgb(img, x, r.Y+r.H/2); cr+cg+cb > 30 {
+			t.Fatalf("viewport margin at (%d,%d) is (%d,%d,%d), want black", x, r.Y+r.H/2, cr, cg, cb)
+		}
+	}
+}
+
+// textPixels counts pixels in r brighter than the background by a margin, i.e. glyphs.
+func textPixels(img image.Image, r rect, pred func(r, g, b int) bool) int {
+	n := 0
+	for y := r.Y; y < r.Y+r.H; y++ {
+		for x := r.X; x < r.X+r.W; x++ {
+			if pred(rgb(img, x, y)) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func checkDisclaimer(t *testing.T, img image.Image, st uiState) {
+	t.Helper()
+	if st.Disclaimer.Text != "Research use only — not for diagnosis." {
+		t.Fatalf("disclaimer text %q", st.Disclaimer.Text)
+	}
+	// Warning orange glyphs: red well above blue.
+	n := textPixels(img, st.Disclaimer.rect, func(r, g, b int) bool { return r > 150 && r-b > 80 })
+	if n < 150 {
+		t.Fatalf("disclaimer region %+v has %d orange text pixels, want the research-use line drawn", st.Disclaimer.rect, n)
+	}
+}
+
+func checkModelLine(t *testing.T, img image.Image, st uiState, modelID string) {
+	t.Helper()
+	if !strings.HasPrefix(st.ModelLine.Text, "Model: ") || !strings.Contains(st.ModelLine.Text, "("+modelID+")") {
+		t.Fatalf("model line %q does not name model %s", st.ModelLine.Text, modelID)
+	}
+	n := textPixels(img, st.ModelLine.rect, func(r, g, b int) bool { return r > 150 && g > 150 && b > 150 })
+	if n < 150 {
+		t.Fatalf("model line region %+v has %d light text pixels, want the line drawn", st.ModelLine.rect, n)
+	}
+}
+
+// checkBars: every bar's filled part (from its left edge to prob × width) is blue or green, the rest the dark
+// track, so the drawn lengths match the probabilities.
+func checkBars(t *testing.T, img image.Image, st uiState) {
+	t.Helper()
+	if len(st.Bars) < 2 {
+		t.Fatalf("%d probability bars, want one per class", len(st.Bars))
+	}
+	sum := 0.0
+	for _, b := range st.Bars {
+		sum += b.Prob
+		y := b.Y + b.H/2
+		fillEnd := b.X + int(float64(b.W)*b.Prob)
+		isFill := func(x int) bool {
+			r, g, bl := rgb(img, x, y)
+			return (bl > 150 && bl-r > 60) || (g > 150 && g-r > 60) // blue bar, or the green top-class bar
+		}
+		isTrack := func(x int) bool {
+			r, g, bl := rgb(img, x, y)
+			return r < 70 && g < 70 && bl < 70 && r == g && g == bl
+		}
+		if fillEnd-b.X > 6 && !isFill(b.X+(fillEnd-b.X)/2) {
+			r, g, bl := rgb(img, b.X+(fillEnd-b.X)/2, y)
+			t.Errorf("bar %s (p %.3f): middle of the filled part is (%d,%d,%d), want the bar colour", b.Class, b.Prob, r, g, bl)
+		}
+		if b.X+b.W-fillEnd > 6 && !isTrack((fillEnd+b.X+b.W)/2) && (b.Threshold == 0) {
+			r, g, bl := rgb(img, (fillEnd+b.X+b.W)/2, y)
+			t.Errorf("bar %s (p %.3f): unfilled part is (%d,%d,%d), want the dark track", b.Class, b.Prob, r, g, bl)
+		}
+		// The measured fill length matches the probability within 3 pixels.
+		x := b.X
+		for x < b.X+b.W && isFill(x) {
+			x++
+		}
+		if b.Threshold > 0 && math.Abs(float64(x-fillEnd)) > 3 {
+			// The threshold tick may interrupt the fill; measure up to it.
+			tick := b.X + int(float64(b.W)*b.Threshold)
+			if x >= tick-2 && x <= tick+2 && fillEnd > tick {
+				continue
+			}
+		}
+		if math.Abs(float64(x-fillEnd)) > 3 {
+			t.Errorf("bar %s: filled %d px, want %d (p %.3f of %d px)", b.Class, x-b.X, fillEnd-b.X, b.Prob, b.W)
+		}
+	}
+	if math.Abs(sum-1) > 1e-3 {
+		t.Errorf("bar probabilities sum to %g, want 1", sum)
+	}
+}
