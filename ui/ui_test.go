@@ -527,3 +527,45 @@ func TestFrameDataRange(t *testing.T) {
 		t.Fatalf("min–max window of 0…255 = C %g W %g, want C 128 W 256", w.Center, w.Width)
 	}
 }
+
+// TestGoldenViewAndPanel renders the image view (synthetic scan, overlay on) and the AI panel with a scripted
+// result in the test theme and compares them with testdata/*.png; a mismatch is written to testdata/failed/.
+func TestGoldenViewAndPanel(t *testing.T) {
+	an := newScripted()
+	vw := newTestViewer(t, an)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "phantom.png")
+	// A phantom: a bright disc with a darker square inside on a dark background.
+	writeGreyPNG(t, p, 64, 48, func(x, y int) uint16 {
+		dx, dy := float64(x-32), float64(y-24)
+		switch {
+		case x >= 26 && x < 34 && y >= 18 && y < 26:
+			return 20000
+		case dx*dx+dy*dy < 20*20:
+			return 50000
+		}
+		return uint16(200 * (x + y))
+	})
+	vw.open([]string{p})
+	waitFor(t, "a result", func() bool { return vw.result != nil && !vw.batch.running })
+	vw.ai.overlayCheck.SetChecked(true)
+	vw.ai.opacity.SetValue(0.6)
+
+	view := newImageView()
+	w := test.NewTempWindow(t, view)
+	w.SetPadded(false)
+	w.Resize(fyne.NewSize(160, 120))
+	view.SetFrame(vw.view.frame, vw.view.win, false)
+	view.SetSaliency(vw.view.sal)
+	view.SetOverlay(true, 0.6)
+	test.AssertImageMatches(t, "view_overlay.png", w.Canvas().Capture())
+
+	view.SetOverlay(false, 0.6)
+	view.SetInvert(true)
+	view.zoomAt(fyne.NewPos(40, 30), 2)
+	test.AssertImageMatches(t, "view_inverted_zoomed.png", w.Canvas().Capture())
+
+	panel := test.NewTempWindow(t, vw.ai.content)
+	panel.Resize(fyne.NewSize(360, 520))
+	test.AssertImageMatches(t, "ai_panel.png", panel.Canvas().Capture())
+}
