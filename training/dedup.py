@@ -35,10 +35,11 @@ def hamming_matrix(a, b):
     b = np.asarray(b, dtype=np.uint8)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError("hamming_matrix needs two (n, bits) stacks of the same width")
-    # |x - y| summed over bits = x.(1-y) + (1-x).y, done as two matrix products.
-    a16 = a.astype(np.int32)
-    b16 = b.astype(np.int32)
-    return a16 @ (1 - b16).T + (1 - a16) @ b16.T
+    # |x - y| summed over bits = x.(1-y) + (1-x).y, done as two matrix products in float32 (BLAS; exact for
+    # integers below 2**24) and returned as integers.
+    af = a.astype(np.float32)
+    bf = b.astype(np.float32)
+    return np.rint(af @ (1 - bf).T + (1 - af) @ bf.T).astype(np.int64)
 
 
 class UnionFind:

@@ -94,18 +94,21 @@ def _resize_axis(grey, dst, axis):
 
 
 def resize_linear(grey, width, height):
-    """Port of imaging.Resize(img, width, height, imaging.Linear) for an opaque 8-bit grey image."""
+    """Port of imaging.Resize(img, width, height, imaging.Linear) for an opaque 8-bit grey image.
+
+    grey is (h, w), or (n, h, w) to resize a stack of same-sized images at once (each exactly as alone).
+    """
     grey = np.asarray(grey, dtype=np.uint8)
-    if grey.ndim != 2 or grey.shape[0] <= 0 or grey.shape[1] <= 0:
-        raise ValueError("resize_linear needs a non-empty (h, w) array")
+    if grey.ndim not in (2, 3) or grey.shape[-2] <= 0 or grey.shape[-1] <= 0:
+        raise ValueError("resize_linear needs a non-empty (h, w) or (n, h, w) array")
     if width <= 0 or height <= 0:
         raise ValueError("resize_linear needs a positive target size")
-    src_h, src_w = grey.shape
+    src_h, src_w = grey.shape[-2:]
     out = grey
     if src_w != width:
-        out = _resize_axis(out, width, axis=1)
+        out = _resize_axis(out, width, axis=grey.ndim - 1)
     if src_h != height:
-        out = _resize_axis(out, height, axis=0)
+        out = _resize_axis(out, height, axis=grey.ndim - 2)
     return out.copy()
 
 

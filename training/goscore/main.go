@@ -1,0 +1,159 @@
+// Command goscore runs an exported model through the application's own inference engine (ONNX Runtime via
+// inference.Engine) on an evaluation file list, so the model card's figures come from the ONNX file the
+// application ships rather than from the PyTorch weights it was exported from.
+//
+// Usage: go run ./training/goscore -models DIR -id ID -data ROOT -list FILE [-batch N] [-threads N] [-timing N]
+//
+// It prints JSON: {"rel": [...], "logits": [[...], ...], "device": "cpu", "timing": {...}}. With -timing N it
+// also classifies the first N files one at a time and reports the median preprocess and forward time per image.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"image"
+	_ "image/jpeg"
+	_ "image/png"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tumortracer/tumortracer/inference"
+)
+
+type result struct {
+	Rel    []string    `json:"rel"`
+	Logits [][]float32 `json:"logits"`
+	Device string      `json:"device"`
+	Timing *timing     `json:"timing,omitempty"`
+}
+
+type timing struct {
+	Images             int     `json:"images"`
+	Threads            int     `json:"threads"`
+	MedianPreprocessMS float64 `json:"median_preprocess_ms"`
+	MedianForwardMS    float64 `json:"median_forward_ms"`
+}
+
+func main() {
+	models := flag.String("models", "models", "folder holding the model folders")
+	id := flag.String("id", "", "model id (its folder name)")
+	data := flag.String("data", "../shared/data", "data root the list's paths are relative to")
+	list := flag.String("list", "", "evaluation list: relative/path<TAB>class-id per line")
+	batch := flag.Int("batch", 16, "images per batch")
+	threads := flag.Int("threads", 2, "ONNX Runtime intra-op threads")
+	timed := flag.Int("timing", 0, "also time this many single-image runs")
+	ortLib := flag.String("ort-lib", "", "ONNX Runtime library (default: the engine's search)")
+	flag.Parse()
+	if err := run(*models, *id, *data, *list, *batch, *threads, *timed, *ortLib); err != nil {
+		fmt.Fprintln(os.Stderr, "goscore:", err)
+		os.Exit(1)
+	}
+}
+
+func readList(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open list: %w", err)
+	}
+	defer f.Close()
+	var rels []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			continue
+		}
+		rel, _, ok := strings.Cut(line, "\t")
+		if !ok {
+			return nil, fmt.Errorf("list line %q has no tab", line)
+		}
+		rels = append(rels, rel)
+	}
+	return rels, sc.Err()
+}
+
+func decode(path string) (image.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return img, nil
+}
+
+func median(d []time.Duration) float64 {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return float64(d[len(d)/2].Microseconds()) / 1000
+}
+
+func run(models, id, data, list string, batch, threads, timed int, ortLib string) error {
+	m, err := inference.LoadModel(os.DirFS(models), id, filepath.Join(models, id))
+	if err != nil {
+		return err
+	}
+	rels, err := readList(list)
+	if err != nil {
+		return err
+	}
+	eng, err := inference.NewEngine(inference.Options{Device: "cpu", LibraryPath: ortLib, BatchSize: batch, Threads: threads})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	res := result{Rel: rels, Device: "cpu"}
+	ctx := context.Background()
+	for i := 0; i < len(rels); i += batch {
+		var imgs []image.Image
+		for _, rel := range rels[i:min(i+batch, len(rels))] {
+			img, err := decode(filepath.Join(data, rel))
+			if err != nil {
+				return err
+			}
+			imgs = append(imgs, img)
+		}
+		preds, err := eng.Classify(ctx, m, imgs, false)
+		if err != nil {
+			return err
+		}
+		for _, p := range preds {
+			res.Logits = append(res.Logits, p.Logits)
+			res.Device = p.Device
+		}
+	}
+	if timed > 0 {
+		one, err := inference.NewEngine(inference.Options{Device: "cpu", LibraryPath: ortLib, BatchSize: 1, Threads: threads})
+		if err != nil {
+			return err
+		}
+		defer one.Close()
+		var pre, fwd []time.Duration
+		for i := 0; i < min(timed, len(rels)); i++ {
+			img, err := decode(filepath.Join(data, rels[i]))
+			if err != nil {
+				return err
+			}
+			preds, err := one.Classify(ctx, m, []image.Image{img}, false)
+			if err != nil {
+				return err
+			}
+			if i > 0 { // the first run includes session creation
+				pre = append(pre, preds[0].Timing.Preprocess)
+				fwd = append(fwd, preds[0].Timing.Forward)
+			}
+		}
+		if len(fwd) > 0 {
+			res.Timing = &timing{Images: len(fwd), Threads: threads, MedianPreprocessMS: median(pre), MedianForwardMS: median(fwd)}
+		}
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
