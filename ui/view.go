@@ -407,6 +407,34 @@ func grey(w dicomio.Window, value float64, flip bool) uint8 {
 	return uint8(math.Max(0, math.Min(255, o*255+0.5)))
 }
 
+// affineOf returns a, b with grey = clamp(a·v + b, 0, 255) for the linear VOI functions — the same mapping as
+// Window.Apply (PS3.3 C.11.2.1.2: the piecewise definition is the clamped line) scaled to 8 bits, with the
+// display flip folded in; ok is false for SIGMOID, LUT and one-wide windows.
+func affineOf(w dicomio.Window, flip bool) (a, b float64, ok bool) {
+	if w.LUT != nil {
+		return 0, 0, false
+	}
+	switch w.Function {
+	case dicomio.VOISigmoid:
+		return 0, 0, false
+	case dicomio.VOILinearExact:
+		if w.Width <= 0 {
+			return 0, 0, false
+		}
+		a, b = 1/w.Width, 0.5-w.Center/w.Width
+	default:
+		if w.Width <= 1 {
+			return 0, 0, false
+		}
+		a, b = 1/(w.Width-1), 0.5-(w.Center-0.5)/(w.Width-1)
+	}
+	a, b = a*255, b*255
+	if flip {
+		a, b = -a, 255-b
+	}
+	return a, b, true
+}
+
 // ensureLUT builds a value-indexed table for whole-number grey frames so the per-pixel cost is one load.
 func (v *imageView) ensureLUT() []uint8 {
 	f := v.frame
@@ -443,12 +471,16 @@ func (v *imageView) render(w, h int) image.Image {
 		v.buf = image.NewRGBA(image.Rect(0, 0, w, h))
 	}
 	dst := v.buf
-	for i := range dst.Pix {
+	// Opaque black: one row by hand, the rest copied.
+	row0 := dst.Pix[:w*4]
+	for i := range row0 {
+		row0[i] = 0
 		if i%4 == 3 {
-			dst.Pix[i] = 0xff
-		} else {
-			dst.Pix[i] = 0
+			row0[i] = 0xff
 		}
+	}
+	for py := 1; py < h; py++ {
+		copy(dst.Pix[py*dst.Stride:py*dst.Stride+w*4], row0)
 	}
 	f := v.frame
 	size := v.Size()
@@ -475,50 +507,87 @@ func (v *imageView) render(w, h int) image.Image {
 			ix[px] = -1
 		}
 	}
-	lut := v.ensureLUT()
 	flip := v.flip()
+	a, b, affine := affineOf(v.win, flip)
+	var lut []uint8
+	if !affine {
+		lut = v.ensureLUT() // sigmoid and LUT windows: one Apply per value in range instead of per pixel
+	}
 	base := int(f.min)
 	sal := v.sal
 	if !v.salOn {
 		sal = nil
 	}
+	// Output columns showing the image form one run, x0 ≤ px < x1 (the mapping is monotonic).
+	x0, x1 := 0, w
+	for x0 < w && ix[x0] < 0 {
+		x0++
+	}
+	for x1 > x0 && ix[x1-1] < 0 {
+		x1--
+	}
+	prevY := -1
 	for py := range h {
 		fy := v.cy + ((float64(py)+0.5)/scaleY-float64(size.Height)/2)/(z*ay)
 		iy := int(math.Floor(fy))
-		if fy < 0 || iy >= f.rows {
+		if fy < 0 || iy >= f.rows || x0 >= x1 {
 			continue
 		}
 		row := dst.Pix[py*dst.Stride : py*dst.Stride+w*4]
+		if iy == prevY && sal == nil {
+			// Magnified: this output row shows the same image row as the one above.
+			copy(row[x0*4:x1*4], dst.Pix[(py-1)*dst.Stride+x0*4:(py-1)*dst.Stride+x1*4])
+			continue
+		}
+		prevY = iy
 		srow := iy * f.cols
-		my := fy / float64(f.rows) // fraction of the image height, for the saliency grid
-		for px := range w {
-			x := ix[px]
-			if x < 0 {
-				continue
-			}
-			o := row[px*4 : px*4+4 : px*4+4]
-			if f.samples == 1 {
-				val := f.values[srow+x]
-				var g uint8
-				if lut != nil {
-					g = lut[int(val)-base]
-				} else {
-					g = grey(v.win, float64(val), flip)
-				}
-				o[0], o[1], o[2] = g, g, g
-			} else {
-				k := (srow + x) * f.samples
+		switch {
+		case f.samples != 1:
+			for px := x0; px < x1; px++ {
+				k := (srow + ix[px]) * f.samples
+				o := row[px*4 : px*4+3 : px*4+3]
 				o[0] = grey(v.win, float64(f.values[k]), v.invert)
 				o[1] = grey(v.win, float64(f.values[k+1]), v.invert)
 				o[2] = grey(v.win, float64(f.values[k+2]), v.invert)
 			}
-			if sal != nil {
-				s := sal.at(xs[px]/float64(f.cols)*float64(sal.w)-0.5, my*float64(sal.h)-0.5)
+		case affine:
+			src := f.values[srow : srow+f.cols]
+			for px := x0; px < x1; px++ {
+				y := a*float64(src[ix[px]]) + b
+				g := uint8(0)
+				if y >= 255 {
+					g = 255
+				} else if y > 0 {
+					g = uint8(y + 0.5)
+				}
+				o := row[px*4 : px*4+3 : px*4+3]
+				o[0], o[1], o[2] = g, g, g
+			}
+		case lut != nil:
+			src := f.values[srow : srow+f.cols]
+			for px := x0; px < x1; px++ {
+				g := lut[int(src[ix[px]])-base]
+				o := row[px*4 : px*4+3 : px*4+3]
+				o[0], o[1], o[2] = g, g, g
+			}
+		default:
+			src := f.values[srow : srow+f.cols]
+			for px := x0; px < x1; px++ {
+				g := grey(v.win, float64(src[ix[px]]), flip)
+				o := row[px*4 : px*4+3 : px*4+3]
+				o[0], o[1], o[2] = g, g, g
+			}
+		}
+		if sal != nil {
+			my := fy/float64(f.rows)*float64(sal.h) - 0.5
+			for px := x0; px < x1; px++ {
+				s := sal.at(xs[px]/float64(f.cols)*float64(sal.w)-0.5, my)
 				c := heatTable[int(s*255)]
-				a := float32(v.salOpacity) * s
-				o[0] = uint8(float32(o[0])*(1-a) + float32(c.R)*a + 0.5)
-				o[1] = uint8(float32(o[1])*(1-a) + float32(c.G)*a + 0.5)
-				o[2] = uint8(float32(o[2])*(1-a) + float32(c.B)*a + 0.5)
+				al := float32(v.salOpacity) * s
+				o := row[px*4 : px*4+3 : px*4+3]
+				o[0] = uint8(float32(o[0])*(1-al) + float32(c.R)*al + 0.5)
+				o[1] = uint8(float32(o[1])*(1-al) + float32(c.G)*al + 0.5)
+				o[2] = uint8(float32(o[2])*(1-al) + float32(c.B)*al + 0.5)
 			}
 		}
 	}
