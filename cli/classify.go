@@ -120,6 +120,28 @@ func runClassify(args []string, _ Build, stdout, stderr io.Writer) int {
 		}
 	}
 
+	eng, err := inference.NewEngine(inference.Options{Device: dev, LibraryPath: *ortLib, BatchSize: *batch})
+	if err != nil {
+		// Every file still gets its record; the person gets the sentence once.
+		fmt.Fprintf(stderr, "tumortracer classify: %v\n", inference.ErrRuntimeMissing)
+		eng = nil
+	} else {
+		defer eng.Close()
+		if dev == inference.DeviceCUDA {
+			// Asking for CUDA where it cannot run is one clear error, not one per file.
+			probe := cat.Models()
+			if *modelID != "" {
+				m, _ := cat.Get(*modelID)
+				probe = []*inference.Model{m}
+			}
+			if len(probe) > 0 {
+				if _, err := eng.Device(probe[0]); errors.Is(err, inference.ErrDeviceUnavailable) {
+					fmt.Fprintf(stderr, "tumortracer classify: %v\n", err)
+					return ExitFailed
+				}
+			}
+		}
+	}
 	out := stdout
 	if *outPath != "" {
 		f, err := os.Create(*outPath)
@@ -139,14 +161,6 @@ func runClassify(args []string, _ Build, stdout, stderr io.Writer) int {
 		w = cw
 	}
 
-	eng, err := inference.NewEngine(inference.Options{Device: dev, LibraryPath: *ortLib, BatchSize: *batch})
-	if err != nil {
-		// Every file still gets its record; the person gets the sentence once.
-		fmt.Fprintf(stderr, "tumortracer classify: %v\n", inference.ErrRuntimeMissing)
-		eng = nil
-	} else {
-		defer eng.Close()
-	}
 	clf := pipeline.New(cat, eng, pipeline.Options{ModelID: *modelID, Saliency: *salDir != "", IncludePatient: *patient, BatchSize: *batch})
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -145,3 +145,32 @@ func TestModelsCommand(t *testing.T) {
 		t.Errorf("table: exit %d\n%s", code, stdout)
 	}
 }
+
+func TestClassifyCUDAUnavailable(t *testing.T) {
+	if _, err := inference.InitRuntime(""); err != nil {
+		t.Skipf("ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
+	}
+	m, err := inference.LoadModel(os.DirFS(inferenceFixtures), "tiny-cam", "testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := inference.NewEngine(inference.Options{Device: inference.DeviceCUDA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cudaErr := eng.Device(m)
+	eng.Close()
+	if cudaErr == nil {
+		t.Skip("CUDA works here")
+	}
+	img := filepath.Join(inferenceFixtures, "parity_rgb.png")
+	code, stdout, stderr := runVerb("classify", "--models", inferenceFixtures, "--model", "tiny-cam", "--device", "cuda", img, img)
+	if code != ExitFailed || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "--device cpu") {
+		t.Errorf("--device cuda without CUDA: exit %d, stdout %q, stderr %q; want exit 1 and one clear line", code, stdout, stderr)
+	}
+	// auto falls back to the CPU without a word.
+	code, stdout, stderr = runVerb("classify", "--models", inferenceFixtures, "--model", "tiny-cam", "--device", "auto", img)
+	if code != ExitOK || !strings.Contains(stdout, ",cpu,") || strings.Contains(stderr, "cuda") || strings.Contains(stderr, "CUDA") {
+		t.Errorf("--device auto: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}

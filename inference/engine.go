@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -77,6 +79,8 @@ type Engine struct {
 	opts Options
 	mu   sync.Mutex
 	sess map[*Model]*session
+	// failed remembers why a model's session could not be created, so that a batch does not retry per image.
+	failed map[*Model]error
 }
 
 // NewEngine initialises ONNX Runtime (once per process) and returns an engine. The error wraps
@@ -94,7 +98,7 @@ func NewEngine(opts Options) (*Engine, error) {
 	if _, err := InitRuntime(opts.LibraryPath); err != nil {
 		return nil, err
 	}
-	return &Engine{opts: opts, sess: map[*Model]*session{}}, nil
+	return &Engine{opts: opts, sess: map[*Model]*session{}, failed: map[*Model]error{}}, nil
 }
 
 // Close releases every session. The engine must not be used afterwards.
@@ -141,8 +145,12 @@ func (e *Engine) session(m *Model) (*session, error) {
 	if s, ok := e.sess[m]; ok {
 		return s, nil
 	}
+	if err, ok := e.failed[m]; ok {
+		return nil, err
+	}
 	s, err := newSession(m, e.opts)
 	if err != nil {
+		e.failed[m] = err
 		return nil, err
 	}
 	e.sess[m] = s
@@ -208,8 +216,8 @@ func newSession(m *Model, opts Options) (*session, error) {
 		if cudaErr == nil {
 			s.device = string(DeviceCUDA)
 		} else if opts.Device == DeviceCUDA {
-			return nil, fmt.Errorf("model %s: %w: cuda cannot be used (%v); put libonnxruntime_providers_shared.so and libonnxruntime_providers_cuda.so beside %s (with CUDA 13 and cuDNN 9 installed) or use --device cpu",
-				m.Manifest.ID, ErrDeviceUnavailable, firstLine(cudaErr), runtimeLibrary())
+			return nil, fmt.Errorf("model %s: %w: cuda cannot be used (%v); %s, or use --device cpu",
+				m.Manifest.ID, ErrDeviceUnavailable, firstLine(cudaErr), cudaAdvice(runtimeLibrary()))
 		}
 	}
 	if s.ort == nil {
@@ -220,6 +228,21 @@ func newSession(m *Model, opts Options) (*session, error) {
 		s.device = string(DeviceCPU)
 	}
 	return s, nil
+}
+
+// cudaAdvice says what to install for the CUDA provider next to the ONNX Runtime library lib.
+func cudaAdvice(lib string) string {
+	dir := filepath.Dir(lib)
+	present := true
+	for _, n := range []string{"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"} {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			present = false
+		}
+	}
+	if present && filepath.IsAbs(lib) {
+		return "the CUDA provider libraries are beside " + lib + " but did not load: they need an NVIDIA driver and the CUDA 13 and cuDNN 9 libraries (libcudart.so.13, libcublas.so.13, libcudnn.so.9) on the loader path, e.g. LD_LIBRARY_PATH"
+	}
+	return "put libonnxruntime_providers_shared.so and libonnxruntime_providers_cuda.so (ONNX Runtime 1.29) beside " + lib + " and install an NVIDIA driver with CUDA 13 and cuDNN 9"
 }
 
 // cudaAttempt serialises CUDA attempts, which change the process-wide ORT log level.

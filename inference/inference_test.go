@@ -717,3 +717,33 @@ func BenchmarkClassify(b *testing.B) {
 	b.ReportMetric(per(fwd), "forward-ms/image")
 	b.ReportMetric(per(sal), "cam-ms/image")
 }
+
+// TestAutoFallbackIsQuiet checks, in a child process whose real stderr is captured, that auto falls back to the
+// CPU without ONNX Runtime printing anything.
+func TestAutoFallbackIsQuiet(t *testing.T) {
+	if os.Getenv("TUMORTRACER_TEST_CHILD") == "quiet" {
+		eng, err := NewEngine(Options{Device: DeviceAuto})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := LoadModel(os.DirFS("testdata"), "tiny-cam", "testdata")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eng.Device(m); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	needRuntime(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAutoFallbackIsQuiet$")
+	cmd.Env = append(os.Environ(), "TUMORTRACER_TEST_CHILD=quiet")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child: %v\n%s", err, stderr.String())
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("auto fallback wrote to stderr:\n%s", stderr.String())
+	}
+}

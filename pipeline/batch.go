@@ -236,22 +236,62 @@ func (c *Classifier) infer(ctx context.Context, batch []decoded) []Result {
 		for j, i := range idx {
 			imgs[j] = batch[i].img
 		}
-		preds, err := c.classify(ctx, m, imgs)
+		preds, err := c.classifyBatch(ctx, m, imgs)
+		if err != nil && len(idx) > 1 && ctx.Err() == nil {
+			// One bad image must not fail its neighbours: run them one by one to isolate it.
+			preds, err = c.classifyEach(ctx, m, imgs)
+		}
 		for j, i := range idx {
-			if err != nil || j >= len(preds) {
-				if err == nil {
-					err = ctx.Err()
+			if err != nil || j >= len(preds) || preds[j].err != nil {
+				e := err
+				if e == nil && j < len(preds) {
+					e = preds[j].err
 				}
-				rec := ErrorRecord(batch[i].in.Path, fmt.Errorf("%s: %w", batch[i].in.Path, err))
+				if e == nil {
+					e = ctx.Err()
+				}
+				rec := ErrorRecord(batch[i].in.Path, fmt.Errorf("%s: %w", batch[i].in.Path, e))
 				rec.PatientID, rec.PatientName = batch[i].rec.PatientID, batch[i].rec.PatientName
 				out[i].Record = rec
 				continue
 			}
-			p := preds[j]
+			p := preds[j].Prediction
 			out[i].Prediction = &p
 			out[i].Image = batch[i].img
 			out[i].Record.fill(m, &p)
 		}
 	}
 	return out
+}
+
+// outcome is one image's prediction or error.
+type outcome struct {
+	inference.Prediction
+	err error
+}
+
+// classifyBatch runs imgs together; classifyEach one at a time, so that errors belong to single images.
+func (c *Classifier) classifyBatch(ctx context.Context, m *inference.Model, imgs []image.Image) ([]outcome, error) {
+	preds, err := c.classify(ctx, m, imgs)
+	out := make([]outcome, len(preds))
+	for i, p := range preds {
+		out[i].Prediction = p
+	}
+	return out, err
+}
+
+func (c *Classifier) classifyEach(ctx context.Context, m *inference.Model, imgs []image.Image) ([]outcome, error) {
+	out := make([]outcome, len(imgs))
+	for i, img := range imgs {
+		if err := ctx.Err(); err != nil {
+			return out[:i], err
+		}
+		preds, err := c.classify(ctx, m, []image.Image{img})
+		if err == nil && len(preds) == 1 {
+			out[i].Prediction = preds[0]
+		} else {
+			out[i].err = err
+		}
+	}
+	return out, nil
 }

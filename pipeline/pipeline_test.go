@@ -350,3 +350,26 @@ func TestWritersIncludePatientOnlyWhenAsked(t *testing.T) {
 		t.Errorf("JSON error line %q, want %q", j.String(), want)
 	}
 }
+
+func TestBadImageDoesNotFailItsBatch(t *testing.T) {
+	eng := engine(t)
+	if eng == nil {
+		t.Skip("needs ONNX Runtime")
+	}
+	cat, _ := inference.LoadCatalogue(nil, filepath.Join(fixtures, "tiny-cam"))
+	m := cat.Models()[0]
+	clf := New(cat, eng, Options{})
+	good := image.NewGray(image.Rect(0, 0, 30, 30))
+	batch := []decoded{
+		{in: Input{Path: "good1"}, rec: Record{Path: "good1"}, model: m, img: good},
+		{in: Input{Path: "empty"}, rec: Record{Path: "empty"}, model: m, img: image.NewGray(image.Rect(0, 0, 0, 0))},
+		{in: Input{Path: "good2"}, rec: Record{Path: "good2"}, model: m, img: good},
+	}
+	res := clf.infer(context.Background(), batch)
+	if res[0].Record.Status != StatusOK || res[2].Record.Status != StatusOK {
+		t.Errorf("good images failed with their batch: %+v / %+v", res[0].Record, res[2].Record)
+	}
+	if res[1].Record.Status != StatusError || !strings.Contains(res[1].Record.Error, "empty") {
+		t.Errorf("empty image: %+v", res[1].Record)
+	}
+}
