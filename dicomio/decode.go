@@ -156,7 +156,7 @@ func decodeDICOM(buf []byte, o options) (*Scan, error) {
 	}
 	warnings = append(warnings, top.warnings...)
 
-	ds, perr := parseDataset(data[:top.cut], enc)
+	ds, perr := parseDataset(visible(data[:top.cut], top.hidden), enc)
 	if perr != nil {
 		if len(ds.Elements) == 0 {
 			return nil, perr
@@ -248,7 +248,7 @@ func inflate(data []byte, limit int64) ([]byte, error) {
 
 // parseDataset runs the DICOM library on a dataset that holds no top-level pixel data, behind a synthetic File
 // Meta header that names the encoding, and turns a library panic into an error.
-func parseDataset(data []byte, enc encoding) (ds dicom.Dataset, err error) {
+func parseDataset(data [][]byte, enc encoding) (ds dicom.Dataset, err error) {
 	ts := map[encoding]string{encImplicitLE: tsImplicitLE, encExplicitLE: tsExplicitLE, encExplicitBE: tsExplicitBE}[enc]
 	header := syntheticMeta(ts)
 	defer func() {
@@ -256,13 +256,32 @@ func parseDataset(data []byte, enc encoding) (ds dicom.Dataset, err error) {
 			ds, err = dicom.Dataset{}, fmt.Errorf("the DICOM parser failed on this file (%v): %w", r, ErrMalformed)
 		}
 	}()
-	in := io.MultiReader(bytes.NewReader(header), bytes.NewReader(data))
-	ds, err = dicom.Parse(in, int64(len(header)+len(data)), nil,
+	readers := []io.Reader{bytes.NewReader(header)}
+	size := int64(len(header))
+	for _, d := range data {
+		readers = append(readers, bytes.NewReader(d))
+		size += int64(len(d))
+	}
+	ds, err = dicom.Parse(io.MultiReader(readers...), size, nil,
 		dicom.SkipPixelData(), dicom.AllowUnknownSpecificCharacterSet(), dicom.AllowMismatchPixelDataLength())
 	if err != nil {
 		err = fmt.Errorf("parse dataset: %v: %w", strings.TrimPrefix(err.Error(), "readElement: "), ErrMalformed)
 	}
 	return ds, err
+}
+
+// visible returns data without the hidden ranges, as segments (no copy).
+func visible(data []byte, hidden [][2]int) [][]byte {
+	var out [][]byte
+	pos := 0
+	for _, h := range hidden {
+		if h[0] >= len(data) {
+			break
+		}
+		out = append(out, data[pos:h[0]])
+		pos = min(h[1], len(data))
+	}
+	return append(out, data[pos:])
 }
 
 // syntheticMeta is a preamble, "DICM" and a File Meta group holding only its length and the transfer syntax.

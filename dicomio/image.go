@@ -28,6 +28,11 @@ func decodeImage(buf []byte, format Format, o options) (*Scan, error) {
 	if cfg.Width > MaxDimension || cfg.Height > MaxDimension || int64(cfg.Width)*int64(cfg.Height)*3 > MaxSamples {
 		return nil, fmt.Errorf("%s is %d×%d, beyond the size limits: %w", format, cfg.Width, cfg.Height, ErrTooLarge)
 	}
+	// Deflate expands at most ~1032:1 and baseline JPEG needs some bits per 8×8 block, so a header that
+	// promises far more pixels than the file could carry is refused before the decoder allocates them.
+	if pixels := int64(cfg.Width) * int64(cfg.Height); pixels > 64*1024+2048*int64(len(buf)) {
+		return nil, fmt.Errorf("%s header promises %d×%d pixels, more than a %d-byte file can hold: %w", format, cfg.Width, cfg.Height, len(buf), ErrTruncated)
+	}
 	s := &Scan{Format: format, Rows: cfg.Height, Columns: cfg.Width, NumFrames: 1, RescaleSlope: 1}
 	s.Meta.Modality = "OT"
 	grey, bits := colourModel(cfg.ColorModel)

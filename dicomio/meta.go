@@ -1,6 +1,7 @@
 package dicomio
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -61,8 +62,36 @@ func strs(e *dicom.Element) []string {
 			out[i] = strconv.FormatFloat(x, 'g', -1, 64)
 		}
 		return out
+	case []byte:
+		// A text attribute written with VR UN.
+		if e.RawValueRepresentation == "UN" && printable(v) {
+			return strings.Split(strings.TrimRight(string(v), " \x00"), "\\")
+		}
 	}
 	return nil
+}
+
+// printable reports whether b is non-empty ASCII text (trailing NUL padding allowed).
+func printable(b []byte) bool {
+	b = bytes.TrimRight(b, "\x00 ")
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < 0x20 || c > 0x7E {
+			return false
+		}
+	}
+	return true
+}
+
+// mustStrings wraps strings as a library value.
+func mustStrings(s []string) dicom.Value {
+	v, err := dicom.NewValue(s)
+	if err != nil {
+		return nil
+	}
+	return v
 }
 
 func str(ds *dicom.Dataset, t dcmtag.Tag) string {
@@ -93,6 +122,9 @@ func nums(e *dicom.Element) []float64 {
 		}
 		return out
 	case []byte:
+		if e.RawValueRepresentation == "UN" && printable(v) {
+			return nums(&dicom.Element{Value: mustStrings(strs(e))})
+		}
 		// A US value the library read as bytes (VR UN or OW): little endian words.
 		var out []float64
 		for i := 0; i+1 < len(v); i += 2 {

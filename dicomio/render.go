@@ -14,8 +14,12 @@ type RenderOptions struct {
 	AspectCorrect bool // resample to square pixels using the pixel spacing
 }
 
-// maxRenderSide caps the longer side of an aspect-corrected render.
-const maxRenderSide = 16384
+// maxRenderSide caps the longer side of an aspect-corrected render; spacings whose ratio exceeds maxAspect are
+// ignored.
+const (
+	maxRenderSide = 16384
+	maxAspect     = 8
+)
 
 // Render returns frame as the 8-bit image a viewer shows: grey frames through w (VOI output × 255, rounded) as
 // *image.Gray, MONOCHROME1 inverted so it displays like a film; colour frames as *image.RGBA scaled from their
@@ -105,6 +109,9 @@ func (s *Scan) aspectCorrect(img image.Image) image.Image {
 	sp := s.PixelSpacing
 	if sp.Row <= 0 || sp.Column <= 0 || math.Abs(sp.Row/sp.Column-1) < 1e-3 {
 		return img
+	}
+	if r := sp.Row / sp.Column; r > maxAspect || r < 1/maxAspect {
+		return img // no real detector has such pixels; the spacing is wrong, not the image
 	}
 	w, h := s.Columns, s.Rows
 	if sp.Row > sp.Column {

@@ -231,7 +231,10 @@ type topLevel struct {
 	frags      []fragment    // encapsulated: the fragments
 	eot, eotLn []byte        // Extended Offset Table and its lengths (7FE0,0001/0002)
 	warnings   []string      // problems tolerated
-	headers    []*elemHeader // top-level headers before cut, for diagnostics
+	// hidden are [start, end) byte ranges of top-level elements the DICOM library must not see: explicit UN
+	// elements of undefined length (CP-246 sequences it cannot parse) and a Specific Character Set that is not
+	// text (it panics on one).
+	hidden [][2]int
 }
 
 // walkTop validates the whole top-level dataset in buf and locates the pixel data.
@@ -267,6 +270,10 @@ func walkTop(buf []byte, bo binary.ByteOrder, implicit bool) (topLevel, error) {
 		_, next, err := w.element(pos, len(buf), implicit, 0)
 		if err != nil {
 			return t, err
+		}
+		if !implicit && (h.vr == "UN" && h.length == undefinedLength || h.group == 0x0008 && h.elem == 0x0005 && h.vr != "CS") {
+			t.hidden = append(t.hidden, [2]int{pos, next})
+			t.warnings = append(t.warnings, fmt.Sprintf("skipped element %s with VR %s", h.tag(), h.vr))
 		}
 		if h.group == 0x7FE0 {
 			val := buf[h.valueOff:next]
