@@ -342,6 +342,13 @@ func (s *session) run(t *batchTensors) (logits, cams []float32, h, w int, err er
 			return nil, nil, 0, 0, fmt.Errorf("model %s: %w: cam output is not a float32 tensor", s.model.Manifest.ID, ErrInvalidManifest)
 		}
 		shape := ct.GetShape()
+		k := int64(len(s.model.Manifest.Classes))
+		if len(shape) != 4 || shape[1] != k || shape[0]*shape[1]*shape[2]*shape[3] != int64(len(ct.GetData())) {
+			if t.outputs[1] == nil {
+				ct.Destroy()
+			}
+			return nil, nil, 0, 0, fmt.Errorf("model %s: %w: cam output has shape %v, want [N,%d,h,w]", s.model.Manifest.ID, ErrInvalidManifest, shape, k)
+		}
 		cams, h, w = ct.GetData(), int(shape[2]), int(shape[3])
 		if t.outputs[1] == nil {
 			// ORT allocated it: copy out and release it now.
