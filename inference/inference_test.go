@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"math"
@@ -745,5 +746,64 @@ func TestAutoFallbackIsQuiet(t *testing.T) {
 	}
 	if stderr.Len() != 0 {
 		t.Errorf("auto fallback wrote to stderr:\n%s", stderr.String())
+	}
+}
+
+// TestPreprocessMatchesTrainingRecipe runs the training recipe's own preprocessing (training/preprocess.py) on the
+// parity images and compares it with Preprocess, so that the Go side follows the recipe that trained the models,
+// not only this package's fixture script. Skips when python3 with numpy and PIL is not installed.
+func TestPreprocessMatchesTrainingRecipe(t *testing.T) {
+	recipe, _ := filepath.Abs(filepath.Join("..", "training"))
+	if _, err := os.Stat(filepath.Join(recipe, "preprocess.py")); err != nil {
+		t.Skipf("training/preprocess.py not found: %v", err)
+	}
+	const script = `
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import preprocess
+out = {}
+for spec in sys.argv[2:]:
+    path, w, h, c, mean, std = spec.split(",")
+    g = preprocess.preprocess_file(path, int(w), int(h))
+    out[spec] = [float(v) for v in preprocess.normalise(g, float(mean), float(std), int(c)).ravel()]
+print(json.dumps(out))
+`
+	type tc struct {
+		img       string
+		in        InputSpec
+		mean, std float64
+	}
+	cases := []tc{
+		{"parity_rgb.png", InputSpec{Channels: 1, Height: 20, Width: 24}, 0.5, 0.25},
+		{"parity_rgba.png", InputSpec{Channels: 3, Height: 16, Width: 16}, 0.45, 0.2},
+		{"parity_rgb.png", InputSpec{Channels: 1, Height: 64, Width: 50}, 0.5, 0.25}, // upscaling
+	}
+	args := []string{"-c", script, recipe}
+	for _, c := range cases {
+		p, _ := filepath.Abs(filepath.Join("testdata", c.img))
+		args = append(args, fmt.Sprintf("%s,%d,%d,%d,%g,%g", p, c.in.Width, c.in.Height, c.in.Channels, c.mean, c.std))
+	}
+	python := "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		python = "python3"
+	}
+	out, err := exec.Command(python, args...).Output()
+	if err != nil {
+		t.Skipf("python3 with numpy and PIL not available: %v", err)
+	}
+	var ref map[string][]float64
+	if err := json.Unmarshal(out, &ref); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cases {
+		want := ref[args[3+i]]
+		dst := make([]float32, c.in.Channels*c.in.Height*c.in.Width)
+		pre := Preprocessing{Mean: []float64{c.mean}, Std: []float64{c.std}}
+		if err := Preprocess(loadPNG(t, c.img), c.in, pre, dst); err != nil {
+			t.Fatal(err)
+		}
+		if d := maxAbsDiff(dst, want); d > 1e-4 {
+			t.Errorf("%s at %dx%d: Go differs from training/preprocess.py by %g", c.img, c.in.Width, c.in.Height, d)
+		}
 	}
 }
