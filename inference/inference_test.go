@@ -648,18 +648,32 @@ func TestResizeLinearMatchesImaging(t *testing.T) {
 }
 
 func BenchmarkPreprocess(b *testing.B) {
-	src := image.NewGray(image.Rect(0, 0, 1500, 1200))
-	for i := range src.Pix {
-		src.Pix[i] = uint8(i * 7)
-	}
 	in := InputSpec{Name: "image", Layout: "NCHW", Channels: 1, Height: 128, Width: 128}
 	pre := Preprocessing{Mean: []float64{0.5}, Std: []float64{0.25}}
 	dst := make([]float32, 128*128)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := Preprocess(src, in, pre, dst); err != nil {
-			b.Fatal(err)
+	grey := image.NewGray(image.Rect(0, 0, 1500, 1200))
+	for i := range grey.Pix {
+		grey.Pix[i] = uint8(i * 7)
+	}
+	rgba := image.NewRGBA(image.Rect(0, 0, 224, 224))
+	for i := range rgba.Pix {
+		rgba.Pix[i] = uint8(i * 7)
+		if i%4 == 3 {
+			rgba.Pix[i] = 255
 		}
+	}
+	for _, c := range []struct {
+		name string
+		img  image.Image
+	}{{"grey-1500x1200", grey}, {"rgba-224x224", rgba}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := Preprocess(c.img, in, pre, dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
