@@ -226,7 +226,7 @@ func (p *batchPanel) start() {
 	go func() {
 		for ctx.Err() == nil {
 			var next []*batchRow
-			fyne.DoAndWait(func() { next = p.takeQueued() })
+			p.vw.onUIWait(func() { next = p.takeQueued() })
 			if len(next) == 0 {
 				break
 			}

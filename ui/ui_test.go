@@ -319,6 +319,7 @@ func TestReadoutShowsHU(t *testing.T) {
 // newTestViewer builds the whole window around a scripted analyser.
 func newTestViewer(t *testing.T, an analyser) *viewer {
 	t.Helper()
+	runUI(true)
 	a := test.NewTempApp(t)
 	w := test.NewTempWindow(t, nil)
 	vw := newViewer(a, w, an, cli.Build{Version: "test", Commit: "none"})
@@ -327,15 +328,55 @@ func newTestViewer(t *testing.T, an analyser) *viewer {
 	return vw
 }
 
-// waitFor polls cond (on the test's thread, which is the Fyne thread under the test driver).
+// uiWork is one function handed to the Fyne thread; done (when set) is closed after it ran or was dropped.
+type uiWork struct {
+	f    func()
+	done chan struct{}
+}
+
+// uiQueue stands in for Fyne's event loop in tests: goroutines queue work and the test goroutine runs it in
+// waitFor, so widgets are only touched from one goroutine, as in the real app.
+var uiQueue = make(chan uiWork, 4096)
+
+func init() {
+	uiDo = func(f func()) { uiQueue <- uiWork{f: f} }
+	uiDoAndWait = func(f func()) {
+		done := make(chan struct{})
+		uiQueue <- uiWork{f: f, done: done}
+		<-done
+	}
+}
+
+// runUI runs the queued work (drop: discard it, for work left over by an earlier test).
+func runUI(drop bool) {
+	for {
+		select {
+		case w := <-uiQueue:
+			if !drop {
+				w.f()
+			}
+			if w.done != nil {
+				close(w.done)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// waitFor runs queued UI work until cond holds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
+	for {
+		runUI(false)
+		if cond() {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
