@@ -99,11 +99,15 @@ func runModels(args []string, _ Build, stdout, stderr io.Writer) int {
 	}
 	// Creating each model's session checks its manifest against the real inputs and outputs and shows which
 	// provider auto picks; without the runtime the cards are still listed.
-	eng, engErr := inference.NewEngine(inference.Options{Device: dev, LibraryPath: *ortLib})
-	if engErr == nil {
-		defer eng.Close()
-	} else {
-		fmt.Fprintf(stderr, "tumortracer models: %v\n", inference.ErrRuntimeMissing)
+	var eng *inference.Engine
+	var engErr error
+	if len(cat.Models()) > 0 {
+		eng, engErr = inference.NewEngine(inference.Options{Device: dev, LibraryPath: *ortLib})
+		if engErr == nil {
+			defer eng.Close()
+		} else {
+			fmt.Fprintf(stderr, "tumortracer models: %v\n", inference.ErrRuntimeMissing)
+		}
 	}
 	entries := []modelEntry{}
 	for _, m := range cat.Models() {
