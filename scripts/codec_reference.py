@@ -3,7 +3,8 @@
 
   codec_reference.py frames IN.dcm OUTDIR
       Writes OUTDIR/meta.json (transfer syntax and image description) and OUTDIR/frame_NNNN.bin, the encapsulated
-      Pixel Data of each frame with its fragments joined, as a DICOM reader hands them to a codec.
+      Pixel Data of each frame with its fragments joined, as a DICOM reader hands them to a codec (no frames for
+      an uncompressed file).
 
   codec_reference.py pixels IN.dcm OUT.bin
       IN.dcm must be uncompressed (the output of dcmdjpeg, dcmdrle, dcmdjpls or gdcmconv --raw). Writes
@@ -19,6 +20,9 @@ import sys
 import numpy as np
 import pydicom
 from pydicom.encaps import generate_pixel_data_frame
+
+
+NATIVE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99")
 
 
 def meta(ds):
@@ -41,6 +45,11 @@ def frames(src, outdir):
     m = meta(ds)
     os.makedirs(outdir, exist_ok=True)
     n = 0
+    if m["transfer_syntax"] in NATIVE:
+        m["frames_written"] = 0
+        with open(os.path.join(outdir, "meta.json"), "w") as f:
+            json.dump(m, f)
+        return
     for i, frame in enumerate(generate_pixel_data_frame(ds.PixelData, m["frames"])):
         with open(os.path.join(outdir, "frame_%04d.bin" % i), "wb") as f:
             f.write(frame)

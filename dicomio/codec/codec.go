@@ -52,12 +52,55 @@ func Supported(ts string) bool {
 func Decode(ts string, data []byte, p Params) (Frame, error) {
 	dec, ok := decoders[ts]
 	if !ok {
+		for _, w := range wanted {
+			if w == ts {
+				return Frame{}, fmt.Errorf("transfer syntax %s (%s) needs a codec this build leaves out (it was built without cgo or with -tags nocgocodecs): %w", ts, Name(ts), ErrUnsupported)
+			}
+		}
 		return Frame{}, fmt.Errorf("transfer syntax %s (%s) is not supported yet: %w", ts, Name(ts), ErrUnsupported)
 	}
 	if p.Rows <= 0 || p.Columns <= 0 || p.SamplesPerPixel <= 0 || p.BitsAllocated <= 0 {
 		return Frame{}, fmt.Errorf("decode %s: invalid frame geometry %dx%dx%d, %d bits", Name(ts), p.Columns, p.Rows, p.SamplesPerPixel, p.BitsAllocated)
 	}
-	return dec(data, p)
+	if p.Rows > maxDimension || p.Columns > maxDimension || p.SamplesPerPixel > 4 || p.BitsAllocated > 32 {
+		return Frame{}, fmt.Errorf("decode %s: frame geometry %dx%dx%d, %d bits is beyond what DICOM images use: %w", Name(ts), p.Columns, p.Rows, p.SamplesPerPixel, p.BitsAllocated, ErrMismatch)
+	}
+	f, err := dec(data, p)
+	if err != nil {
+		return Frame{}, err
+	}
+	signExtend(f.Data, p)
+	return f, nil
+}
+
+// maxDimension is the largest Rows or Columns value (both are 16-bit in DICOM).
+const maxDimension = 65535
+
+// signExtend makes signed samples whose Bits Stored is below their width two's complement at full width, as
+// pydicom's pixel_array does, whatever the codestream carried in the bits above Bits Stored.
+func signExtend(data []byte, p Params) {
+	bps := (p.BitsAllocated + 7) / 8
+	if p.PixelRepresentation != 1 || p.BitsStored <= 0 || p.BitsStored >= 8*bps {
+		return
+	}
+	shift := uint(32 - p.BitsStored)
+	switch bps {
+	case 1:
+		for i, b := range data {
+			data[i] = byte(int32(uint32(b)<<shift) >> shift)
+		}
+	case 2:
+		for i := 0; i+1 < len(data); i += 2 {
+			v := int32((uint32(data[i])|uint32(data[i+1])<<8)<<shift) >> shift
+			data[i], data[i+1] = byte(v), byte(v>>8)
+		}
+	case 4:
+		for i := 0; i+3 < len(data); i += 4 {
+			u := uint32(data[i]) | uint32(data[i+1])<<8 | uint32(data[i+2])<<16 | uint32(data[i+3])<<24
+			v := int32(u<<shift) >> shift
+			data[i], data[i+1], data[i+2], data[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+		}
+	}
 }
 
 // Name is the transfer syntax's short name for messages ("JPEG 2000 Lossless" …), or the UID when unknown.

@@ -10,12 +10,14 @@ import (
 
 // Transfer syntaxes decoded by this package's own JPEG decoders.
 const (
+	tsJPEGBaseline  = "1.2.840.10008.1.2.4.50"
 	tsJPEGExtended  = "1.2.840.10008.1.2.4.51"
 	tsJPEGLossless  = "1.2.840.10008.1.2.4.57"
 	tsJPEGLossless1 = "1.2.840.10008.1.2.4.70"
 )
 
 func init() {
+	decoders[tsJPEGBaseline] = decodeJPEG
 	decoders[tsJPEGLossless] = decodeJPEG
 	decoders[tsJPEGLossless1] = decodeJPEG
 	decoders[tsJPEGExtended] = decodeJPEG

@@ -142,6 +142,11 @@ func reference(tb testing.TB, path, ts string) ([]byte, imageMeta, string, error
 	}
 	if sib, ok := siblings[filepath.Base(path)]; ok {
 		sibPath := filepath.Join(filepath.Dir(path), sib)
+		sm, _ := encapsulated(tb, sibPath)
+		if len(referenceTools(sm.TransferSyntax)) > 0 {
+			data, m, tool, err := reference(tb, sibPath, sm.TransferSyntax)
+			return data, m, tool + " (same image, other syntax)", err
+		}
 		data, err := pixelsOf(tb, sibPath)
 		if err == nil {
 			m, _ := encapsulatedMeta(tb, sibPath)
@@ -156,11 +161,10 @@ func reference(tb testing.TB, path, ts string) ([]byte, imageMeta, string, error
 }
 
 // siblings names, for files no toolkit here decompresses, the uncompressed file of the same image in the same
-// folder: DCMTK and GDCM refuse RLE with 1 bit allocated, and neither decodes HTJ2K.
+// folder: DCMTK and GDCM refuse RLE with 1 bit allocated.
 var siblings = map[string]string{
 	"liver_rle.dcm":                 "liver.dcm",
 	"liver_nonbyte_aligned_rle.dcm": "liver_nonbyte_aligned.dcm",
-	"HTJ2KLossless_08_RGB.dcm":      "US1_UNCR.dcm",
 }
 
 // encapsulatedMeta describes an uncompressed file the way pixelsOf's reference is laid out.
