@@ -24,6 +24,7 @@ run: build
 
 # Unit, corpus and window tests; the corpus tests skip with a message when $(DATA) is absent.
 test: deps
+	$(MAKE) test-training
 	$(GO) vet ./...
 	TUMORTRACER_DATA=$(abspath $(DATA)) TUMORTRACER_ORT_LIB=$(abspath lib/libonnxruntime.so.1) $(GO) test -timeout 25m ./...
 
@@ -42,6 +43,34 @@ package: deps
 # Builds the .deb, unpacks it into a scratch root and runs the installed binary there (.ci/run calls this too).
 test-package: deps
 	./packaging/test-package.sh
+
+# Training recipe (training/README.md): `make train MODEL=ct-lung|cxr-pneumonia DATA=../shared/data` runs
+# ingest -> train -> export -> evaluate; each stage is a file target, so a rerun skips what is current.
+# `make evaluate MODEL=...` re-scores the exported models/<id>/model.onnx and rewrites its card.
+TRAIN_WORK := training/work/$(MODEL)
+MODEL_DIR  := models/$(MODEL)
+
+train: $(MODEL_DIR)/model.yaml
+
+$(TRAIN_WORK)/ingest.json: training/ingest.py training/dedup.py training/preprocess.py training/params.yaml
+	cd training && $(PYTHON) ingest.py --model $(MODEL) --data $(abspath $(DATA)) --out work/$(MODEL)
+
+$(TRAIN_WORK)/model.pt: $(TRAIN_WORK)/ingest.json training/train.py training/model.py training/metrics.py
+	cd training && $(PYTHON) train.py --model $(MODEL) --work work/$(MODEL)
+
+$(MODEL_DIR)/model.onnx: $(TRAIN_WORK)/model.pt training/export.py
+	cd training && $(PYTHON) export.py --work work/$(MODEL) --out ../$(MODEL_DIR)
+
+$(MODEL_DIR)/model.yaml: $(MODEL_DIR)/model.onnx training/evaluate.py training/cards.yaml training/goscore/main.go
+	$(MAKE) evaluate MODEL=$(MODEL) DATA=$(DATA)
+
+evaluate: deps
+	cd training && $(PYTHON) evaluate.py --model $(MODEL) --work work/$(MODEL) --data $(abspath $(DATA)) --out ../$(MODEL_DIR)
+
+# The recipe's unit tests and a smoke run (a handful of images, one epoch, export, load in Go) in a scratch folder.
+test-training:
+	cd training && $(PYTHON) -m unittest discover -s tests -t .
+	cd training && $(PYTHON) smoke.py --data $(abspath $(DATA))
 
 clean:
 	rm -rf bin dist build

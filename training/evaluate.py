@@ -1,6 +1,6 @@
 """Evaluate stage: score the trained model on the de-duplicated test list and write the model card.
 
-Usage: evaluate.py --model ID --work WORK_DIR --data DATA_ROOT --out MODEL_DIR [--params params.yaml]
+Usage: evaluate.py --model ID --work WORK_DIR --data DATA_ROOT --out MODEL_DIR [--scorer go|torch]
 
 Re-reads every file named in WORK_DIR/test_files.txt from DATA_ROOT (decode, grey, Linear resize: the shared
 preprocessing contract, not the ingest cache), runs the weights in WORK_DIR/model.pt whose ONNX export sits in
@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 import matplotlib
@@ -176,7 +177,7 @@ def card(params, info, ing, figs, sha, dataset_desc):
         "recipe_commit": info["recipe_commit"],
         "params": {"input": params["input"], "model": params["model"], "train": params["train"],
                    "augment": params["augment"], "best_epoch": info["best_epoch"],
-                   "train_seconds": info["train_seconds"], "torch": info["torch"]},
+                   "train_seconds": info["train_seconds"], "torch": str(info["torch"])},
         "run_id": info["run_id"],
     }
     m["intended_use"] = ("Research use only - not for diagnosis. Demonstrates a viewer's classifier plumbing on "
@@ -186,6 +187,30 @@ def card(params, info, ing, figs, sha, dataset_desc):
     return m
 
 
+def go_scores(repo, models_dir, model_id, data_root, list_path, timing=0):
+    """Score a file list with the application's Go inference engine; returns (rels, logits, timing or None)."""
+    cmd = ["go", "run", "./training/goscore", "-models", os.path.abspath(models_dir), "-id", model_id,
+           "-data", os.path.abspath(data_root), "-list", os.path.abspath(list_path), "-threads", "1"]
+    if timing:
+        cmd += ["-timing", str(timing)]
+    lib = os.environ.get("TUMORTRACER_ORT_LIB") or os.path.join(repo, "lib", "libonnxruntime.so.1")
+    if os.path.exists(lib):
+        cmd += ["-ort-lib", lib]
+    res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"go scoring failed: {res.stderr.strip()}")
+    out = json.loads(res.stdout)
+    return out["rel"], np.array(out["logits"], dtype=np.float64), out.get("timing")
+
+
+def write_card(path, m, model_id):
+    """Write model.yaml with a header naming its generator."""
+    with open(path, "w") as f:
+        f.write(f"# Model card written by training/evaluate.py on {datetime.date.today().isoformat()}; "
+                f"regenerate with `make evaluate MODEL={model_id}`.\n")
+        yaml.safe_dump(m, f, sort_keys=False, allow_unicode=True, width=120)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
@@ -193,60 +218,127 @@ def main(argv=None):
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--params", default=os.path.join(HERE, "params.yaml"))
+    ap.add_argument("--cards", default=os.path.join(HERE, "cards.yaml"))
     ap.add_argument("--mlruns", default=os.path.join(HERE, "mlruns"))
+    ap.add_argument("--scorer", choices=["go", "torch"], default="go",
+                    help="go: ONNX Runtime through the application's engine (the card's figures); torch: the weights")
+    ap.add_argument("--timing", type=int, default=50, help="single-image runs to time with the go scorer")
     args = ap.parse_args(argv)
 
     onnx_path = os.path.join(args.out, "model.onnx")
+    card_path = os.path.join(args.out, "model.yaml")
     if not os.path.exists(onnx_path):
         print(f"evaluate: {onnx_path} is missing; run the export stage first", file=sys.stderr)
         return 1
-    ckpt = torch.load(os.path.join(args.work, "model.pt"))
-    info = ckpt["info"]
     params = ingest.load_params(args.params, args.model)
-    torch.set_num_threads(int(params["train"].get("threads", 2)))
-    # The card's wording may change after training; the numbers that shape the model must not.
-    for key in ("input", "model", "mean", "std", "classes"):
-        if params[key] != ckpt["params"][key]:
-            print(f"evaluate: params.yaml {key} differs from the trained model's; retrain first", file=sys.stderr)
-            return 1
-    net = camnet.build(params)
-    net.load_state_dict(ckpt["state_dict"])
-    with open(os.path.join(args.work, "ingest.json")) as f:
-        ing = json.load(f)
-
+    params.update(ingest.load_params(args.cards, args.model))
+    torch.set_num_threads(int(params["train"].get("threads", 1)))
     class_ids = [c["id"] for c in params["classes"]]
     names = [c["name"] for c in params["classes"]]
-    rels, y = read_list(os.path.join(args.work, "test_files.txt"), class_ids)
-    logits = score_files(net, params, args.data, rels)
-    prob = metrics.softmax(logits, info["temperature"])
     pos = class_ids.index(params["positive_class"]) if params.get("positive_class") else None
-    figs = metrics.summary(y, prob, class_ids, positive=pos, threshold=info["threshold"])
+    ckpt_path = os.path.join(args.work, "model.pt")
+    net = None
+    if os.path.exists(ckpt_path):
+        ckpt = torch.load(ckpt_path)
+        info = ckpt["info"]
+        # The card's wording may change after training; the numbers that shape the model must not.
+        for key in ("input", "model", "mean", "std", "classes"):
+            if params[key] != ckpt["params"][key]:
+                print(f"evaluate: params.yaml {key} differs from the trained model's; retrain first", file=sys.stderr)
+                return 1
+        net = camnet.build(params)
+        net.load_state_dict(ckpt["state_dict"])
+        with open(os.path.join(args.work, "ingest.json")) as f:
+            ing = json.load(f)
+        list_path = os.path.join(args.work, "test_files.txt")
+        old = None
+    elif os.path.exists(card_path):
+        # Re-scoring a released model without its training work: temperature, threshold and provenance come
+        # from the card itself.
+        with open(card_path) as f:
+            old = yaml.safe_load(f)
+        info = {"model": args.model, "temperature": old["outputs"]["temperature"], "threshold": old.get("threshold"),
+                "run_id": old["training"].get("run_id", ""), "recipe_commit": old["training"].get("recipe_commit", "")}
+        ing = None
+        list_path = os.path.join(args.out, old["evaluation"]["files"])
+        if args.scorer == "torch":
+            print("evaluate: no trained weights in the work folder; use --scorer go", file=sys.stderr)
+            return 1
+    else:
+        print(f"evaluate: neither {ckpt_path} nor {card_path} exists; train first", file=sys.stderr)
+        return 1
 
+    rels, y = read_list(list_path, class_ids)
+    sha = sha256_file(onnx_path)
+    empty = {"n": 0, "accuracy": 0, "macro_f1": 0, "auc": 0, "sensitivity": 0, "specificity": 0, "ece": 0,
+             "per_class": {c: {"sensitivity": 0, "specificity": 0, "auc": 0} for c in class_ids},
+             "confusion": [[0] * len(class_ids) for _ in class_ids]}
     os.makedirs(args.out, exist_ok=True)
-    shutil.copy(os.path.join(args.work, "test_files.txt"), os.path.join(args.out, "test_files.txt"))
+    if list_path != os.path.join(args.out, "test_files.txt"):
+        shutil.copy(list_path, os.path.join(args.out, "test_files.txt"))
+
+    timing = None
+    torch_logits = score_files(net, params, args.data, rels) if net is not None else None
+    if args.scorer == "go":
+        if ing is not None:  # the Go engine loads only a valid card: write one with the real temperature first
+            write_card(card_path, card(params, info, ing, empty, sha, "provisional"), args.model)
+        model_dir = os.path.abspath(args.out)
+        go_rels, logits, timing = go_scores(os.path.dirname(HERE), os.path.dirname(model_dir),
+                                            os.path.basename(model_dir), args.data, list_path, args.timing)
+        if go_rels != rels:
+            print("evaluate: the go scorer returned a different file order", file=sys.stderr)
+            return 1
+    else:
+        logits = torch_logits
+    prob = metrics.softmax(logits, info["temperature"])
+    figs = metrics.summary(y, prob, class_ids, positive=pos, threshold=info["threshold"])
+    parity = None
+    if torch_logits is not None and args.scorer == "go":
+        tprob = metrics.softmax(torch_logits, info["temperature"])
+        tfigs = metrics.summary(y, tprob, class_ids, positive=pos, threshold=info["threshold"])
+        parity = {"max_abs_logit_diff": float(np.abs(torch_logits - logits).max()),
+                  "max_abs_prob_diff": float(np.abs(tprob - prob).max()),
+                  "decisions_differing": int(sum(a != b for a, b in zip(
+                      np.asarray(tfigs["confusion"]).ravel(), np.asarray(figs["confusion"]).ravel()))),
+                  "torch_accuracy": tfigs["accuracy"], "go_accuracy": figs["accuracy"]}
+
     op = (figs["sensitivity"], figs["specificity"], info["threshold"]) if pos is not None else None
     plot_roc(y, prob, names, pos, op, os.path.join(args.out, "roc.png"))
     plot_confusion(figs["confusion"], names, os.path.join(args.out, "confusion.png"))
-    desc = (f"{params['data']}/test, de-duplicated against train and valid "
-            f"({ing['files_after']['test'] and sum(ing['files_after']['test'].values())} of "
-            f"{sum(ing['files_before']['test'].values())} files kept)")
-    m = card(params, info, ing, figs, sha256_file(onnx_path), desc)
-    with open(os.path.join(args.out, "model.yaml"), "w") as f:
-        f.write(f"# Model card written by training/evaluate.py on {datetime.date.today().isoformat()}; "
-                f"regenerate with `make evaluate MODEL={args.model}`.\n")
-        yaml.safe_dump(m, f, sort_keys=False, allow_unicode=True, width=120)
-    with open(os.path.join(args.work, "test_scores.json"), "w") as f:
-        json.dump({"rel": rels, "y": y.tolist(), "logits": logits.tolist()}, f)
+    if ing is not None:
+        desc = (f"{params['data']}/test, de-duplicated against train and valid "
+                f"({sum(ing['files_after']['test'].values())} of {sum(ing['files_before']['test'].values())} files "
+                f"kept); scored by {'ONNX Runtime via the Go engine' if args.scorer == 'go' else 'PyTorch'}")
+        m = card(params, info, ing, figs, sha, desc)
+    else:
+        m = dict(old)
+        r4 = lambda v: round(float(v), 4)  # noqa: E731
+        m["evaluation"].update({k: r4(figs[k]) for k in ("accuracy", "macro_f1", "auc", "sensitivity",
+                                                          "specificity", "ece")})
+        m["evaluation"]["n"] = figs["n"]
+        m["evaluation"]["per_class"] = {c: {k: r4(v) for k, v in figs["per_class"][c].items()} for c in class_ids}
+        m["evaluation"]["confusion"] = figs["confusion"]
+        m["sha256"] = sha
+    write_card(card_path, m, args.model)
+    report = {"scorer": args.scorer, "timing": timing, "parity": parity,
+              **{k: figs[k] for k in ("n", "accuracy", "macro_f1", "auc", "sensitivity", "specificity", "ece",
+                                       "confusion")}}
+    with open(os.path.join(args.work if os.path.isdir(args.work) else args.out, "evaluate.json"), "w") as f:
+        json.dump({**report, "rel": rels, "logits": logits.tolist()}, f)
 
     run = tracking.Run(args.mlruns, args.model, f"{args.model}-evaluate", tracking.git_commit(HERE))
     run.set_tag("train_run_id", info["run_id"])
+    run.set_tag("scorer", args.scorer)
     for key in ("accuracy", "macro_f1", "auc", "sensitivity", "specificity", "ece"):
         run.log_metric(f"test_{key}", figs[key])
+    if timing:
+        run.log_metric("cpu_forward_ms_per_image", timing["median_forward_ms"])
+    if parity:
+        run.log_metric("torch_onnx_max_abs_logit_diff", parity["max_abs_logit_diff"])
     for name in ("model.yaml", "roc.png", "confusion.png", "test_files.txt"):
         run.log_artifact(os.path.join(args.out, name))
     run.end(True)
-    print(json.dumps({k: figs[k] for k in ("n", "accuracy", "macro_f1", "auc", "sensitivity", "specificity",
-                                           "ece", "confusion")}))
+    print(json.dumps(report))
     return 0
 
 

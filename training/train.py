@@ -174,7 +174,7 @@ def main(argv=None):
         "best_epoch": best["epoch"], "epochs": epochs, "train_seconds": round(train_seconds, 1),
         "temperature": temperature, "threshold": threshold, "valid": vsum,
         "valid_nll_before_temperature": metrics.nll(yva, lv), "valid_nll_after_temperature": metrics.nll(yva, lv, temperature),
-        "n_train": int(len(xtr)), "n_valid": int(len(xva)), "torch": torch.__version__,
+        "n_train": int(len(xtr)), "n_valid": int(len(xva)), "torch": str(torch.__version__),
     }
     torch.save({"state_dict": net.state_dict(), "info": info, "params": p}, os.path.join(args.work, "model.pt"))
     with open(os.path.join(args.work, "train.json"), "w") as f:

@@ -1,0 +1,143 @@
+"""Smoke test of the whole recipe: a handful of images, one epoch, export, evaluate, load the result in Go.
+
+Usage: smoke.py [--data DATA_ROOT] [--synthetic] [--keep]
+
+Runs in a scratch folder (never training/work or training/mlruns), for both model ids: with DATA_ROOT holding the
+data set, a few real images per split and class (ingest --limit); otherwise (or with --synthetic) a small data set
+of drawn chest-like images laid out like the real one. Then it checks the exported ONNX graph's signature, scores
+the test list with the Go engine (evaluate --scorer go) and lists the model with `go run . models --models DIR
+--json`. Exits non-zero on the first failure.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+import export
+import ingest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+PY = sys.executable
+
+
+def draw_chest(rng, size, sick):
+    """Draw a crude chest radiograph: dark lungs in a bright body, with bright blobs when sick."""
+    w, h = size
+    im = Image.new("L", (w, h), int(rng.integers(20, 40)))
+    d = ImageDraw.Draw(im)
+    d.ellipse([w * 0.08, h * 0.05, w * 0.92, h * 0.98], fill=int(rng.integers(150, 190)))
+    for x0 in (0.15, 0.55):
+        d.ellipse([w * x0, h * 0.15, w * (x0 + 0.3), h * 0.85], fill=int(rng.integers(40, 70)))
+    if sick:
+        for _ in range(int(rng.integers(2, 5))):
+            cx, cy, r = rng.uniform(0.2, 0.8) * w, rng.uniform(0.3, 0.8) * h, rng.uniform(0.05, 0.12) * w
+            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=int(rng.integers(120, 170)))
+    arr = np.asarray(im, dtype=np.float64) + rng.normal(0, 6, (h, w))
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
+
+
+def synthesise(root, model_id, params, seed=0):
+    """Write a small data set shaped like the real one for model_id under root."""
+    rng = np.random.default_rng(seed)
+    base = os.path.join(root, params["data"])
+    splits = ("train", "test") if "valid_from_train" in params["ingest"] else ("train", "valid", "test")
+    per = {"train": 12, "valid": 4, "test": 4}
+    for split in splits:
+        for k, c in enumerate(params["classes"]):
+            folder = os.path.join(base, split, c["folders"][0])
+            os.makedirs(folder, exist_ok=True)
+            for i in range(per[split]):
+                sick = c["id"] != "normal"
+                img = draw_chest(rng, (int(rng.integers(180, 300)), int(rng.integers(180, 300))), sick)
+                if params["data"] == "chest-xray":
+                    name = f"person{split}{k}{i}_bacteria_{i}.jpeg" if sick else f"IM-{split}{k}{i:02d}-0001.jpeg"
+                    img.convert("RGB").save(os.path.join(folder, name), quality=92)
+                else:
+                    img.convert("RGBA").save(os.path.join(folder, f"{split}{k}{i}.png"))
+
+
+def step(name, cmd, cwd):
+    """Run one stage, failing the smoke test with its output when it fails."""
+    t = time.time()
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if res.returncode != 0:
+        sys.stderr.write(res.stdout[-3000:] + res.stderr[-3000:])
+        raise SystemExit(f"smoke: {name} failed (exit {res.returncode})")
+    print(f"smoke: {name} ok ({time.time() - t:.1f}s)", flush=True)
+    return res.stdout
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=os.path.join(REPO, "..", "shared", "data"))
+    ap.add_argument("--synthetic", action="store_true", help="draw images even when the data set is present")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    ap.add_argument("--models", nargs="*", default=["cxr-pneumonia", "ct-lung"])
+    args = ap.parse_args(argv)
+
+    scratch = tempfile.mkdtemp(prefix="tumortracer-smoke-")
+    have_go = shutil.which("go") is not None
+    try:
+        for model_id in args.models:
+            params = ingest.load_params(os.path.join(HERE, "params.yaml"), model_id)
+            data = os.path.abspath(args.data)
+            limit = ["--limit", "6"]
+            if args.synthetic or not os.path.isdir(os.path.join(data, params["data"])):
+                data = os.path.join(scratch, "data")
+                synthesise(data, model_id, params)
+                limit = []
+                print(f"smoke: {model_id}: drew a synthetic data set in {data}")
+            work = os.path.join(scratch, "work", model_id)
+            out = os.path.join(scratch, "models", model_id)
+            mlruns = os.path.join(scratch, "mlruns")
+            step(f"{model_id} ingest", [PY, "ingest.py", "--model", model_id, "--data", data, "--out", work] + limit,
+                 HERE)
+            step(f"{model_id} train", [PY, "train.py", "--model", model_id, "--work", work, "--epochs", "1",
+                                       "--mlruns", mlruns], HERE)
+            step(f"{model_id} export", [PY, "export.py", "--work", work, "--out", out], HERE)
+            sig = export.graph_signature(os.path.join(out, "model.onnx"))
+            problems = export.check_signature(sig, params["input"]["channels"], params["input"]["height"],
+                                              params["input"]["width"], len(params["classes"]))
+            if problems:
+                raise SystemExit(f"smoke: {model_id}: exported graph is off-contract: {problems}")
+            scorer = "go" if have_go else "torch"
+            res = json.loads(step(f"{model_id} evaluate ({scorer})",
+                                  [PY, "evaluate.py", "--model", model_id, "--work", work, "--data", data, "--out",
+                                   out, "--scorer", scorer, "--timing", "3", "--mlruns", mlruns], HERE)
+                             .strip().splitlines()[-1])
+            if res["n"] < 1:
+                raise SystemExit(f"smoke: {model_id}: evaluation scored no files")
+            if res.get("parity") and res["parity"]["max_abs_logit_diff"] > 1e-3:
+                raise SystemExit(f"smoke: {model_id}: ONNX Runtime and PyTorch disagree: {res['parity']}")
+            runs = [d for d, _, files in os.walk(mlruns) if "meta.yaml" in files]
+            if len(runs) < 2:
+                raise SystemExit("smoke: the MLflow file store has no runs")
+        if have_go:
+            listed = json.loads(step("go run . models --json", ["go", "run", ".", "models", "--models",
+                                                                os.path.join(scratch, "models"), "--json"], REPO))
+            found = {m["id"]: m for m in listed if m.get("source", "") != "bundled"}
+            for model_id in args.models:
+                if model_id not in found:
+                    raise SystemExit(f"smoke: `tumortracer models` did not list the smoke {model_id}")
+        else:
+            print("smoke: go is not installed; checked the ONNX signature only")
+        print("smoke: all stages passed")
+        return 0
+    finally:
+        if args.keep:
+            print(f"smoke: scratch folder kept at {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
