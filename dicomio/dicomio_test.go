@@ -399,15 +399,16 @@ func TestRenderMatchesApply(t *testing.T) {
 		{Center: 0, Width: 1, Function: VOILinear},
 		{Center: 100, Width: 300, Function: VOISigmoid},
 	} {
-		for _, inv := range []bool{false, true} {
-			g := renderGrey(vals, 64, 64, w, inv)
+		for _, c := range []struct{ inv, table bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+			inv := c.inv
+			g := renderGrey(vals, 64, 64, w, inv, c.table, -2000, 1999)
 			for i, v := range vals {
 				want := math.Floor(w.Apply(float64(v))*255 + 0.5)
 				if inv {
 					want = 255 - want
 				}
 				if d := math.Abs(float64(g.Pix[i]) - want); d > 1 {
-					t.Fatalf("%v invert=%v: value %v renders %d, Apply gives %v", w, inv, v, g.Pix[i], want)
+					t.Fatalf("%v invert=%v table=%v: value %v renders %d, Apply gives %v", w, inv, c.table, v, g.Pix[i], want)
 				}
 			}
 		}

@@ -66,6 +66,7 @@ func decodeImage(buf []byte, format Format, o options) (*Scan, error) {
 		lo, hi = min(lo, v), max(hi, v)
 	}
 	s.ranges = [][2]float32{{lo, hi}}
+	s.integral = true
 	s.raw = []rawFrame{{data: raw, photometric: s.StoredPhotometric}}
 	return s, nil
 }
@@ -127,6 +128,20 @@ func imageSamples(img image.Image, spp, bits int) ([]float32, []byte) {
 			}
 		}
 		return vals, raw
+	case *image.YCbCr:
+		if bits == 8 && spp == 3 {
+			for y := range h {
+				for x := range w {
+					yi, ci := m.YOffset(b.Min.X+x, b.Min.Y+y), m.COffset(b.Min.X+x, b.Min.Y+y)
+					r, g, bl := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+					i := 3 * (y*w + x)
+					put(i, uint32(r))
+					put(i+1, uint32(g))
+					put(i+2, uint32(bl))
+				}
+			}
+			return vals, raw
+		}
 	case *image.NRGBA64:
 		for y := range h {
 			for x := range w {

@@ -67,6 +67,8 @@ func (s *Scan) decodePixels(top topLevel, bigEndian bool) error {
 		}
 	}
 	s.raw = raws
+	s.integral = s.floatPixels == 0 && (s.modalityLUT != nil ||
+		s.RescaleSlope == math.Trunc(s.RescaleSlope) && s.RescaleIntercept == math.Trunc(s.RescaleIntercept))
 	s.frames = make([][]float32, len(raws))
 	s.ranges = make([][2]float32, len(raws))
 	for i, rf := range raws {
@@ -299,6 +301,17 @@ func (s *Scan) readSamples(rf rawFrame, out []float32) {
 		} else {
 			for i := range out {
 				out[i] = float32(uint16(d[2*i]) | uint16(d[2*i+1])<<8)
+			}
+		}
+	case s.BitsAllocated == 16 && bo == binary.LittleEndian:
+		d = d[:2*len(out)]
+		m16, sb := uint16(mask), uint16(signBit)
+		for i := range out {
+			u := (uint16(d[2*i]) | uint16(d[2*i+1])<<8) >> shift & m16
+			if signed && u&sb != 0 {
+				out[i] = float32(int32(u) - int32(m16) - 1)
+			} else {
+				out[i] = float32(u)
 			}
 		}
 	case s.BitsAllocated == 16:

@@ -35,7 +35,8 @@ func (s *Scan) Render(frame int, w Window, opt RenderOptions) (image.Image, erro
 		img = s.renderRGB(vals, opt.Invert)
 	} else {
 		invert := (s.Photometric == "MONOCHROME1") != opt.Invert
-		img = renderGrey(vals, s.Columns, s.Rows, w, invert)
+		r := s.ranges[frame]
+		img = renderGrey(vals, s.Columns, s.Rows, w, invert, s.integral, r[0], r[1])
 	}
 	if opt.AspectCorrect {
 		img = s.aspectCorrect(img)
@@ -43,11 +44,27 @@ func (s *Scan) Render(frame int, w Window, opt RenderOptions) (image.Image, erro
 	return img, nil
 }
 
-// renderGrey maps values through the window with a tight affine loop (LINEAR, LINEAR_EXACT) or per-value
-// Apply (SIGMOID, LUT).
-func renderGrey(vals []float32, cols, rows int, w Window, invert bool) *image.Gray {
+// renderGrey maps values through the window. Integer-valued frames with a modest range go through a table built
+// with Apply (one evaluation per distinct value, then one lookup per pixel: the fastest path, and exact);
+// others through a tight affine loop (LINEAR, LINEAR_EXACT) or per-pixel Apply (SIGMOID, LUT).
+func renderGrey(vals []float32, cols, rows int, w Window, invert bool, integral bool, lo, hi float32) *image.Gray {
 	img := image.NewGray(image.Rect(0, 0, cols, rows))
 	pix := img.Pix[:len(vals)]
+	if integral && hi >= lo && hi-lo < 1<<20 && int(hi-lo)+1 <= max(len(vals), 4096) {
+		base := int(lo)
+		table := make([]uint8, int(hi-lo)+1)
+		for j := range table {
+			y := uint8(math.Floor(w.Apply(float64(base+j))*255 + 0.5))
+			if invert {
+				y = 255 - y
+			}
+			table[j] = y
+		}
+		for i, v := range vals {
+			pix[i] = table[int(v)-base]
+		}
+		return img
+	}
 	if a, b, ok := w.affine(); ok {
 		// y = clamp(a·v + b) · 255, rounded half up; inversion is 255 − y.
 		fa, fb := float32(a*255), float32(b*255)+0.5

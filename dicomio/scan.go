@@ -2,6 +2,18 @@
 // into a Scan: pixel values in modality units plus the metadata a viewer shows, and renders it for display with
 // the VOI transforms of DICOM PS3.3 C.11.2.1.2. It wraps github.com/suyashkumar/dicom; none of that library's
 // types appear in this package's API.
+//
+// Reading is done in memory and defensively: the whole dataset is first walked by this package, which checks
+// every declared length (recursing into sequences) against the bytes that remain and locates the pixel data;
+// only then is the dataset before the pixel data handed to the library (behind a synthetic File Meta header that
+// names the encoding, with any library panic turned into an error). Pixel data is never parsed by the library:
+// native frames are sliced from the file, encapsulated ones split into frames (Extended or Basic Offset Table,
+// else one fragment per frame, else start-of-image markers) and decoded by package codec.
+//
+// Caps, checked before anything is allocated (ErrTooLarge beyond them): files and inflated Deflate datasets of
+// at most MaxFileSize (2 GiB, see WithMaxFileSize); Rows and Columns at most MaxDimension (65535); at most
+// MaxFrames (10000) frames; at most MaxSamples (2^28) samples in all frames together; sequences nested at most
+// 32 deep; PNG/JPEG headers may not promise more pixels than 2048 per byte of file.
 package dicomio
 
 // Format is the container a Scan was read from.
@@ -51,6 +63,8 @@ type Scan struct {
 	frames [][]float32
 	// ranges holds each frame's minimum and maximum value (grey images).
 	ranges [][2]float32
+	// integral is set when every value is an integer (integer pixels, integer rescale or a LUT).
+	integral bool
 	// raw holds each frame's bytes as stored (native) or as the codec returned them (encapsulated); Stored
 	// derives pydicom's pixel_array from them on demand.
 	raw []rawFrame

@@ -224,13 +224,13 @@ func (w *walker) fragments(pos, end int) (bot []byte, frags []fragment, next int
 
 // topLevel is what the walk of the top-level dataset found.
 type topLevel struct {
-	cut        int           // offset of the first element of group 7FE0 or above: the library parses [0, cut)
-	pixel      *elemHeader   // (7FE0,0010), (7FE0,0008) or (7FE0,0009)
-	pixelValue []byte        // its value when of defined length
-	bot        []byte        // encapsulated: the Basic Offset Table
-	frags      []fragment    // encapsulated: the fragments
-	eot, eotLn []byte        // Extended Offset Table and its lengths (7FE0,0001/0002)
-	warnings   []string      // problems tolerated
+	cut        int         // offset of the first element of group 7FE0 or above: the library parses [0, cut)
+	pixel      *elemHeader // (7FE0,0010), (7FE0,0008) or (7FE0,0009)
+	pixelValue []byte      // its value when of defined length
+	bot        []byte      // encapsulated: the Basic Offset Table
+	frags      []fragment  // encapsulated: the fragments
+	eot, eotLn []byte      // Extended Offset Table and its lengths (7FE0,0001/0002)
+	warnings   []string    // problems tolerated
 	// hidden are [start, end) byte ranges of top-level elements the DICOM library must not see: explicit UN
 	// elements of undefined length (CP-246 sequences it cannot parse) and a Specific Character Set that is not
 	// text (it panics on one).
