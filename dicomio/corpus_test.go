@@ -250,3 +250,36 @@ func comparePydicom(t *testing.T, root string, files []string) {
 		t.Errorf("only %d files compared; the corpus has more than 50 uncompressed images", compared)
 	}
 }
+
+// TestDeflatedImageFramesMatchNative checks Deflated Image Frame Compression against the same segmentations
+// stored uncompressed (the 510×510 one has frames that do not end on a byte boundary when packed natively).
+func TestDeflatedImageFramesMatchNative(t *testing.T) {
+	for deflated, native := range map[string]string{
+		"pydicom-data/liver_deflate.dcm":                 "pydicom-data/liver.dcm",
+		"pydicom-data/liver_nonbyte_aligned_deflate.dcm": "pydicom-data/liver_nonbyte_aligned.dcm",
+	} {
+		a, err := Open(corpusFile(t, deflated))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Open(corpusFile(t, native))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.NumFrames != b.NumFrames || a.NumFrames < 2 {
+			t.Fatalf("%s: %d frames, native %d", deflated, a.NumFrames, b.NumFrames)
+		}
+		for i := range a.NumFrames {
+			fa, _ := a.Frame(i)
+			fb, _ := b.Frame(i)
+			if !reflect.DeepEqual(fa, fb) {
+				t.Errorf("%s frame %d differs from %s", deflated, i, native)
+			}
+		}
+		sa, _ := a.StoredAll()
+		sb, _ := b.StoredAll()
+		if !reflect.DeepEqual(sa, sb) {
+			t.Errorf("%s: stored %s %v differs from the native file's %s %v", deflated, sa.Dtype, sa.Shape, sb.Dtype, sb.Shape)
+		}
+	}
+}

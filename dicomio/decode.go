@@ -33,6 +33,7 @@ const (
 	tsDeflatedLE      = "1.2.840.10008.1.2.1.99"
 	tsExplicitBE      = "1.2.840.10008.1.2.2"
 	tsEncapsulatedRaw = "1.2.840.10008.1.2.1.98"
+	tsDeflatedFrames  = "1.2.840.10008.1.2.8.1" // Deflated Image Frame Compression: each frame raw-deflated
 )
 
 // Option adjusts Decode and Open.

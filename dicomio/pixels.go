@@ -93,24 +93,35 @@ func (s *Scan) decodeEncapsulated(top topLevel) ([]rawFrame, error) {
 	p := codec.Params{Rows: s.Rows, Columns: s.Columns, SamplesPerPixel: s.storedSPP, BitsAllocated: s.BitsAllocated,
 		BitsStored: s.BitsStored, PixelRepresentation: s.PixelRepresentation, Photometric: s.StoredPhotometric,
 		PlanarConfiguration: s.PlanarConfiguration}
+	frameSize := p.FrameSize()
+	if s.BitsAllocated == 1 {
+		frameSize = (s.Rows*s.Columns*s.storedSPP + 7) / 8
+	}
 	out := make([]rawFrame, len(groups))
 	for i, data := range groups {
 		var f codec.Frame
-		if s.TransferSyntax == tsEncapsulatedRaw {
+		switch s.TransferSyntax {
+		case tsEncapsulatedRaw:
 			f = codec.Frame{Data: data, Photometric: s.StoredPhotometric}
-		} else {
+		case tsDeflatedFrames:
+			raw, err := inflate(data, int64(frameSize))
+			if err != nil {
+				return nil, fmt.Errorf("frame %d: %w", i, err)
+			}
+			f = codec.Frame{Data: raw, Photometric: s.StoredPhotometric}
+		default:
 			f, err = codec.Decode(s.TransferSyntax, data, p)
 			if err != nil {
 				return nil, fmt.Errorf("frame %d: %w", i, classifyCodecError(err))
 			}
 		}
-		if len(f.Data) < p.FrameSize() {
-			return nil, fmt.Errorf("frame %d decoded to %d bytes, %d expected: %w", i, len(f.Data), p.FrameSize(), ErrMalformed)
+		if len(f.Data) < frameSize {
+			return nil, fmt.Errorf("frame %d decoded to %d bytes, %d expected: %w", i, len(f.Data), frameSize, ErrMalformed)
 		}
 		if f.Photometric == "" {
 			f.Photometric = s.StoredPhotometric
 		}
-		out[i] = rawFrame{data: f.Data[:p.FrameSize()], photometric: f.Photometric}
+		out[i] = rawFrame{data: f.Data[:frameSize], photometric: f.Photometric}
 	}
 	return out, nil
 }
