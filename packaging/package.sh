@@ -115,7 +115,7 @@ deb() {
 	local stage=$WORK/deb
 	rm -rf "$stage" && mkdir -p "$stage"
 	cp "$WORK/linux/tumortracer" "$ORT_LIB" packaging/linux/org.tumortracer.viewer.desktop \
-		packaging/linux/org.tumortracer.viewer.xml packaging/linux/copyright "$WORK/icon-256.png" "$WORK/icon-48.png" "$stage/"
+		packaging/linux/org.tumortracer.viewer.xml packaging/linux/copyright packaging/linux/gpu-addon.sh "$WORK/icon-256.png" "$WORK/icon-48.png" "$stage/"
 	cp -r "$WORK/samples" "$stage/samples"
 	local deps
 	deps=$(depends)
@@ -150,6 +150,8 @@ tarball() {
 	install -Dm0644 "$WORK/samples/phantom-chest-xray.dcm" "$top/usr/local/share/tumortracer/samples/phantom-chest-xray.dcm"
 	install -Dm0644 "$WORK/samples/phantom-chest-ct.dcm" "$top/usr/local/share/tumortracer/samples/phantom-chest-ct.dcm"
 	install -Dm0644 packaging/linux/copyright "$top/usr/local/share/doc/tumortracer/copyright"
+	install -Dm0755 packaging/linux/gpu-addon.sh "$top/usr/local/share/tumortracer/gpu-addon.sh"
+	install -m0644 "$WORK/icon-256.png" "$top/usr/local/share/pixmaps/org.tumortracer.viewer.png"
 	install -m0644 packaging/linux/tarball.mk "$top/Makefile"
 	local out=$DIST/tumortracer-$VERSION-linux-amd64.tar.xz
 	rm -f "$out"

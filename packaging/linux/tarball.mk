@@ -6,12 +6,13 @@
 # Or run it in place without installing: ./usr/local/bin/tumortracer
 # ONNX Runtime is kept in PREFIX/lib/tumortracer/, off the system library path; the binary finds it there.
 PREFIX ?= /usr/local
+MAKEFLAGS += --no-print-directory
 SRC := usr/local
 APP := org.tumortracer.viewer
 
 FILES := bin/tumortracer lib/tumortracer/libonnxruntime.so.1 share/applications/$(APP).desktop \
 	share/mime/packages/$(APP).xml share/tumortracer/samples/phantom-chest-xray.dcm \
-	share/tumortracer/samples/phantom-chest-ct.dcm share/doc/tumortracer/copyright
+	share/tumortracer/samples/phantom-chest-ct.dcm share/doc/tumortracer/copyright share/tumortracer/gpu-addon.sh
 
 default:
 	@sed -n 's/^#   //p' Makefile
@@ -36,18 +37,20 @@ user-uninstall:
 
 copy:
 	for f in $(FILES); do \
-		case $$f in bin/*) m=0755 ;; *) m=0644 ;; esac; \
+		case $$f in bin/*|*.sh) m=0755 ;; *) m=0644 ;; esac; \
 		install -Dm$$m $(SRC)/$$f $(DEST)/$$f || exit 1; \
 	done
 	install -Dm0644 $(SRC)/share/pixmaps/$(APP).png $(ICONS)/hicolor/256x256/apps/$(APP).png
 
 remove:
-	for f in $(FILES); do rm -f $(DEST)/$$f; done
+	for f in $(FILES) lib/tumortracer/libonnxruntime_providers_shared.so lib/tumortracer/libonnxruntime_providers_cuda.so; do \
+		rm -f $(DEST)/$$f; \
+	done
 	rm -f $(ICONS)/hicolor/256x256/apps/$(APP).png
 	-rmdir $(DEST)/lib/tumortracer $(DEST)/share/tumortracer/samples $(DEST)/share/tumortracer $(DEST)/share/doc/tumortracer 2>/dev/null
 
 refresh:
-	-command -v update-mime-database >/dev/null && update-mime-database $(DEST)/share/mime
-	-command -v update-desktop-database >/dev/null && update-desktop-database -q $(DEST)/share/applications
+	@if command -v update-mime-database >/dev/null; then update-mime-database $(DEST)/share/mime >/dev/null; fi
+	@if command -v update-desktop-database >/dev/null; then update-desktop-database -q $(DEST)/share/applications; fi
 
 .PHONY: default install uninstall user-install user-uninstall copy remove refresh
