@@ -63,8 +63,16 @@ func expandPaths(paths []string) ([]string, error) {
 				}
 				return nil
 			}
-			if d.Type().IsRegular() && !skippedExtension(name) {
+			if skippedExtension(name) {
+				return nil
+			}
+			if d.Type().IsRegular() {
 				files = append(files, q)
+			} else if d.Type()&fs.ModeSymlink != 0 {
+				// A link to a file counts as the file (links to folders are not followed: no cycles).
+				if st, err := os.Stat(q); err == nil && st.Mode().IsRegular() {
+					files = append(files, q)
+				}
 			}
 			return nil
 		})

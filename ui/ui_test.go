@@ -394,20 +394,27 @@ func TestDropQueuesFilesAndFoldersRecursively(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a", "notes.txt"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A link to a file is queued; a link to a folder is not followed.
+	if err := os.Symlink(filepath.Join(dir, "single.png"), filepath.Join(dir, "a", "b", "link.png")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "a"), filepath.Join(dir, "a", "b", "loop")); err != nil {
+		t.Fatal(err)
+	}
 	vw.dropped(fyne.NewPos(10, 10), []fyne.URI{
 		storage.NewFileURI(filepath.Join(dir, "a")),
 		storage.NewFileURI(filepath.Join(dir, "single.png")),
 	})
 	waitFor(t, "the batch to finish", func() bool {
 		done, failed, _ := vw.batch.counts()
-		return !vw.batch.running && done+failed == 4
+		return !vw.batch.running && done+failed == 5
 	})
 	var got []string
 	for _, r := range vw.batch.rows {
 		rel, _ := filepath.Rel(dir, r.Path)
 		got = append(got, rel)
 	}
-	want := []string{"a/1.png", "a/b/2.png", "a/b/c/3.png", "single.png"}
+	want := []string{"a/1.png", "a/b/2.png", "a/b/c/3.png", "a/b/link.png", "single.png"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("queued %v, want %v (hidden files and notes.txt skipped, folders recursed)", got, want)
 	}
