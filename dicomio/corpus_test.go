@@ -81,8 +81,6 @@ var nativeUndecodable = map[string]string{
 	"fo-dicom/GH340.dcm":                                   "12 bits allocated (pydicom cannot read it either)",
 	"fo-dicom/GH179A.dcm":                                  "its Pixel Data is lost after an element with a blank VR",
 	"fo-dicom/GH179B.dcm":                                  "an element with a blank VR and then a length that runs past the end",
-	"pydicom-data/gdcm-US-ALOKA-16.dcm":                    "segmented palette colour lookup tables",
-	"pydicom-data/gdcm-US-ALOKA-16_big.dcm":                "segmented palette colour lookup tables",
 	"pydicom-test-files/MR_truncated.dcm":                  "truncated inside the Pixel Data",
 	"derived-dcmtk-gdcm/cr_chest_explicitLE_truncated.dcm": "truncated inside the Pixel Data",
 	"pydicom-test-files/nested_priv_SQ.dcm":                "two bytes of Pixel Data and no Rows or Columns",
@@ -217,9 +215,10 @@ func comparePydicom(t *testing.T, root string, files []string) {
 		Dtype  string `json:"dtype"`
 		Shape  []int  `json:"shape"`
 		SHA256 string `json:"sha256"`
+		RGB    string `json:"rgb_sha256"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(out))
-	compared := 0
+	compared, paletteCompared := 0, 0
 	for dec.More() {
 		var r ref
 		if err := dec.Decode(&r); err != nil {
@@ -243,9 +242,22 @@ func comparePydicom(t *testing.T, root string, files []string) {
 				t.Errorf("stored values differ from pydicom: got %s %v %x, pydicom %s %v %s", got.Dtype, got.Shape, sum[:6], r.Dtype, r.Shape, r.SHA256[:12])
 			}
 			compared++
+			if r.RGB != "" {
+				h := sha256.New()
+				for i := range s.NumFrames {
+					vals, _ := s.Frame(i)
+					for _, v := range vals {
+						h.Write([]byte{byte(uint16(v)), byte(uint16(v) >> 8)})
+					}
+				}
+				if got := hex.EncodeToString(h.Sum(nil)); got != r.RGB {
+					t.Errorf("palette colours differ from pydicom's apply_color_lut")
+				}
+				paletteCompared++
+			}
 		})
 	}
-	t.Logf("%d uncompressed files compared with pydicom's pixel_array", compared)
+	t.Logf("%d uncompressed files compared with pydicom's pixel_array, %d palettes with apply_color_lut", compared, paletteCompared)
 	if compared < 50 {
 		t.Errorf("only %d files compared; the corpus has more than 50 uncompressed images", compared)
 	}

@@ -423,21 +423,29 @@ func makeLUT(desc []float64, dataEl *dicom.Element, signedInput bool) (LUT, erro
 	return LUT{FirstMapped: first, Bits: bits, Data: data[:n]}, nil
 }
 
-// readPalette reads the red, green and blue Palette Color LUTs.
+// readPalette reads the red, green and blue Palette Color LUTs, plain or segmented (PS3.3 C.7.9.2).
 func (s *Scan) readPalette(ds dicom.Dataset) error {
-	if find(&ds, tagSegmentedRedLUT, false) != nil && find(&ds, tagRedLUTData, false) == nil {
-		return fmt.Errorf("segmented palette color lookup tables are not supported: %w", ErrUnsupported)
-	}
 	descTags := []dcmtag.Tag{tagRedLUTDescriptor, tagGreenLUTDescriptor, tagBlueLUTDescriptor}
 	dataTags := []dcmtag.Tag{tagRedLUTData, tagGreenLUTData, tagBlueLUTData}
+	segTags := []dcmtag.Tag{tagSegmentedRedLUT, {Group: 0x0028, Element: 0x1222}, {Group: 0x0028, Element: 0x1223}}
 	maxEntry := 0
 	for i := range 3 {
 		desc := nums(find(&ds, descTags[i], false))
 		dataEl := find(&ds, dataTags[i], false)
-		if len(desc) < 3 || dataEl == nil {
-			return fmt.Errorf("PALETTE COLOR image lacks its palette lookup tables: %w", ErrMalformed)
+		if len(desc) < 3 {
+			return fmt.Errorf("PALETTE COLOR image lacks its palette lookup table descriptors: %w", ErrMalformed)
 		}
-		lut, err := makeLUT(desc, dataEl, false)
+		var lut LUT
+		var err error
+		if dataEl == nil {
+			seg := find(&ds, segTags[i], false)
+			if seg == nil {
+				return fmt.Errorf("PALETTE COLOR image lacks its palette lookup tables: %w", ErrMalformed)
+			}
+			lut, err = segmentedLUT(desc, seg)
+		} else {
+			lut, err = makeLUT(desc, dataEl, false)
+		}
 		if err != nil {
 			return fmt.Errorf("palette lookup table: %w", err)
 		}
@@ -453,4 +461,75 @@ func (s *Scan) readPalette(ds dicom.Dataset) error {
 	}
 	s.colorMax = float32(uint32(1)<<bits - 1)
 	return nil
+}
+
+// segmentedLUT expands a Segmented Palette Color LUT (PS3.3 C.7.9.2: discrete, linear and indirect segments of
+// 16-bit words) to the descriptor's number of entries.
+func segmentedLUT(desc []float64, el *dicom.Element) (LUT, error) {
+	raw, ok := el.Value.GetValue().([]byte)
+	if !ok {
+		return LUT{}, fmt.Errorf("segmented LUT data has an unexpected type: %w", ErrMalformed)
+	}
+	n := int(desc[0])
+	if n == 0 {
+		n = 65536
+	}
+	bits := int(desc[2])
+	if bits < 1 || bits > 16 {
+		return LUT{}, fmt.Errorf("LUT descriptor has %d bits: %w", bits, ErrMalformed)
+	}
+	words := make([]uint16, len(raw)/2)
+	for i := range words {
+		words[i] = binary.LittleEndian.Uint16(raw[2*i:])
+	}
+	out := make([]uint16, 0, n)
+	var expand func(pos, segments, depth int) error
+	expand = func(pos, segments, depth int) error {
+		if depth > 2 {
+			return fmt.Errorf("segmented LUT nests indirect segments: %w", ErrMalformed)
+		}
+		for done := 0; pos+1 < len(words) && (segments < 0 || done < segments) && len(out) < n; done++ {
+			op, length := words[pos], int(words[pos+1])
+			pos += 2
+			switch op {
+			case 0:
+				if pos+length > len(words) {
+					return fmt.Errorf("segmented LUT discrete segment runs past its data: %w", ErrMalformed)
+				}
+				out = append(out, words[pos:pos+length]...)
+				pos += length
+			case 1:
+				if len(out) == 0 || pos >= len(words) {
+					return fmt.Errorf("segmented LUT starts with a linear segment: %w", ErrMalformed)
+				}
+				y0, y1 := float64(out[len(out)-1]), float64(words[pos])
+				pos++
+				for k := 1; k <= length && len(out) < n; k++ {
+					out = append(out, uint16(math.Round(y0+(y1-y0)*float64(k)/float64(length))))
+				}
+			case 2:
+				if pos+1 >= len(words) {
+					return fmt.Errorf("segmented LUT indirect segment is cut short: %w", ErrMalformed)
+				}
+				off := int(uint32(words[pos]) | uint32(words[pos+1])<<16)
+				pos += 2
+				if off%2 != 0 || off/2 >= len(words) {
+					return fmt.Errorf("segmented LUT indirect offset %d is invalid: %w", off, ErrMalformed)
+				}
+				if err := expand(off/2, length, depth+1); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("segmented LUT has an unknown segment type %d: %w", op, ErrMalformed)
+			}
+		}
+		return nil
+	}
+	if err := expand(0, -1, 0); err != nil {
+		return LUT{}, err
+	}
+	if len(out) < n {
+		return LUT{}, fmt.Errorf("segmented LUT expands to %d entries, the descriptor says %d: %w", len(out), n, ErrMalformed)
+	}
+	return LUT{FirstMapped: int(desc[1]), Bits: bits, Data: out[:n]}, nil
 }

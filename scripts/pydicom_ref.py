@@ -5,6 +5,8 @@ Usage: pydicom_ref.py FILE...   (one JSON object per line on stdout)
 
 Each line: {"path", "ok", "error", "dtype", "shape", "sha256"} where dtype is NumPy's dtype.str ("<u2", ">i2",
 "|u1" ...), shape the array's shape and sha256 the hex digest of arr.tobytes() (C order, the dtype's byte order).
+Little endian PALETTE COLOR files also get "rgb_sha256": the digest of apply_color_lut(arr, ds) as
+little-endian uint16.
 Only pydicom's NumPy handler is used, so this covers uncompressed transfer syntaxes; written for pydicom 2.3
 (Debian 12's python3-pydicom).
 """
@@ -17,6 +19,7 @@ import warnings
 def main(paths):
     import pydicom
     from pydicom.pixel_data_handlers import numpy_handler
+    from pydicom.pixel_data_handlers.util import apply_color_lut
 
     pydicom.config.pixel_data_handlers = [numpy_handler]
     warnings.simplefilter("ignore")
@@ -27,6 +30,11 @@ def main(paths):
             arr = ds.pixel_array
             rec.update(ok=True, dtype=arr.dtype.str, shape=list(arr.shape),
                        sha256=hashlib.sha256(arr.tobytes()).hexdigest())
+            # pydicom 2.3 reads big endian OW palette data as if little endian (256 becomes 1), so only
+            # little endian palettes serve as references.
+            if ds.get("PhotometricInterpretation") == "PALETTE COLOR" and ds.is_little_endian:
+                rgb = apply_color_lut(arr, ds).astype("<u2")
+                rec["rgb_sha256"] = hashlib.sha256(rgb.tobytes()).hexdigest()
         except Exception as exc:  # the record says why; the Go test decides what that means
             rec["error"] = "%s: %s" % (type(exc).__name__, exc)
         print(json.dumps(rec), flush=True)
