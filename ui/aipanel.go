@@ -109,6 +109,24 @@ func (p *aiPanel) pickModel(opt string) {
 	p.vw.classify()
 }
 
+// analyserReady fills the model picker once the analyser has started, fixes it on modelID when given, and
+// shows why classification is unavailable if it is.
+func (p *aiPanel) analyserReady(modelID string) {
+	p.models = p.vw.an.Models()
+	opts := []string{autoModel}
+	for _, m := range p.models {
+		opts = append(opts, modelOption(m))
+	}
+	p.modelSelect.SetOptions(opts)
+	if modelID != "" {
+		p.selectModel(modelID)
+	}
+	if err := p.vw.an.Ready(); err != nil {
+		p.showUnavailable(err)
+		p.vw.batch.refreshProgress()
+	}
+}
+
 // selectModel fixes the picker on model id (unknown ids leave it on auto).
 func (p *aiPanel) selectModel(id string) {
 	for _, m := range p.models {

@@ -46,11 +46,10 @@ func Main(args []string, b cli.Build) int {
 	a.SetIcon(appIcon)
 	a.Settings().SetTheme(readingTheme{})
 	w := a.NewWindow("TumorTracer")
-	an := newPipelineAnalyser(*ortLib, *device, modelDirs)
-	vw := newViewer(a, w, an, b)
-	if *modelID != "" {
-		vw.ai.selectModel(*modelID)
-	}
+	var vw *viewer
+	an := startAnalyser(func() analyser { return newPipelineAnalyser(*ortLib, *device, modelDirs) },
+		func() { vw.onUI(func() { vw.ai.analyserReady(*modelID) }) })
+	vw = newViewer(a, w, an, b)
 	vw.state = newStateWriter(os.Getenv(StateEnv))
 	vw.install()
 	w.Resize(fyne.NewSize(1280, 820))
