@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -216,9 +218,10 @@ func comparePydicom(t *testing.T, root string, files []string) {
 		Shape  []int  `json:"shape"`
 		SHA256 string `json:"sha256"`
 		RGB    string `json:"rgb_sha256"`
+		HU     string `json:"modality_sha256"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(out))
-	compared, paletteCompared := 0, 0
+	compared, paletteCompared, modalityCompared := 0, 0, 0
 	for dec.More() {
 		var r ref
 		if err := dec.Decode(&r); err != nil {
@@ -242,6 +245,21 @@ func comparePydicom(t *testing.T, root string, files []string) {
 				t.Errorf("stored values differ from pydicom: got %s %v %x, pydicom %s %v %s", got.Dtype, got.Shape, sum[:6], r.Dtype, r.Shape, r.SHA256[:12])
 			}
 			compared++
+			if r.HU != "" {
+				h := sha256.New()
+				var b [4]byte
+				for i := range s.NumFrames {
+					vals, _ := s.Frame(i)
+					for _, v := range vals {
+						binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+						h.Write(b[:])
+					}
+				}
+				if got := hex.EncodeToString(h.Sum(nil)); got != r.HU {
+					t.Errorf("modality values differ from pydicom's apply_modality_lut")
+				}
+				modalityCompared++
+			}
 			if r.RGB != "" {
 				h := sha256.New()
 				for i := range s.NumFrames {
@@ -257,7 +275,8 @@ func comparePydicom(t *testing.T, root string, files []string) {
 			}
 		})
 	}
-	t.Logf("%d uncompressed files compared with pydicom's pixel_array, %d palettes with apply_color_lut", compared, paletteCompared)
+	t.Logf("%d uncompressed files compared with pydicom's pixel_array, %d monochrome ones with apply_modality_lut, %d palettes with apply_color_lut",
+		compared, modalityCompared, paletteCompared)
 	if compared < 50 {
 		t.Errorf("only %d files compared; the corpus has more than 50 uncompressed images", compared)
 	}
