@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -616,4 +617,23 @@ func TestGoldenViewAndPanel(t *testing.T) {
 	panel := test.NewTempWindow(t, vw.ai.content)
 	panel.Resize(fyne.NewSize(360, 520))
 	test.AssertImageMatches(t, "ai_panel.png", panel.Canvas().Capture())
+}
+
+func TestModelCardAndHelpDialogs(t *testing.T) {
+	an := newScripted()
+	vw := newTestViewer(t, an)
+	vw.ai.showCard()
+	top := vw.win.Canvas().Overlays().Top()
+	if top == nil {
+		t.Fatal("the model card did not open")
+	}
+	if !strings.Contains(test.RenderObjectToMarkup(top), "A test model card.") {
+		t.Fatal("the model card dialog does not show the card text")
+	}
+	vw.win.Canvas().Overlays().Remove(top)
+	vw.typedKey(&fyne.KeyEvent{Name: fyne.KeyF1})
+	help := vw.win.Canvas().Overlays().Top()
+	if help == nil || !strings.Contains(test.RenderObjectToMarkup(help), "Right-drag") {
+		t.Fatal("F1 did not open the shortcut list")
+	}
 }
