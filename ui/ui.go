@@ -108,6 +108,7 @@ func (vw *viewer) shortcuts() []shortcut {
 		{"Ctrl+Q", "quit", nil, nil},
 		{"F1 or ?", "this help", nil, vw.showHelp},
 		{"Wheel, + / −", "zoom around the pointer / the centre", nil, nil},
+		{"Shift+wheel", "previous / next frame or slice", nil, nil},
 		{"Left-drag", "pan (adjusts W/L instead when “W/L drag” is ticked)", nil, nil},
 		{"Right-drag", "window/level: right = wider, down = higher centre", nil, nil},
 		{"W", "toggle W/L drag mode", nil, nil},

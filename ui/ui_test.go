@@ -637,3 +637,68 @@ func TestModelCardAndHelpDialogs(t *testing.T) {
 		t.Fatal("F1 did not open the shortcut list")
 	}
 }
+
+func TestSliceScrollingThroughAFolderKeepsTheWindow(t *testing.T) {
+	an := newScripted()
+	vw := newTestViewer(t, an)
+	dir := t.TempDir()
+	for i := range 3 {
+		writeGreyPNG(t, filepath.Join(dir, fmt.Sprintf("slice%d.png", i)), 16, 16, func(x, y int) uint16 { return uint16(1000*i + x) })
+	}
+	vw.open([]string{dir})
+	waitFor(t, "the first slice", func() bool { return vw.scan != nil && len(vw.series) == 3 })
+	if vw.frameCount() != 3 || vw.frameIndex() != 0 {
+		t.Fatalf("slider has %d positions at %d, want 3 at 0", vw.frameCount(), vw.frameIndex())
+	}
+	custom := dicomio.Window{Name: "custom", Center: 1500, Width: 800, Function: dicomio.VOILinear}
+	vw.view.SetWindow(custom)
+	vw.typedKey(&fyne.KeyEvent{Name: fyne.KeyDown})
+	waitFor(t, "the second slice", func() bool { return filepath.Base(vw.path) == "slice1.png" && vw.scan != nil })
+	if vw.view.win != custom {
+		t.Fatalf("window after scrolling = %+v, want the user's %+v kept", vw.view.win, custom)
+	}
+	if got := vw.frameLabel.Text; got != "slice 2 / 3" {
+		t.Fatalf("frame label %q", got)
+	}
+	if v := vw.view.frame.values[3]; v != 1003 {
+		t.Fatalf("second slice shows value %g at x=3, want 1003", v)
+	}
+	vw.typedKey(&fyne.KeyEvent{Name: fyne.KeyUp})
+	waitFor(t, "back to the first slice", func() bool { return filepath.Base(vw.path) == "slice0.png" })
+}
+
+func TestMultiFrameFileScrollsFrames(t *testing.T) {
+	f := filepath.Join(dataRoot(t), "dicom", "pydicom-data", "OBXXXX1A_2frame.dcm")
+	if _, err := os.Stat(f); err != nil {
+		t.Skipf("needs %s (set TUMORTRACER_DATA): %v", f, err)
+	}
+	an := newScripted()
+	vw := newTestViewer(t, an)
+	vw.open([]string{f})
+	waitFor(t, "the file", func() bool { return vw.scan != nil })
+	if vw.scan.NumFrames != 2 || vw.frameCount() != 2 {
+		t.Fatalf("%d frames, slider %d", vw.scan.NumFrames, vw.frameCount())
+	}
+	first := append([]float32(nil), vw.view.frame.values...)
+	vw.step(1)
+	waitFor(t, "frame 2", func() bool { return vw.frame == 1 })
+	if !strings.Contains(vw.cornerTR.text(), "Frame 2/2") {
+		t.Fatalf("corner text %q lacks Frame 2/2", vw.cornerTR.text())
+	}
+	want, err := vw.scan.Frame(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := true
+	for i := range want {
+		if want[i] != vw.view.frame.values[i] {
+			t.Fatalf("shown frame differs from Scan.Frame(1) at %d", i)
+		}
+		if first[i] != want[i] {
+			same = false
+		}
+	}
+	if same {
+		t.Fatal("frames 1 and 2 are identical; the test cannot tell them apart")
+	}
+}

@@ -65,6 +65,7 @@ func newViewer(a fyne.App, w fyne.Window, an analyser, b cli.Build) *viewer {
 	vw.view = newImageView()
 	vw.view.onChange = vw.refreshCorners
 	vw.view.onHover = func(s string) { vw.hover = s; vw.refreshCorners() }
+	vw.view.onStep = func(d int) { vw.step(d) }
 
 	vw.cornerTL = newCornerText(fyne.TextAlignLeading)
 	vw.cornerTR = newCornerText(fyne.TextAlignTrailing)
