@@ -821,3 +821,26 @@ print(json.dumps(out))
 		}
 	}
 }
+
+// TestLongCommandLine initialises ONNX Runtime in a child process whose command line is 200 KB long, as
+// `tumortracer classify` with a few thousand paths has: ORT's environment creation parses /proc/self/cmdline with
+// a recursive regex that overflowed a default 8 MiB stack (SIGSEGV) before onBigStack.
+func TestLongCommandLine(t *testing.T) {
+	if os.Getenv("TUMORTRACER_TEST_CHILD") == "longargs" {
+		if _, err := InitRuntime(""); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	needRuntime(t)
+	long := strings.Repeat("a", 100000)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLongCommandLine$", "--", long, long)
+	cmd.Env = append(os.Environ(), "TUMORTRACER_TEST_CHILD=longargs")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if len(out) > 2000 {
+			out = out[:2000]
+		}
+		t.Fatalf("child with a 200 KB command line: %v\n%s", err, out)
+	}
+}

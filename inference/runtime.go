@@ -105,7 +105,9 @@ func InitRuntime(explicit string) (string, error) {
 			}
 		}
 		ort.SetSharedLibraryPath(cand)
-		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		var err error
+		onBigStack(func() { err = ort.InitializeEnvironment(ort.WithLogLevelError()) })
+		if err != nil {
 			tried = append(tried, fmt.Errorf("%s: %w", cand, err))
 			continue
 		}
