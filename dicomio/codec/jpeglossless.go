@@ -80,18 +80,40 @@ func (d *jpegDecoder) decodeLosslessScan(sc jpegScan) error {
 			}
 			base := (y*w + x) * nf
 			for k, ci := range sc.comps {
-				sym, err := br.decode(tables[k])
-				if err != nil {
-					return fmt.Errorf("row %d column %d: %w", y, x, err)
+				// One sample needs at most 16 code bits and 16 difference bits; fill once, then read inline.
+				if br.n < 32 {
+					br.fill()
+				}
+				var sym int
+				if e := tables[k].lut[br.acc>>(64-lutBits)]; e != 0 {
+					l := int(e >> 8)
+					br.acc <<= l
+					br.n -= l
+					sym = int(e & 0xFF)
+				} else {
+					s, err := br.decode(tables[k])
+					if err != nil {
+						return fmt.Errorf("row %d column %d: %w", y, x, err)
+					}
+					sym = int(s)
 				}
 				var diff int32
 				switch {
+				case sym == 0:
+				case sym < 16:
+					if br.n < sym {
+						br.fill()
+					}
+					diff = int32(br.acc >> (64 - sym))
+					br.acc <<= sym
+					br.n -= sym
+					if diff < 1<<(sym-1) {
+						diff += -1<<sym + 1
+					}
 				case sym == 16:
 					diff = 32768
-				case sym > 16:
-					return fmt.Errorf("row %d column %d: difference category %d is above 16: %w", y, x, sym, ErrCorrupt)
 				default:
-					diff = br.receiveExtend(int(sym))
+					return fmt.Errorf("row %d column %d: difference category %d is above 16: %w", y, x, sym, ErrCorrupt)
 				}
 				i := base + ci
 				var px int32
