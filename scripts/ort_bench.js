@@ -36,13 +36,16 @@ function parseArgs(argv) {
   return o;
 }
 
-// inputSpec reads "input: {name: image, layout: NCHW, channels: C, height: H, width: W}" from model.yaml.
+// inputSpec reads the input section of model.yaml, in flow style ("input: {name: image, channels: 1, ...}") or
+// block style (indented "name: image" lines under "input:").
 function inputSpec(modelPath) {
-  const yaml = fs.readFileSync(path.join(path.dirname(modelPath), 'model.yaml'), 'utf8');
-  const line = yaml.split('\n').find((l) => /^input:/.test(l));
-  if (!line) usage('model.yaml has no input line');
+  const lines = fs.readFileSync(path.join(path.dirname(modelPath), 'model.yaml'), 'utf8').split('\n');
+  const at = lines.findIndex((l) => /^input:/.test(l));
+  if (at < 0) usage('model.yaml has no input section');
+  let text = lines[at];
+  for (let i = at + 1; i < lines.length && /^\s+\S/.test(lines[i]); i++) text += ', ' + lines[i].trim();
   const get = (k) => {
-    const m = line.match(new RegExp(k + ':\\s*([\\w.-]+)'));
+    const m = text.match(new RegExp('\\b' + k + ':\\s*([\\w.-]+)'));
     if (!m) usage(`model.yaml input has no ${k}`);
     return m[1];
   };
