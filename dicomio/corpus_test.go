@@ -314,3 +314,57 @@ func TestDeflatedImageFramesMatchNative(t *testing.T) {
 		}
 	}
 }
+
+// TestImagesMatchPIL checks that PNG and JPEG training images decode to exactly the grey levels PIL's
+// convert("L") gives (the first step of the models' preprocessing), using the PIL luma formula on RGB.
+func TestImagesMatchPIL(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import PIL, numpy").Run(); err != nil {
+		t.Skipf("python3-pil and python3-numpy are needed for the reference values: %v", err)
+	}
+	var files []string
+	for _, dir := range []string{"chest-xray/train/NORMAL", "chest-xray/train/PNEUMONIA", "chest-ct/train/normal",
+		"chest-ct/train/adenocarcinoma_left.lower.lobe_T2_N0_M0_Ib"} {
+		matches, _ := filepath.Glob(filepath.Join(dataRoot(t), dir, "*"))
+		sort.Strings(matches)
+		files = append(files, matches[:min(len(matches), 12)]...)
+	}
+	if len(files) == 0 {
+		t.Skip("chest-xray and chest-ct training images not found (set TUMORTRACER_DATA)")
+	}
+	out, err := exec.Command(python, append([]string{filepath.Join("..", "scripts", "pydicom_ref.py"), "--pil-luma"}, files...)...).Output()
+	if err != nil {
+		t.Fatalf("reference script: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var r struct {
+			Path  string `json:"path"`
+			Shape []int  `json:"shape"`
+			SHA   string `json:"luma_sha256"`
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(r.Path)
+		if err != nil || r.Error != "" {
+			t.Errorf("%s: ours %v, PIL %s", r.Path, err, r.Error)
+			continue
+		}
+		vals, _ := s.Frame(0)
+		luma := make([]byte, s.Rows*s.Columns)
+		for i := range luma {
+			if s.SamplesPerPixel == 1 {
+				luma[i] = byte(vals[i])
+				continue
+			}
+			r, g, b := uint32(vals[3*i]), uint32(vals[3*i+1]), uint32(vals[3*i+2])
+			luma[i] = byte((19595*r + 38470*g + 7471*b + 0x8000) >> 16)
+		}
+		sum := sha256.Sum256(luma)
+		if hex.EncodeToString(sum[:]) != r.SHA || !reflect.DeepEqual(r.Shape, []int{s.Rows, s.Columns}) {
+			t.Errorf("%s: grey levels differ from PIL's convert(\"L\")", r.Path)
+		}
+	}
+}

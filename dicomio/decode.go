@@ -32,6 +32,7 @@ const (
 	tsExplicitLE      = "1.2.840.10008.1.2.1"
 	tsDeflatedLE      = "1.2.840.10008.1.2.1.99"
 	tsExplicitBE      = "1.2.840.10008.1.2.2"
+	tsJPEGBaseline    = "1.2.840.10008.1.2.4.50"
 	tsEncapsulatedRaw = "1.2.840.10008.1.2.1.98"
 	tsDeflatedFrames  = "1.2.840.10008.1.2.8.1" // Deflated Image Frame Compression: each frame raw-deflated
 )

@@ -7,6 +7,8 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+
+	"github.com/tumortracer/tumortracer/dicomio/codec"
 )
 
 // decodeImage turns a PNG or JPEG into a Scan of modality "OT": grey images keep one sample (8 or 16 bits),
@@ -50,16 +52,23 @@ func decodeImage(buf []byte, format Format, o options) (*Scan, error) {
 	if o.metadataOnly {
 		return s, nil
 	}
-	var img image.Image
-	if format == FormatPNG {
-		img, err = png.Decode(bytes.NewReader(buf))
-	} else {
-		img, err = jpeg.Decode(bytes.NewReader(buf))
+	var vals []float32
+	var raw []byte
+	if format == FormatJPEG {
+		vals, raw = jpegLikeLibjpeg(buf, s)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("decode %s: %v: %w", format, err, ErrMalformed)
+	if vals == nil {
+		var img image.Image
+		if format == FormatPNG {
+			img, err = png.Decode(bytes.NewReader(buf))
+		} else {
+			img, err = jpeg.Decode(bytes.NewReader(buf))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: %v: %w", format, err, ErrMalformed)
+		}
+		vals, raw = imageSamples(img, s.SamplesPerPixel, bits)
 	}
-	vals, raw := imageSamples(img, s.SamplesPerPixel, bits)
 	s.frames = [][]float32{vals}
 	lo, hi := float32(full), float32(0)
 	for _, v := range vals {
@@ -176,6 +185,29 @@ func imageSamples(img image.Image, spp, bits int) ([]float32, []byte) {
 			put(i+1, uint32(c.G))
 			put(i+2, uint32(c.B))
 		}
+	}
+	return vals, raw
+}
+
+// jpegLikeLibjpeg decodes a sequential 8-bit JPEG with package codec's DCT decoder, which reproduces IJG libjpeg
+// (islow IDCT, fancy upsampling, its YCbCr → RGB) and so PIL's decoding, which the models were trained on; Go's
+// image/jpeg differs by one grey level on about 1 % of pixels. It returns nil when that decoder declines
+// (progressive, CMYK, …), and image/jpeg takes over.
+func jpegLikeLibjpeg(buf []byte, s *Scan) ([]float32, []byte) {
+	photometric := "MONOCHROME2"
+	if s.SamplesPerPixel == 3 {
+		photometric = "YBR_FULL_422" // asks the decoder for its libjpeg colour conversion
+	}
+	f, err := codec.Decode(tsJPEGBaseline, buf, codec.Params{Rows: s.Rows, Columns: s.Columns,
+		SamplesPerPixel: s.SamplesPerPixel, BitsAllocated: 8, BitsStored: 8, Photometric: photometric})
+	n := s.Rows * s.Columns * s.SamplesPerPixel
+	if err != nil || len(f.Data) < n || (s.SamplesPerPixel == 3 && f.Photometric != "RGB") {
+		return nil, nil
+	}
+	raw := f.Data[:n]
+	vals := make([]float32, n)
+	for i, b := range raw {
+		vals[i] = float32(b)
 	}
 	return vals, raw
 }

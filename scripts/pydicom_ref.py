@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Reference pixel values for dicomio's tests: pydicom's Dataset.pixel_array for each file.
 
-Usage: pydicom_ref.py FILE...   (one JSON object per line on stdout)
+Usage: pydicom_ref.py FILE...              (one JSON object per line on stdout)
+       pydicom_ref.py --pil-luma FILE...   PNG/JPEG: {"path", "luma_sha256", "shape"} of PIL's convert("L")
 
 Each line: {"path", "ok", "error", "dtype", "shape", "sha256"} where dtype is NumPy's dtype.str ("<u2", ">i2",
 "|u1" ...), shape the array's shape and sha256 the hex digest of arr.tobytes() (C order, the dtype's byte order).
@@ -57,5 +58,23 @@ def main(paths):
         print(json.dumps(rec), flush=True)
 
 
+def pil_luma(paths):
+    import numpy as np
+    from PIL import Image
+
+    for path in paths:
+        rec = {"path": path}
+        try:
+            with Image.open(path) as im:
+                luma = np.asarray(im.convert("L"), dtype=np.uint8)
+            rec.update(shape=list(luma.shape), luma_sha256=hashlib.sha256(luma.tobytes()).hexdigest())
+        except Exception as exc:
+            rec["error"] = "%s: %s" % (type(exc).__name__, exc)
+        print(json.dumps(rec), flush=True)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:2] == ["--pil-luma"]:
+        pil_luma(sys.argv[2:])
+    else:
+        main(sys.argv[1:])
