@@ -158,7 +158,8 @@ func (a *pipelineAnalyser) Batch(ctx context.Context, paths []string, modelID st
 		}
 		return
 	}
-	clf := pipeline.New(a.cat, a.eng, pipeline.Options{ModelID: modelID, IncludePatient: true})
+	// Small batches keep few decoded images in flight: the window stays responsive and memory low.
+	clf := pipeline.New(a.cat, a.eng, pipeline.Options{ModelID: modelID, IncludePatient: true, Workers: 2, BatchSize: 4})
 	_, err := clf.Run(ctx, inputs, func(r pipeline.Result) error {
 		// The record has no modality; the header alone is cheap to read again.
 		modality := ""

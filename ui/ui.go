@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -24,6 +25,9 @@ import (
 
 // AppID is the application id, as in FyneApp.toml.
 const AppID = "org.tumortracer.viewer"
+
+// memoryLimit is the Go heap's soft limit for the viewer (GOMEMLIMIT overrides it).
+const memoryLimit = 200 << 20
 
 // Main opens the viewer window with the given files and folders and returns the process exit status.
 func Main(args []string, b cli.Build) int {
@@ -41,6 +45,11 @@ func Main(args []string, b cli.Build) int {
 		fmt.Fprintf(os.Stderr, "tumortracer: %v\n", err)
 		cli.Usage(os.Stderr)
 		return cli.ExitUsage
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A batch decodes files of any size one after another; without a limit the heap grows to twice its
+		// peak live size between collections. The limit makes the collector keep the viewer near its live size.
+		debug.SetMemoryLimit(memoryLimit)
 	}
 	a := app.NewWithID(AppID)
 	a.SetIcon(appIcon)
