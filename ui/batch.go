@@ -366,7 +366,11 @@ func (vw *viewer) showExport() {
 	format.SetSelected("CSV")
 	format.Horizontal = true
 	ids := widget.NewCheck("Include patient identifiers", nil)
-	note := widget.NewLabel(fmt.Sprintf("%d records, the columns of `tumortracer classify`.", len(recs)))
+	noun := "records"
+	if len(recs) == 1 {
+		noun = "record"
+	}
+	note := widget.NewLabel(fmt.Sprintf("%d %s, with the columns of `tumortracer classify`.", len(recs), noun))
 	dialog.ShowCustomConfirm("Export results", "Choose file…", "Cancel",
 		container.NewVBox(note, format, ids), func(ok bool) {
 			if !ok {

@@ -702,3 +702,11 @@ func TestMultiFrameFileScrollsFrames(t *testing.T) {
 		t.Fatal("frames 1 and 2 are identical; the test cannot tell them apart")
 	}
 }
+
+func TestTrimFloat(t *testing.T) {
+	for in, want := range map[float64]string{1500: "1500", -600: "-600", 32767.5: "32767.5", 0.123456: "0.12", 127.505: "127.51", 0: "0", 0.001: "0.001"} {
+		if got := trimFloat(in); got != want {
+			t.Errorf("trimFloat(%g) = %q, want %q", in, got, want)
+		}
+	}
+}

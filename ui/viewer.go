@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -365,11 +366,12 @@ func orDash(s string) string {
 	return s
 }
 
+// trimFloat formats a window value for the corner: whole numbers as they are, others to two decimals at most.
 func trimFloat(f float64) string {
-	if f == math.Trunc(f) && math.Abs(f) < 1e9 {
-		return fmt.Sprintf("%.0f", f)
+	if math.Abs(f) >= 1e9 || (f != 0 && math.Abs(f) < 0.01) {
+		return fmt.Sprintf("%.3g", f)
 	}
-	return fmt.Sprintf("%.4g", f)
+	return strconv.FormatFloat(math.Round(f*100)/100, 'f', -1, 64)
 }
 
 // cornerText is a stack of small lines drawn over the image, like a viewer's corner annotations.
