@@ -1,12 +1,16 @@
 """Source-confound check: can a trivial classifier tell the classes apart from file and intensity statistics alone?
 
-Usage: confound.py --model ID --work WORK_DIR --data DATA_ROOT [--out confound.json]
+Usage: confound.py --model ID --work WORK_DIR --data DATA_ROOT [--out confound.json] [--checkpoint model.pt]
 
 For every kept file (WORK_DIR/{train,valid,test}_files.txt) it records what says "where the picture came from"
 rather than "what the anatomy shows": file format, colour mode, width, height, aspect ratio, mean and spread of the
 grey levels, and the share of near-black and near-white pixels. It prints the per-class summary and fits a
 multinomial logistic regression (numpy, on standardised features) on train, scored on test: if that scores well,
 the classes differ by source and a CNN can learn the source instead of the disease.
+
+With --checkpoint it also probes the trained model (class "normal" only): it re-maps the grey levels of each test
+image linearly to the mean and spread of the other classes' train images (and the cancer test images to the normal
+train images') and reports how often the decision follows the grey levels rather than the anatomy.
 """
 
 import argparse
@@ -49,12 +53,59 @@ def fit_logreg(x, y, k, epochs=3000, lr=0.5, l2=1e-3):
     return w, b
 
 
+def restyle(x_u8, mean, std):
+    """Map each uint8 image linearly so its grey mean and spread become mean and std (clipped to 0..255)."""
+    out = []
+    for a in np.asarray(x_u8, dtype=np.float64):
+        out.append(np.clip((a - a.mean()) / (a.std() + 1e-9) * std + mean, 0, 255))
+    return np.rint(np.stack(out)).astype(np.uint8)
+
+
+def intensity_probe(checkpoint, work, target="normal"):
+    """Return how the model's decisions on test change when only the grey-level statistics are swapped."""
+    import torch
+
+    import model as camnet
+    import preprocess
+
+    ck = torch.load(checkpoint)
+    p = ck["params"]
+    net = camnet.build(p)
+    net.load_state_dict(ck["state_dict"])
+    net.eval()
+    k = [c["id"] for c in p["classes"]].index(target)
+    tr, te = np.load(os.path.join(work, "train.npz")), np.load(os.path.join(work, "test.npz"))
+    ref_t = tr["x"][tr["y"] == k].astype(np.float64)
+    ref_o = tr["x"][tr["y"] != k].astype(np.float64)
+
+    def decide(x):
+        with torch.no_grad():
+            lo = net(torch.from_numpy(preprocess.normalise(x, float(p["mean"]), float(p["std"]),
+                                                           p["input"]["channels"])))[0].double().numpy()
+        return metrics.softmax(lo, ck["info"]["temperature"]).argmax(axis=1) == k
+
+    xt, xo = te["x"][te["y"] == k], te["x"][te["y"] != k]
+    return {
+        "target": target,
+        "test_target_n": int(len(xt)),
+        "test_other_n": int(len(xo)),
+        "target_called_target": float(decide(xt).mean()) if len(xt) else None,
+        "target_called_target_after_other_grey_levels": float(decide(restyle(xt, ref_o.mean(), ref_o.std())).mean())
+        if len(xt) else None,
+        "other_called_target": float(decide(xo).mean()),
+        "other_called_target_after_target_grey_levels": float(decide(restyle(xo, ref_t.mean(), ref_t.std())).mean()),
+        "train_grey_mean_std": {"target": [float(ref_t.mean()), float(ref_t.std())],
+                                "other": [float(ref_o.mean()), float(ref_o.std())]},
+    }
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", default="")
+    ap.add_argument("--checkpoint", default="", help="also probe this trained model.pt (see intensity_probe)")
     ap.add_argument("--params", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "params.yaml"))
     args = ap.parse_args(argv)
     params = ingest.load_params(args.params, args.model)
@@ -85,6 +136,8 @@ def main(argv=None):
         report[f"logreg_{s}"] = {"n": summ["n"], "accuracy": round(summ["accuracy"], 4),
                                  "macro_f1": round(summ["macro_f1"], 4), "confusion": summ["confusion"],
                                  "per_class_auc": {k2: round(v["auc"], 4) for k2, v in summ["per_class"].items()}}
+    if args.checkpoint:
+        report["intensity_probe"] = intensity_probe(args.checkpoint, args.work)
     print(json.dumps(report, indent=1))
     if args.out:
         with open(args.out, "w") as f:

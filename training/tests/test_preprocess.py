@@ -57,6 +57,13 @@ class ResizeTest(unittest.TestCase):
         np.testing.assert_array_equal(preprocess.resize_linear(grey, 16, 11)[0, :5], [92, 136, 128, 106, 141])
         np.testing.assert_array_equal(preprocess.resize_linear(grey, 37, 50)[0, :5], [0, 37, 74, 111, 148])
 
+    def test_stack_equals_one_by_one(self):
+        grey, rgb = synthetic()
+        stack = np.stack([grey, preprocess.luma(rgb)])
+        got = preprocess.resize_linear(stack, 16, 11)
+        for i in range(2):
+            np.testing.assert_array_equal(got[i], preprocess.resize_linear(stack[i], 16, 11))
+
     def test_same_size_is_identity(self):
         grey, _ = synthetic()
         np.testing.assert_array_equal(preprocess.resize_linear(grey, 37, 23), grey)
