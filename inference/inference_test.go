@@ -1,6 +1,7 @@
 package inference
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -225,6 +226,23 @@ func TestColormapAndOverlay(t *testing.T) {
 	hot := Colormap(1)
 	if want := uint8(float64(100)*0.5 + float64(hot.R)*0.5 + 0.5); o.Pix[4] != want {
 		t.Errorf("full saliency at alpha 0.5: red %d, want %d", o.Pix[4], want)
+	}
+	// The grey, RGBA and generic paths agree.
+	rgb := loadPNG(t, "parity_rgb.png")
+	g := Luma(rgb)
+	asRGBA := image.NewRGBA(g.Bounds())
+	asNRGBA := image.NewNRGBA(g.Bounds())
+	for i, v := range g.Pix {
+		copy(asRGBA.Pix[4*i:], []uint8{v, v, v, 255})
+		copy(asNRGBA.Pix[4*i:], []uint8{v, v, v, 255})
+	}
+	ramp := &Saliency{Width: g.Bounds().Dx(), Height: g.Bounds().Dy(), Values: make([]float32, len(g.Pix))}
+	for i := range ramp.Values {
+		ramp.Values[i] = float32(i) / float32(len(g.Pix)-1)
+	}
+	og, orgba, onrgba := Overlay(g, ramp, 0.6), Overlay(asRGBA, ramp, 0.6), Overlay(asNRGBA, ramp, 0.6)
+	if !bytes.Equal(og.Pix, orgba.Pix) || !bytes.Equal(og.Pix, onrgba.Pix) {
+		t.Error("Overlay differs between grey, RGBA and NRGBA bases of the same picture")
 	}
 	layer := SaliencyLayer(s, 0.5)
 	if layer.Pix[3] != 0 || layer.Pix[7] != 128 {

@@ -120,19 +120,36 @@ func Overlay(base image.Image, s *Saliency, alpha float64) *image.RGBA {
 	b := base.Bounds()
 	out := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
 	alpha = math.Max(0, math.Min(1, alpha))
+	grey, _ := base.(*image.Gray)
+	rgba, _ := base.(*image.RGBA)
 	for y := 0; y < b.Dy(); y++ {
 		for x := 0; x < b.Dx(); x++ {
-			r, g, bl, _ := base.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			var r, g, bl uint8
+			switch {
+			case grey != nil:
+				v := grey.Pix[y*grey.Stride+x]
+				r, g, bl = v, v, v
+			case rgba != nil:
+				p := rgba.Pix[y*rgba.Stride+4*x:]
+				r, g, bl = p[0], p[1], p[2]
+			default:
+				c := color.RGBAModel.Convert(base.At(b.Min.X+x, b.Min.Y+y)).(color.RGBA)
+				r, g, bl = c.R, c.G, c.B
+			}
 			var v float32
 			if x < s.Width && y < s.Height {
 				v = min(max(s.Values[y*s.Width+x], 0), 1)
 			}
+			i := out.PixOffset(x, y)
+			if v == 0 {
+				out.Pix[i], out.Pix[i+1], out.Pix[i+2], out.Pix[i+3] = r, g, bl, 0xff
+				continue
+			}
 			c := Colormap(v)
 			a := alpha * float64(v)
-			mix := func(under uint32, over uint8) uint8 {
-				return uint8(float64(under>>8)*(1-a) + float64(over)*a + 0.5)
+			mix := func(under, over uint8) uint8 {
+				return uint8(float64(under)*(1-a) + float64(over)*a + 0.5)
 			}
-			i := out.PixOffset(x, y)
 			out.Pix[i], out.Pix[i+1], out.Pix[i+2], out.Pix[i+3] = mix(r, c.R), mix(g, c.G), mix(bl, c.B), 0xff
 		}
 	}
