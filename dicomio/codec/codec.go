@@ -54,7 +54,7 @@ func Decode(ts string, data []byte, p Params) (Frame, error) {
 	if !ok {
 		for _, w := range wanted {
 			if w == ts {
-				return Frame{}, fmt.Errorf("transfer syntax %s (%s) needs a codec this build leaves out (it was built without cgo or with -tags nocgocodecs): %w", ts, Name(ts), ErrUnsupported)
+				return Frame{}, fmt.Errorf("transfer syntax %s (%s) needs a codec this build leaves out (CharLS and OpenJPEG are linked only in Linux builds with cgo, without -tags nocgocodecs): %w", ts, Name(ts), ErrUnsupported)
 			}
 		}
 		return Frame{}, fmt.Errorf("transfer syntax %s (%s) is not supported yet: %w", ts, Name(ts), ErrUnsupported)
