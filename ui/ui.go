@@ -36,6 +36,7 @@ func Main(args []string, b cli.Build) int {
 	ortLib := fs.String("ort-lib", "", "path of the ONNX Runtime shared library")
 	device := fs.String("device", "auto", "execution device: auto, cpu or cuda")
 	modelID := fs.String("model", "", "classify with this model id instead of choosing by modality")
+	overlay := fs.Bool("overlay", false, "start with the saliency overlay on")
 	var modelDirs []string
 	fs.Func("models", "a folder of extra models (repeatable)", func(s string) error {
 		modelDirs = append(modelDirs, s)
@@ -59,6 +60,9 @@ func Main(args []string, b cli.Build) int {
 	an := startAnalyser(func() analyser { return newPipelineAnalyser(*ortLib, *device, modelDirs) },
 		func() { vw.onUI(func() { vw.ai.analyserReady(*modelID) }) })
 	vw = newViewer(a, w, an, b)
+	if *overlay {
+		vw.ai.overlayCheck.SetChecked(true)
+	}
 	vw.state = newStateWriter(os.Getenv(StateEnv))
 	vw.install()
 	w.Resize(fyne.NewSize(1280, 820))

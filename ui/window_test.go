@@ -36,6 +36,7 @@ func dataRoot(t testing.TB) string {
 // windowCase is one real-window run: a file, and the model expected to classify it.
 type windowCase struct {
 	name, file string
+	overlay    bool
 	args       []string // extra viewer flags (model choice)
 	modelID    string
 }
@@ -70,7 +71,8 @@ func TestRealWindow(t *testing.T) {
 	}
 
 	// The bundled models when they have been trained; else the inference test fixture, fixed for both files.
-	cases := []windowCase{{name: "cr-chest", file: cr}, {name: "ct", file: ct}}
+	// The CT starts with the saliency overlay on, so the screenshot shows it too.
+	cases := []windowCase{{name: "cr-chest", file: cr}, {name: "ct", file: ct, overlay: true}}
 	bundled := func(id string) bool {
 		_, err := os.Stat(filepath.Join(root, "models", id, "model.onnx"))
 		return err == nil
@@ -99,11 +101,15 @@ func TestRealWindow(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			shot := filepath.Join(artefacts, "window-"+c.name+".png")
-			st, launched := runWindow(t, bin, ortLib, haveORT, shot, append(append([]string{}, c.args...), c.file))
+			args := append([]string{}, c.args...)
+			if c.overlay && haveORT {
+				args = append(args, "--overlay")
+			}
+			st, launched := runWindow(t, bin, ortLib, haveORT, shot, append(args, c.file))
 			img := readPNG(t, shot)
 			t.Logf("screenshot %s (%dx%d); first frame %.0f ms, first image %.0f ms, result %.0f ms after launch",
 				shot, img.Bounds().Dx(), img.Bounds().Dy(), ms(st.FirstFrameNS-launched), ms(st.FirstImageNS-launched), ms(st.ResultNS-launched))
-			checkImageRegion(t, img, st)
+			checkImageRegion(t, img, st, c.overlay && haveORT)
 			checkDisclaimer(t, img, st)
 			if !haveORT {
 				if !strings.Contains(st.Error, "ONNX Runtime") {
@@ -212,7 +218,7 @@ func rgb(img image.Image, x, y int) (int, int, int) {
 
 // checkImageRegion: the image rectangle holds a grey picture with real structure (many grey levels, a spread of
 // brightness), and the viewport beside it is black.
-func checkImageRegion(t *testing.T, img image.Image, st uiState) {
+func checkImageRegion(t *testing.T, img image.Image, st uiState, overlay bool) {
 	t.Helper()
 	r := st.Image
 	if r.W < 200 || r.H < 200 {
@@ -220,18 +226,30 @@ func checkImageRegion(t *testing.T, img image.Image, st uiState) {
 	}
 	levels := map[int]int{}
 	var sum, sum2 float64
-	n := 0
+	n, tinted, all := 0, 0, 0
 	for y := r.Y + 2; y < r.Y+r.H-2; y += 3 {
 		for x := r.X + 2; x < r.X+r.W-2; x += 3 {
 			cr, cg, cb := rgb(img, x, y)
+			all++
 			if cr != cg || cg != cb {
-				continue // corner text over the image
+				tinted++
+				if overlay {
+					cr = (cr + cg + cb) / 3 // the grey picture shows through the overlay
+				} else {
+					continue // corner text over the image
+				}
 			}
 			levels[cr]++
 			sum += float64(cr)
 			sum2 += float64(cr * cr)
 			n++
 		}
+	}
+	if overlay && tinted < all/5 {
+		t.Fatalf("overlay on, but only %d of %d sampled image pixels are coloured", tinted, all)
+	}
+	if !overlay && tinted > all/20 {
+		t.Fatalf("overlay off, but %d of %d sampled image pixels are coloured", tinted, all)
 	}
 	mean := sum / float64(n)
 	sd := math.Sqrt(sum2/float64(n) - mean*mean)
