@@ -47,3 +47,12 @@ type malformedError struct{ err error }
 
 func (e malformedError) Error() string   { return e.err.Error() }
 func (e malformedError) Unwrap() []error { return []error{e.err, ErrMalformed} }
+
+// sentenceError is a complete message that matches several sentinels.
+type sentenceError struct {
+	msg  string
+	errs []error
+}
+
+func (e sentenceError) Error() string   { return e.msg }
+func (e sentenceError) Unwrap() []error { return e.errs }

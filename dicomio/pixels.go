@@ -86,6 +86,11 @@ func (s *Scan) decodePixels(top topLevel, bigEndian bool) error {
 
 // decodeEncapsulated assigns fragments to frames and runs the codec on each.
 func (s *Scan) decodeEncapsulated(top topLevel) ([]rawFrame, error) {
+	ts := s.TransferSyntax
+	if ts != tsEncapsulatedRaw && ts != tsDeflatedFrames && !codec.Supported(ts) {
+		return nil, sentenceError{msg: fmt.Sprintf("transfer syntax %s (%s) is not supported yet", ts, tsName(ts)),
+			errs: []error{ErrUnsupported, codec.ErrUnsupported}}
+	}
 	groups, err := splitFrames(top, s.NumFrames, s.TransferSyntax)
 	if err != nil {
 		return nil, err
