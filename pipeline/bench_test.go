@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 
 // BenchmarkBatch classifies a batch of files end to end (decode, render, preprocess, forward, CAM saliency) the way
 // `tumortracer classify --saliency` does, and reports images/s, each stage's mean time per image and the Go heap in
-// use after the first and at the worst tenth of the batch (flat memory: the two stay close).
+// use (and the process's resident set, native memory included) after the first and at the worst tenth of the batch
+// (flat memory: the two stay close).
 //
 // Files: the first $TUMORTRACER_BENCH_N (default 1000) files of DATA/chest-xray/train in sorted order. Model:
 // $TUMORTRACER_BENCH_MODEL (default cxr-pneumonia) from the bundle or $TUMORTRACER_BENCH_MODELS, else the tiny-cam
@@ -59,11 +61,11 @@ func BenchmarkBatch(b *testing.B) {
 	clf := New(cat, eng, Options{ModelID: id, Saliency: true})
 	b.ReportAllocs()
 	var decode, pre, fwd, sal, wall time.Duration
-	var heapFirst, heapMax uint64
+	var heapFirst, heapMax, rssFirst, rssMax uint64
 	var device string
 	for b.Loop() {
 		decode, pre, fwd, sal = 0, 0, 0, 0
-		heapFirst, heapMax = 0, 0
+		heapFirst, heapMax, rssFirst, rssMax = 0, 0, 0, 0
 		done := 0
 		start := time.Now()
 		_, err := clf.Run(context.Background(), inputs, func(r Result) error {
@@ -83,6 +85,12 @@ func BenchmarkBatch(b *testing.B) {
 					heapFirst = ms.HeapInuse
 				}
 				heapMax = max(heapMax, ms.HeapInuse)
+				if rss := residentBytes(); rss > 0 {
+					if rssFirst == 0 {
+						rssFirst = rss
+					}
+					rssMax = max(rssMax, rss)
+				}
 			}
 			return nil
 		}, nil)
@@ -100,5 +108,28 @@ func BenchmarkBatch(b *testing.B) {
 	b.ReportMetric(per(sal), "cam-ms/image")
 	b.ReportMetric(float64(heapFirst)/(1<<20), "heap-MB-first-tenth")
 	b.ReportMetric(float64(heapMax)/(1<<20), "heap-MB-max")
+	if rssFirst > 0 {
+		b.ReportMetric(float64(rssFirst)/(1<<20), "rss-MB-first-tenth")
+		b.ReportMetric(float64(rssMax)/(1<<20), "rss-MB-max")
+	}
 	b.Logf("model %s on %s, %d files", id, device, n)
+}
+
+// residentBytes is the process's resident set size from /proc/self/status (ONNX Runtime's native memory
+// included), or 0 where that file does not exist.
+func residentBytes() uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
 }
