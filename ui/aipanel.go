@@ -140,11 +140,19 @@ func (p *aiPanel) pickDevice(name string) {
 	if p.vw == nil || p.vw.an == nil {
 		return
 	}
-	if err := p.vw.an.SetDevice(name); err != nil {
-		p.vw.showError("Cannot use device "+name, err)
-		return
-	}
-	p.vw.classify()
+	p.statusLine.SetText("Switching to " + name + "…")
+	go func() {
+		// Off the UI thread: the switch waits for running classifications to finish.
+		err := p.vw.an.SetDevice(name)
+		p.vw.onUI(func() {
+			if err != nil {
+				p.vw.showError("Cannot use device "+name, err)
+				p.statusLine.SetText(sentence(err))
+				return
+			}
+			p.vw.classify()
+		})
+	}()
 }
 
 func (p *aiPanel) applyOverlay() {

@@ -26,8 +26,11 @@ type pipelineAnalyser struct {
 	ortLib string
 	models []modelInfo
 
-	mu     sync.RWMutex
-	eng    *inference.Engine
+	// run is held for reading by every classification and for writing while the engine is replaced.
+	run sync.RWMutex
+	eng *inference.Engine
+	// mu guards device and ready, which the UI thread reads without waiting for a run.
+	mu     sync.Mutex
 	device inference.Device
 	ready  error
 }
@@ -59,8 +62,8 @@ func newPipelineAnalyser(ortLib, device string, modelDirs []string) analyser {
 func (a *pipelineAnalyser) Models() []modelInfo { return a.models }
 
 func (a *pipelineAnalyser) Ready() error {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.ready != nil {
 		return a.ready
 	}
@@ -71,29 +74,34 @@ func (a *pipelineAnalyser) Ready() error {
 }
 
 func (a *pipelineAnalyser) Device() string {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	return string(a.device)
 }
 
-// SetDevice starts an engine on the named device and closes the previous one once no run uses it.
+// SetDevice starts an engine on the named device and closes the previous one once no run uses it (it waits for
+// running classifications, so call it off the UI thread).
 func (a *pipelineAnalyser) SetDevice(name string) error {
 	dev, err := inference.ParseDevice(name)
 	if err != nil {
 		return err
 	}
 	eng, err := inference.NewEngine(inference.Options{Device: dev, LibraryPath: a.ortLib})
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	if err != nil {
 		if errors.Is(err, inference.ErrRuntimeMissing) {
+			a.mu.Lock()
 			a.ready = err
-			return err
+			a.mu.Unlock()
 		}
 		return err // keep the engine we have
 	}
+	a.run.Lock()
+	defer a.run.Unlock()
 	old := a.eng
-	a.eng, a.device, a.ready = eng, dev, nil
+	a.eng = eng
+	a.mu.Lock()
+	a.device, a.ready = dev, nil
+	a.mu.Unlock()
 	if old != nil {
 		if cerr := old.Close(); cerr != nil {
 			fmt.Fprintf(os.Stderr, "tumortracer: close engine: %v\n", cerr)
@@ -107,11 +115,11 @@ func (a *pipelineAnalyser) classifier(modelID string) *pipeline.Classifier {
 }
 
 func (a *pipelineAnalyser) Classify(ctx context.Context, s *dicomio.Scan, frame int, modelID string) (*result, error) {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	if a.ready != nil {
-		return nil, a.ready
+	if err := a.Ready(); err != nil {
+		return nil, err
 	}
+	a.run.RLock()
+	defer a.run.RUnlock()
 	r, err := a.classifier(modelID).ClassifyScan(ctx, s, frame)
 	if err != nil {
 		return nil, err
@@ -146,18 +154,18 @@ func resultOf(m *inference.Model, p *inference.Prediction) *result {
 // Batch classifies paths in order through pipeline's batch runner (parallel decode, batched inference) and emits
 // one record per file; files not reached when ctx is cancelled get none.
 func (a *pipelineAnalyser) Batch(ctx context.Context, paths []string, modelID string, emit func(batchRecord)) {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
 	inputs := make([]pipeline.Input, len(paths))
 	for i, p := range paths {
 		inputs[i] = pipeline.Input{Path: p}
 	}
-	if a.ready != nil {
+	if err := a.Ready(); err != nil {
 		for _, p := range paths {
-			emit(recordOf(pipeline.ErrorRecord(p, a.ready), ""))
+			emit(recordOf(pipeline.ErrorRecord(p, err), ""))
 		}
 		return
 	}
+	a.run.RLock()
+	defer a.run.RUnlock()
 	// Small batches keep few decoded images in flight: the window stays responsive and memory low.
 	clf := pipeline.New(a.cat, a.eng, pipeline.Options{ModelID: modelID, IncludePatient: true, Workers: 2, BatchSize: 4})
 	_, err := clf.Run(ctx, inputs, func(r pipeline.Result) error {

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tumortracer/tumortracer/dicomio"
 	"github.com/tumortracer/tumortracer/inference"
@@ -149,5 +151,45 @@ func TestModelCardText(t *testing.T) {
 	}
 	if info.PositiveClass != -1 || len(info.Classes) != 3 || info.Classes[1] != "Beta" {
 		t.Fatalf("classes %v positive %d", info.Classes, info.PositiveClass)
+	}
+}
+
+func TestDeviceSwitchDuringBatch(t *testing.T) {
+	an := fixtureAnalyser(t)
+	dir := t.TempDir()
+	var paths []string
+	for i := range 30 {
+		p := filepath.Join(dir, fmt.Sprintf("%02d.png", i))
+		writeGreyPNG(t, p, 64, 64, func(x, y int) uint16 { return uint16(x*y + i) })
+		paths = append(paths, p)
+	}
+	done := make(chan int)
+	go func() {
+		n := 0
+		an.Batch(context.Background(), paths, "tiny-cam", func(batchRecord) { n++ })
+		done <- n
+	}()
+	switched := make(chan error)
+	go func() { switched <- an.SetDevice("cpu") }()
+	// The UI thread's questions are answered while the switch waits for the batch.
+	start := time.Now()
+	if err := an.Ready(); err != nil || an.Device() == "" {
+		t.Fatalf("Ready %v, device %q", err, an.Device())
+	}
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Fatalf("Ready took %v while a device switch was pending", d)
+	}
+	if n := <-done; n != 30 {
+		t.Fatalf("batch emitted %d records, want 30", n)
+	}
+	if err := <-switched; err != nil {
+		t.Fatalf("switch to cpu: %v", err)
+	}
+	// A device that cannot be had keeps the engine in use.
+	if err := an.SetDevice("quantum"); !errors.Is(err, inference.ErrDeviceUnavailable) {
+		t.Fatalf("unknown device error = %v", err)
+	}
+	if err := an.Ready(); err != nil {
+		t.Fatalf("after a refused switch the analyser is not ready: %v", err)
 	}
 }
