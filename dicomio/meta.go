@@ -85,15 +85,6 @@ func printable(b []byte) bool {
 	return true
 }
 
-// mustStrings wraps strings as a library value.
-func mustStrings(s []string) dicom.Value {
-	v, err := dicom.NewValue(s)
-	if err != nil {
-		return nil
-	}
-	return v
-}
-
 func str(ds *dicom.Dataset, t dcmtag.Tag) string {
 	return strings.TrimSpace(strings.Join(strs(find(ds, t, false)), "\\"))
 }
@@ -113,17 +104,10 @@ func nums(e *dicom.Element) []float64 {
 	case []float64:
 		return v
 	case []string:
-		var out []float64
-		for _, s := range v {
-			f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-			if err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
-				out = append(out, f)
-			}
-		}
-		return out
+		return parseNums(v)
 	case []byte:
 		if e.RawValueRepresentation == "UN" && printable(v) {
-			return nums(&dicom.Element{Value: mustStrings(strs(e))})
+			return parseNums(strs(e)) // a DS or IS written with VR UN
 		}
 		// A US value the library read as bytes (VR UN or OW): little endian words.
 		var out []float64
@@ -133,6 +117,18 @@ func nums(e *dicom.Element) []float64 {
 		return out
 	}
 	return nil
+}
+
+// parseNums parses DS/IS strings, dropping values that are not finite numbers.
+func parseNums(ss []string) []float64 {
+	var out []float64
+	for _, s := range ss {
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // integer reads the first value of an integer attribute; ok is false when absent.
