@@ -160,7 +160,7 @@ func decodeDICOM(buf []byte, o options) (*Scan, error) {
 
 	ds, perr := parseDataset(visible(data[:top.cut], top.hidden), enc)
 	if perr != nil {
-		if len(ds.Elements) == 0 {
+		if !hasDatasetElements(ds) {
 			return nil, perr
 		}
 		warnings = append(warnings, perr.Error())
@@ -189,6 +189,16 @@ func decodeDICOM(buf []byte, o options) (*Scan, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// hasDatasetElements reports whether the library read anything beyond the synthetic File Meta group.
+func hasDatasetElements(ds dicom.Dataset) bool {
+	for _, e := range ds.Elements {
+		if e.Tag.Group != 0x0002 {
+			return true
+		}
+	}
+	return false
 }
 
 // guessEncoding recognises the encoding of a dataset whose file meta names no transfer syntax from its first
