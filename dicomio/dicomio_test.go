@@ -452,3 +452,54 @@ func TestSniff(t *testing.T) {
 		}
 	}
 }
+
+func TestModalityAndVOILUTSequences(t *testing.T) {
+	f := fixture{ts: tsExplicitLE, preamble: true}
+	es := f.imageElems(1, 4, 1, 16, 12, 1, "MONOCHROME2")
+	mlut := f.sequence([]fxElem{
+		{group: 0x0028, elem: 0x3002, vr: "US", val: f.us(3, 0xFFFF, 16)}, // 3 entries from −1
+		{group: 0x0028, elem: 0x3004, vr: "LO", val: text("HU")},
+		{group: 0x0028, elem: 0x3006, vr: "US", val: f.us(100, 200, 300)},
+	})
+	mlut.group, mlut.elem = 0x0028, 0x3000
+	vlut := f.sequence([]fxElem{
+		{group: 0x0028, elem: 0x3002, vr: "US", val: f.us(2, 150, 8)}, // 2 entries from 150
+		{group: 0x0028, elem: 0x3003, vr: "LO", val: text("steep")},
+		{group: 0x0028, elem: 0x3006, vr: "US", val: f.us(0, 255)},
+	})
+	vlut.group, vlut.elem = 0x0028, 0x3010
+	es = append(es, mlut, vlut, pixelElem(f.us(0x0FFF, 0, 1, 5), "OW")) // −1, 0, 1, 5 (clamped to the last entry)
+	f.elems = sortElems(es)
+	s := decodeBytes(t, f.bytes())
+	if got, want := frame0(t, s), []float32{100, 200, 300, 300}; !reflect.DeepEqual(got, want) {
+		t.Errorf("modality LUT values %v, want %v", got, want)
+	}
+	w := s.DefaultWindow(0)
+	if w.LUT == nil || w.Name != "steep" {
+		t.Fatalf("default window %v, want the file's VOI LUT", w)
+	}
+	img, _ := s.Render(0, w, RenderOptions{})
+	if want := []uint8{0, 255, 255, 255}; !bytes.Equal(img.(*image.Gray).Pix, want) {
+		t.Errorf("VOI LUT render %v, want %v", img.(*image.Gray).Pix, want)
+	}
+}
+
+func TestSegmentedPalette(t *testing.T) {
+	f := fixture{ts: tsExplicitLE, preamble: true}
+	es := f.imageElems(1, 5, 1, 8, 8, 0, "PALETTE COLOR")
+	// Discrete 0, 10; linear to 40 over 3 entries (20, 30, 40); 5 entries in all.
+	seg := f.us(0, 2, 0, 10, 1, 3, 40)
+	for i, el := range []uint16{0x1101, 0x1102, 0x1103} {
+		es = append(es, fxElem{group: 0x0028, elem: el, vr: "US", val: f.us(5, 0, 8)},
+			fxElem{group: 0x0028, elem: 0x1221 + uint16(i), vr: "OW", val: seg})
+	}
+	es = append(es, pixelElem([]byte{0, 1, 2, 3, 4, 0}, "OB"))
+	f.elems = sortElems(es)
+	s := decodeBytes(t, f.bytes())
+	got := frame0(t, s)
+	for p, want := range []float32{0, 10, 20, 30, 40} {
+		if got[3*p] != want || got[3*p+1] != want || got[3*p+2] != want {
+			t.Fatalf("segmented palette %v, want greys 0 10 20 30 40", got)
+		}
+	}
+}

@@ -176,3 +176,26 @@ func tagLess(a, b fxElem) bool {
 }
 
 func approx(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
+
+// sequence encodes items (each a list of elements) as the value of an undefined-length SQ element.
+func (f fixture) sequence(items ...[]fxElem) fxElem {
+	var b bytes.Buffer
+	bo := f.order()
+	implicit := f.ts == tsImplicitLE || f.ts == ""
+	delim := func(elem uint16) {
+		b.Write(bo.AppendUint16(nil, 0xFFFE))
+		b.Write(bo.AppendUint16(nil, elem))
+		b.Write(bo.AppendUint32(nil, 0))
+	}
+	for _, it := range items {
+		b.Write(bo.AppendUint16(nil, 0xFFFE))
+		b.Write(bo.AppendUint16(nil, 0xE000))
+		b.Write(bo.AppendUint32(nil, undefinedLength))
+		for _, e := range it {
+			writeElem(&b, bo, implicit, e)
+		}
+		delim(0xE00D)
+	}
+	delim(0xE0DD)
+	return fxElem{vr: "SQ", val: b.Bytes(), undefined: true}
+}
