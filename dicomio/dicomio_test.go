@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -501,5 +502,32 @@ func TestSegmentedPalette(t *testing.T) {
 		if got[3*p] != want || got[3*p+1] != want || got[3*p+2] != want {
 			t.Fatalf("segmented palette %v, want greys 0 10 20 30 40", got)
 		}
+	}
+}
+
+func TestEnhancedFunctionalGroups(t *testing.T) {
+	f := fixture{ts: tsExplicitLE, preamble: true}
+	es := f.imageElems(1, 2, 1, 16, 16, 1, "MONOCHROME2")
+	measures := f.sequence([]fxElem{{group: 0x0028, elem: 0x0030, vr: "DS", val: text("0.7\\0.7")}})
+	measures.group, measures.elem = 0x0028, 0x9110
+	transform := f.sequence([]fxElem{
+		{group: 0x0028, elem: 0x1052, vr: "DS", val: text("-1024")},
+		{group: 0x0028, elem: 0x1053, vr: "DS", val: text("1")},
+	})
+	transform.group, transform.elem = 0x0028, 0x9145
+	shared := f.sequence([]fxElem{measures, transform})
+	shared.group, shared.elem = 0x5200, 0x9229
+	es = append(es, shared, pixelElem(f.us(1024, 0), "OW"))
+	f.elems = sortElems(es)
+	before := runtime.NumGoroutine()
+	s := decodeBytes(t, f.bytes())
+	if got := frame0(t, s); !reflect.DeepEqual(got, []float32{0, -1024}) {
+		t.Errorf("values %v, want rescale from the shared functional groups", got)
+	}
+	if s.PixelSpacing.Row != 0.7 {
+		t.Errorf("spacing %+v, want 0.7 from the pixel measures", s.PixelSpacing)
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		t.Errorf("%d goroutines after decoding, %d before", after, before)
 	}
 }

@@ -28,15 +28,43 @@ var (
 	tagVOILUTFunction     = dcmtag.Tag{Group: 0x0028, Element: 0x1056}
 )
 
-// find returns the top-level element, or the first one inside a sequence when nested is set (Enhanced
-// multi-frame objects keep rescale, spacing and windows in functional group sequences).
+// find returns the top-level element, else, when nested is set, the first one inside the Shared and then the
+// Per-frame Functional Groups Sequences (where Enhanced multi-frame objects keep rescale, spacing and windows).
+// It walks the sequences itself: the library's FindElementByTagNested leaves a goroutine behind on every hit.
 func find(ds *dicom.Dataset, t dcmtag.Tag, nested bool) *dicom.Element {
 	if e, err := ds.FindElementByTag(t); err == nil {
 		return e
 	}
-	if nested {
-		if e, err := ds.FindElementByTagNested(t); err == nil {
-			return e
+	if !nested {
+		return nil
+	}
+	for _, fg := range []dcmtag.Tag{{Group: 0x5200, Element: 0x9229}, {Group: 0x5200, Element: 0x9230}} {
+		if seq, err := ds.FindElementByTag(fg); err == nil {
+			if e := findInSequence(seq, t, 0); e != nil {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// findInSequence searches the items of a sequence element depth-first.
+func findInSequence(seq *dicom.Element, t dcmtag.Tag, depth int) *dicom.Element {
+	items, ok := seq.Value.GetValue().([]*dicom.SequenceItemValue)
+	if !ok || depth > maxNesting {
+		return nil
+	}
+	for _, it := range items {
+		elems, _ := it.GetValue().([]*dicom.Element)
+		for _, e := range elems {
+			if e.Tag == t {
+				return e
+			}
+			if e.Value != nil && e.Value.ValueType() == dicom.Sequences {
+				if found := findInSequence(e, t, depth+1); found != nil {
+					return found
+				}
+			}
 		}
 	}
 	return nil
