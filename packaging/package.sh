@@ -39,12 +39,14 @@ module_version() {
 	$GO version -m "$1" 2>/dev/null | awk -v m="$2" '$1 == "mod" && $2 == m {print $3}'
 }
 
-# tools installs the pinned nfpm and fyne commands into GOPATH/bin when they are missing or another version.
-tools() {
+# nfpm_tool and fyne_tool install the pinned commands into GOPATH/bin when they are missing or another version.
+nfpm_tool() {
 	if [ "$(module_version "$GOBIN/nfpm" github.com/goreleaser/nfpm/v2)" != "v$NFPM_VERSION" ]; then
 		say "installing nfpm v$NFPM_VERSION"
 		(cd /tmp && $NICE $GO install "github.com/goreleaser/nfpm/v2/cmd/nfpm@v$NFPM_VERSION")
 	fi
+}
+fyne_tool() {
 	if [ "$(module_version "$GOBIN/fyne" fyne.io/tools)" != "v$FYNE_TOOL_VERSION" ]; then
 		say "installing fyne v$FYNE_TOOL_VERSION"
 		(cd /tmp && $NICE $GO install "fyne.io/tools/cmd/fyne@v$FYNE_TOOL_VERSION")
@@ -224,9 +226,9 @@ sizes() {
 
 cmd=${1:-all}
 case "$cmd" in
-deb) tools; common; deb ;;
-tar) tools; common; tarball ;;
-windows) tools; common; windows ;;
-all) tools; common; deb; tarball; windows; sizes ;;
+deb) nfpm_tool; common; deb ;;
+tar) fyne_tool; common; tarball ;;
+windows) common; windows ;;
+all) nfpm_tool; fyne_tool; common; deb; tarball; windows; sizes ;;
 *) die "unknown target $cmd (want deb, tar, windows or all)" ;;
 esac
