@@ -15,8 +15,8 @@ PKGS=(
   xvfb xauth x11-apps imagemagick python3-pydicom python3-numpy dcmtk libgdcm-tools
   # training recipe
   python3-torch python3-torchvision python3-yaml python3-pil python3-matplotlib
-  # installers (make package, make test-package): Windows cross-build, zip, Depends mapping, MIME check
-  gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64 zip xz-utils dpkg-dev shared-mime-info
+  # installers (make package, make test-package): Windows cross-build, zip, Depends mapping, MIME and .desktop checks
+  gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64 zip xz-utils dpkg-dev shared-mime-info desktop-file-utils
 )
 
 missing=()
