@@ -66,6 +66,10 @@ func decodeJPEGLS(data []byte, p Params) (Frame, error) {
 	if len(data) < 4 {
 		return Frame{}, fmt.Errorf("jpeg-ls: frame is %d bytes: %w", len(data), ErrTruncated)
 	}
+	// CharLS 2.4.1 loops forever on some streams cut short (measured on a truncated corpus frame); with an
+	// end-of-image marker after the data it stops with an error instead. A complete stream ends at its own EOI,
+	// so the extra marker is never read.
+	data = append(append(make([]byte, 0, len(data)+2), data...), 0xFF, 0xD9)
 	bps := (p.BitsAllocated + 7) / 8
 	if bps > 2 {
 		return Frame{}, fmt.Errorf("jpeg-ls: %d bits allocated is more than JPEG-LS's 16: %w", p.BitsAllocated, ErrMismatch)
