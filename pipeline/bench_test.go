@@ -21,7 +21,8 @@ import (
 //
 // Files: the first $TUMORTRACER_BENCH_N (default 1000) files of DATA/chest-xray/train in sorted order. Model:
 // $TUMORTRACER_BENCH_MODEL (default cxr-pneumonia) from the bundle or $TUMORTRACER_BENCH_MODELS, else the tiny-cam
-// test fixture. Run with -benchtime=1x: one iteration is the whole batch.
+// test fixture. $TUMORTRACER_BENCH_BATCH sets the images per model run (default 8). Run with -benchtime=1x: one
+// iteration is the whole batch.
 func BenchmarkBatch(b *testing.B) {
 	root := dataRoot()
 	if root == "" {
@@ -53,12 +54,16 @@ func BenchmarkBatch(b *testing.B) {
 		b.Skipf("only %d files under chest-xray/train", len(inputs))
 	}
 	inputs = inputs[:n]
-	eng, err := inference.NewEngine(inference.Options{Device: inference.DeviceAuto})
+	batch := 8
+	if v, err := strconv.Atoi(os.Getenv("TUMORTRACER_BENCH_BATCH")); err == nil && v > 0 {
+		batch = v
+	}
+	eng, err := inference.NewEngine(inference.Options{Device: inference.DeviceAuto, BatchSize: batch})
 	if err != nil {
 		b.Skipf("ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
 	}
 	defer eng.Close()
-	clf := New(cat, eng, Options{ModelID: id, Saliency: true})
+	clf := New(cat, eng, Options{ModelID: id, Saliency: true, BatchSize: batch})
 	b.ReportAllocs()
 	var decode, pre, fwd, sal, wall time.Duration
 	var heapFirst, heapMax, rssFirst, rssMax uint64
@@ -112,7 +117,7 @@ func BenchmarkBatch(b *testing.B) {
 		b.ReportMetric(float64(rssFirst)/(1<<20), "rss-MB-first-tenth")
 		b.ReportMetric(float64(rssMax)/(1<<20), "rss-MB-max")
 	}
-	b.Logf("model %s on %s, %d files", id, device, n)
+	b.Logf("model %s on %s, %d files in batches of %d", id, device, n, batch)
 }
 
 // residentBytes is the process's resident set size from /proc/self/status (ONNX Runtime's native memory
