@@ -95,8 +95,14 @@ func TestGeneratedCases(t *testing.T) {
 	data := dataDir(t)
 	needTools(t, "dcmcjpeg", "dcmcrle", "dcmcjpls", "gdcmconv", "dcmdjpeg", "dcmdrle", "dcmdjpls")
 	var tally outcome
+	t.Run("cases", func(t *testing.T) { generatedRun(t, data, &tally) })
+	t.Log(tally.table())
+}
+
+func generatedRun(t *testing.T, data string, tally *outcome) {
 	for name, c := range generatedCases() {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			src := filepath.Join(data, "dicom", c.source)
 			if c.source == "" || generatedSources[c.source] == "" {
 				t.Fatalf("unknown source %q", c.source)
@@ -108,7 +114,7 @@ func TestGeneratedCases(t *testing.T) {
 				t.Fatalf("%s %s: %v\n%s", c.cmd[0], strings.Join(args, " "), err, msg)
 			}
 			m, frames := encapsulated(t, out)
-			checkFrames(t, out, m.TransferSyntax, m, frames, &tally, name)
+			checkFrames(t, out, m.TransferSyntax, m, frames, tally, name)
 			if !lossless(m.TransferSyntax) || strings.Contains(name, "-pt") || t.Failed() || t.Skipped() {
 				return
 			}
@@ -126,5 +132,4 @@ func TestGeneratedCases(t *testing.T) {
 			}
 		})
 	}
-	t.Log(tally.table())
 }

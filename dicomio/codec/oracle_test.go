@@ -110,6 +110,12 @@ func TestCorpusOracle(t *testing.T) {
 	data := dataDir(t)
 	needTools(t, "dcmdjpeg", "dcmdrle", "dcmdjpls", "gdcmconv")
 	var tally outcome
+	// Subtests run in parallel inside one group so the summary is logged after all of them.
+	t.Run("files", func(t *testing.T) { oracleFiles(t, data, &tally) })
+	t.Log(tally.table())
+}
+
+func oracleFiles(t *testing.T, data string, tally *outcome) {
 	for _, row := range inventory(t, data) {
 		ts := syntaxByInventoryName(row.syntax)
 		if ts == "" || strings.Contains(row.status, "no pixel data") || strings.HasPrefix(ts, "1.2.840.10008.1.2.8") ||
@@ -121,10 +127,10 @@ func TestCorpusOracle(t *testing.T) {
 		}
 		label := row.set + "/" + row.file
 		t.Run(label, func(t *testing.T) {
-			checkAgainstReference(t, row.path(data), &tally, label)
+			t.Parallel()
+			checkAgainstReference(t, row.path(data), tally, label)
 		})
 	}
-	t.Log(tally.table())
 }
 
 // TestDerivedChestLossless checks that every lossless encoding of the chest CR in derived-dcmtk-gdcm decodes to
