@@ -88,8 +88,8 @@ func (s *Scan) decodePixels(top topLevel, bigEndian bool) error {
 func (s *Scan) decodeEncapsulated(top topLevel) ([]rawFrame, error) {
 	ts := s.TransferSyntax
 	if ts != tsEncapsulatedRaw && ts != tsDeflatedFrames && !codec.Supported(ts) {
-		return nil, sentenceError{msg: fmt.Sprintf("transfer syntax %s (%s) is not supported yet", ts, tsName(ts)),
-			errs: []error{ErrUnsupported, codec.ErrUnsupported}}
+		err := codec.Unsupported(ts) // says whether this build leaves the codec out (Windows) or none exists
+		return nil, sentenceError{msg: err.Error(), errs: []error{ErrUnsupported, err}}
 	}
 	groups, err := splitFrames(top, s.NumFrames, s.TransferSyntax)
 	if err != nil {

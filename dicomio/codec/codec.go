@@ -48,16 +48,28 @@ func Supported(ts string) bool {
 	return ok
 }
 
+// Unsupported returns the error Decode gives for a transfer syntax this build does not decode: one sentence saying
+// whether the syntax needs a codec this build leaves out (as the Windows build does) or is not supported at all.
+// It wraps ErrUnsupported.
+func Unsupported(ts string) error {
+	for _, w := range wanted {
+		if w == ts {
+			return unsupportedError(fmt.Sprintf("transfer syntax %s (%s) needs a codec this build leaves out (CharLS and OpenJPEG are linked only in Linux builds with cgo, without -tags nocgocodecs)", ts, Name(ts)))
+		}
+	}
+	return unsupportedError(fmt.Sprintf("transfer syntax %s (%s) is not supported yet", ts, Name(ts)))
+}
+
+type unsupportedError string
+
+func (e unsupportedError) Error() string { return string(e) }
+func (e unsupportedError) Unwrap() error { return ErrUnsupported }
+
 // Decode decodes one frame in transfer syntax ts.
 func Decode(ts string, data []byte, p Params) (Frame, error) {
 	dec, ok := decoders[ts]
 	if !ok {
-		for _, w := range wanted {
-			if w == ts {
-				return Frame{}, fmt.Errorf("transfer syntax %s (%s) needs a codec this build leaves out (CharLS and OpenJPEG are linked only in Linux builds with cgo, without -tags nocgocodecs): %w", ts, Name(ts), ErrUnsupported)
-			}
-		}
-		return Frame{}, fmt.Errorf("transfer syntax %s (%s) is not supported yet: %w", ts, Name(ts), ErrUnsupported)
+		return Frame{}, Unsupported(ts)
 	}
 	if p.Rows <= 0 || p.Columns <= 0 || p.SamplesPerPixel <= 0 || p.BitsAllocated <= 0 {
 		return Frame{}, fmt.Errorf("decode %s: invalid frame geometry %dx%dx%d, %d bits", Name(ts), p.Columns, p.Rows, p.SamplesPerPixel, p.BitsAllocated)
