@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+
+	"github.com/tumortracer/tumortracer/dicomio/codec"
 )
 
 // Exit statuses shared by every verb.
@@ -39,6 +41,10 @@ func register(name, summary string, run func(args []string, b Build, stdout, std
 func init() {
 	register("version", "print the version", func(_ []string, b Build, stdout, _ io.Writer) int {
 		fmt.Fprintf(stdout, "tumortracer %s (commit %s, %s, %s/%s)\n", b.Version, b.Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		// The Windows build leaves out the codecs that need C libraries; say so where people look first.
+		if missing := codec.Missing(); len(missing) > 0 {
+			fmt.Fprintf(stdout, "this build cannot decode DICOM compressed as %s (those codecs are not linked in)\n", strings.Join(missing, ", "))
+		}
 		return ExitOK
 	})
 	register("help", "show this help", func(_ []string, _ Build, stdout, _ io.Writer) int {

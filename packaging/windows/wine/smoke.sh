@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the Windows zip's TumorTracer.exe under Wine, headless, and compares it with the Linux build:
-#   - `TumorTracer.exe version` names windows/amd64 and FyneApp.toml's version;
+#   - `TumorTracer.exe version` names windows/amd64 and FyneApp.toml's version, and the codecs it leaves out;
 #   - `TumorTracer.exe classify` on the bundled samples prints the same records as the Linux binary (path aside);
 #   - a JPEG-LS copy of a sample (made here with DCMTK's dcmcjpls) is reported as needing a codec this build
 #     leaves out, while the Linux binary decodes it.
@@ -47,6 +47,8 @@ check() {
 out=$("$WINE" TumorTracer.exe version 2>&1) || true
 echo "wine-smoke: \$ wine TumorTracer.exe version -> $out"
 check "version names $VERSION and windows/amd64" grep -q "^tumortracer $VERSION .*windows/amd64" <<<"$out"
+check "version says the Windows build cannot decode JPEG-LS and JPEG 2000" \
+	grep -q "cannot decode DICOM compressed as .*JPEG 2000.*JPEG-LS" <<<"$out"
 
 status=0
 "$WINE" TumorTracer.exe classify 'samples\phantom-chest-xray.dcm' 'samples\phantom-chest-ct.dcm' \
