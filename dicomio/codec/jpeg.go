@@ -301,11 +301,11 @@ func (d *jpegDecoder) parseSOF(m byte, seg []byte) error {
 func (d *jpegDecoder) parseDHT(seg []byte) error {
 	for len(seg) > 0 {
 		if len(seg) < 17 {
-			return fmt.Errorf("Huffman table segment is truncated: %w", ErrCorrupt)
+			return fmt.Errorf("huffman table segment is truncated: %w", ErrCorrupt)
 		}
 		class, id := seg[0]>>4, int(seg[0]&15)
 		if class > 1 || id > 3 {
-			return fmt.Errorf("Huffman table class %d id %d is invalid: %w", class, id, ErrCorrupt)
+			return fmt.Errorf("huffman table class %d id %d is invalid: %w", class, id, ErrCorrupt)
 		}
 		var counts [16]int
 		total := 0
@@ -314,7 +314,7 @@ func (d *jpegDecoder) parseDHT(seg []byte) error {
 			total += counts[i]
 		}
 		if total == 0 || total > 256 || len(seg) < 17+total {
-			return fmt.Errorf("Huffman table lists %d codes in %d bytes: %w", total, len(seg), ErrCorrupt)
+			return fmt.Errorf("huffman table lists %d codes in %d bytes: %w", total, len(seg), ErrCorrupt)
 		}
 		t, err := newHuffTable(counts, seg[17:17+total])
 		if err != nil {
@@ -440,7 +440,7 @@ func newHuffTable(counts [16]int, vals []byte) (*huffTable, error) {
 			t.maxCode[l] = -1
 		} else {
 			if code+int32(n) > 1<<l {
-				return nil, fmt.Errorf("Huffman table has more codes of length %d than fit: %w", l, ErrCorrupt)
+				return nil, fmt.Errorf("huffman table has more codes of length %d than fit: %w", l, ErrCorrupt)
 			}
 			for i := 0; i < n; i++ {
 				if l <= lutBits {
