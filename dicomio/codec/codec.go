@@ -78,7 +78,7 @@ func Decode(ts string, data []byte, p Params) (Frame, error) {
 		return Frame{}, Unsupported(ts)
 	}
 	if p.Rows <= 0 || p.Columns <= 0 || p.SamplesPerPixel <= 0 || p.BitsAllocated <= 0 {
-		return Frame{}, fmt.Errorf("decode %s: invalid frame geometry %dx%dx%d, %d bits", Name(ts), p.Columns, p.Rows, p.SamplesPerPixel, p.BitsAllocated)
+		return Frame{}, fmt.Errorf("decode %s: invalid frame geometry %dx%dx%d, %d bits: %w", Name(ts), p.Columns, p.Rows, p.SamplesPerPixel, p.BitsAllocated, ErrMismatch)
 	}
 	if p.Rows > maxDimension || p.Columns > maxDimension || p.SamplesPerPixel > 4 || p.BitsAllocated > 32 {
 		return Frame{}, fmt.Errorf("decode %s: frame geometry %dx%dx%d, %d bits is beyond what DICOM images use: %w", Name(ts), p.Columns, p.Rows, p.SamplesPerPixel, p.BitsAllocated, ErrMismatch)
