@@ -21,7 +21,7 @@ import (
 var (
 	// ErrRuntimeMissing means no usable ONNX Runtime library was found; viewing still works without it.
 	ErrRuntimeMissing = errors.New("classification needs the ONNX Runtime library: put " + libraryFileName() +
-		" in lib/ beside the tumortracer executable (make deps does this) or give its path with --ort-lib or TUMORTRACER_ORT_LIB")
+		" in lib/ beside the tumortracer executable (in a source checkout, make build does this) or give its path with --ort-lib or TUMORTRACER_ORT_LIB")
 	// ErrDeviceUnavailable means the requested execution provider (e.g. CUDA) cannot be used.
 	ErrDeviceUnavailable = errors.New("the requested device is not available")
 	// ErrInvalidManifest means a model.yaml is malformed or disagrees with its model.onnx.

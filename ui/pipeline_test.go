@@ -15,6 +15,7 @@ import (
 
 	"github.com/tumortracer/tumortracer/dicomio"
 	"github.com/tumortracer/tumortracer/inference"
+	"github.com/tumortracer/tumortracer/internal/testenv"
 	"github.com/tumortracer/tumortracer/pipeline"
 )
 
@@ -24,7 +25,7 @@ func fixtureAnalyser(t *testing.T) *pipelineAnalyser {
 	t.Helper()
 	lib := filepath.Join(repoRoot(t), "lib", "libonnxruntime.so.1")
 	if _, err := os.Stat(lib); err != nil {
-		t.Skipf("needs ONNX Runtime at %s (make deps): %v", lib, err)
+		testenv.Missing(t, "needs ONNX Runtime at %s (make deps): %v", lib, err)
 	}
 	an := newPipelineAnalyser(lib, "cpu", []string{filepath.Join(repoRoot(t), "inference", "testdata", "tiny-cam")})
 	pa, ok := an.(*pipelineAnalyser)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/tumortracer/tumortracer/cli"
 	"github.com/tumortracer/tumortracer/dicomio"
+	"github.com/tumortracer/tumortracer/internal/testenv"
 )
 
 // scripted is an analyser with fixed answers, so the viewer can be tested without ONNX Runtime.
@@ -668,10 +669,7 @@ func TestSliceScrollingThroughAFolderKeepsTheWindow(t *testing.T) {
 }
 
 func TestMultiFrameFileScrollsFrames(t *testing.T) {
-	f := filepath.Join(dataRoot(t), "dicom", "pydicom-data", "OBXXXX1A_2frame.dcm")
-	if _, err := os.Stat(f); err != nil {
-		t.Skipf("needs %s (set TUMORTRACER_DATA): %v", f, err)
-	}
+	f := testenv.DataPath(t, "dicom", "pydicom-data", "OBXXXX1A_2frame.dcm")
 	an := newScripted()
 	vw := newTestViewer(t, an)
 	vw.open([]string{f})

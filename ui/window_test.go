@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tumortracer/tumortracer/internal/testenv"
 )
 
 // repoRoot is the module root, one level above this package.
@@ -23,14 +25,6 @@ func repoRoot(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return abs
-}
-
-// dataRoot is $TUMORTRACER_DATA, else ../shared/data beside the repository.
-func dataRoot(t testing.TB) string {
-	if d := os.Getenv("TUMORTRACER_DATA"); d != "" {
-		return d
-	}
-	return filepath.Join(repoRoot(t), "..", "shared", "data")
 }
 
 // windowCase is one real-window run: a file, and the model expected to classify it.
@@ -49,20 +43,10 @@ func TestRealWindow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-window test skipped in -short mode")
 	}
-	for _, tool := range []string{"xvfb-run", "xwd", "convert"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("real-window test needs %s (make deps installs xvfb, x11-apps and imagemagick)", tool)
-		}
-	}
+	testenv.Tools(t, windowTools...)
 	root := repoRoot(t)
-	data := filepath.Join(dataRoot(t), "dicom")
-	cr := filepath.Join(data, "fo-dicom", "CR-MONO1-10-chest")
-	ct := filepath.Join(data, "pydicom-data", "693_UNCI.dcm")
-	for _, f := range []string{cr, ct} {
-		if _, err := os.Stat(f); err != nil {
-			t.Skipf("real-window test needs %s (set TUMORTRACER_DATA to the shared data folder): %v", f, err)
-		}
-	}
+	cr := testenv.DataPath(t, "dicom", "fo-dicom", "CR-MONO1-10-chest")
+	ct := testenv.DataPath(t, "dicom", "pydicom-data", "693_UNCI.dcm")
 	ortLib := filepath.Join(root, "lib", "libonnxruntime.so.1")
 	haveORT := true
 	if _, err := os.Stat(ortLib); err != nil {
@@ -126,10 +110,15 @@ func TestRealWindow(t *testing.T) {
 	}
 }
 
+// windowTools are the programs a real-window test drives (make deps installs xvfb, x11-apps and imagemagick).
+var windowTools = []string{"xvfb-run", "xwd", "convert"}
+
 func ms(ns int64) float64 { return float64(ns) / 1e6 }
 
 // runWindow runs the viewer under Xvfb until its state file shows a result (or an error), screenshots its window
-// and returns the state and the launch time (Unix ns).
+// and returns the state and the launch time (Unix ns). The viewer runs in a scratch working directory with the
+// user's environment (testenv.UserEnviron) plus TUMORTRACER_ORT_LIB=ortLib; with ortLib "" it must find ONNX
+// Runtime by itself, as a user's copy does.
 func runWindow(t *testing.T, bin, ortLib string, haveORT bool, shot string, args []string) (uiState, int64) {
 	t.Helper()
 	dir := t.TempDir()
@@ -165,9 +154,13 @@ convert xwd:%[1]s/shot.xwd %[6]s
 		t.Fatal(err)
 	}
 	cmd := exec.Command("xvfb-run", "-a", "-s", "-screen 0 1400x900x24", script)
-	cmd.Env = append(os.Environ(), StateEnv+"="+state, "TUMORTRACER_ORT_LIB="+ortLib)
-	if !haveORT {
+	cmd.Dir = dir
+	cmd.Env = append(testenv.UserEnviron(), StateEnv+"="+state)
+	switch {
+	case !haveORT:
 		cmd.Env = append(cmd.Env, "TUMORTRACER_ORT_LIB="+filepath.Join(dir, "missing", "libonnxruntime.so.1"))
+	case ortLib != "":
+		cmd.Env = append(cmd.Env, "TUMORTRACER_ORT_LIB="+ortLib)
 	}
 	done := make(chan struct{})
 	var out []byte
