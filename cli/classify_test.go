@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tumortracer/tumortracer/inference"
+	"github.com/tumortracer/tumortracer/internal/testenv"
 )
 
 const inferenceFixtures = "../inference/testdata"
@@ -38,7 +39,7 @@ func TestClassifyUsage(t *testing.T) {
 
 func TestClassifyCommand(t *testing.T) {
 	if _, err := inference.InitRuntime(""); err != nil {
-		t.Skipf("ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
+		testenv.Missing(t, "ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
 	}
 	dir, work := t.TempDir(), t.TempDir()
 	good := filepath.Join(dir, "good.png")
@@ -148,7 +149,7 @@ func TestModelsCommand(t *testing.T) {
 
 func TestClassifyCUDAUnavailable(t *testing.T) {
 	if _, err := inference.InitRuntime(""); err != nil {
-		t.Skipf("ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
+		testenv.Missing(t, "ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
 	}
 	m, err := inference.LoadModel(os.DirFS(inferenceFixtures), "tiny-cam", "testdata")
 	if err != nil {

@@ -12,19 +12,13 @@ import (
 	"testing"
 
 	"github.com/tumortracer/tumortracer/dicomio"
+	"github.com/tumortracer/tumortracer/internal/testenv"
 )
 
-// ctSmall finds pydicom's CT_small.dcm in the shared corpus or skips.
+// ctSmall finds pydicom's CT_small.dcm in the shared corpus, or skips (fails under CI: testenv.Missing).
 func ctSmall(t *testing.T) string {
-	root := os.Getenv("TUMORTRACER_DATA")
-	if root == "" {
-		root = filepath.Join("..", "..", "shared", "data")
-	}
-	p := filepath.Join(root, "dicom", "pydicom-test-files", "CT_small.dcm")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("corpus file not found (set TUMORTRACER_DATA): %v", err)
-	}
-	return p
+	t.Helper()
+	return testenv.DataPath(t, "dicom", "pydicom-test-files", "CT_small.dcm")
 }
 
 func writePNG(t *testing.T, path string, img image.Image) {

@@ -18,36 +18,15 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/tumortracer/tumortracer/internal/testenv"
 )
 
-// dataRoot finds the shared data folder: $TUMORTRACER_DATA, else ../shared/data next to the repository root.
-func dataRoot(t testing.TB) string {
-	if d := os.Getenv("TUMORTRACER_DATA"); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "data")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return filepath.Join("..", "..", "shared", "data")
-		}
-		dir = parent
-	}
-}
-
-// corpusFile finds a file of the DICOM corpus or skips the test.
+// corpusFile finds a file of the DICOM corpus (rel is slash-separated under dicom/), or skips the test when the
+// corpus is absent (fails under CI: testenv.Missing).
 func corpusFile(t testing.TB, rel string) string {
-	p := filepath.Join(dataRoot(t), "dicom", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("corpus file %s not found (set TUMORTRACER_DATA to the shared data folder): %v", rel, err)
-	}
-	return p
+	t.Helper()
+	return testenv.DataPath(t, "dicom", filepath.FromSlash(rel))
 }
 
 type inventoryRow struct {
@@ -55,10 +34,10 @@ type inventoryRow struct {
 }
 
 func readInventory(t *testing.T) (string, []inventoryRow) {
-	root := filepath.Join(dataRoot(t), "dicom")
+	root := filepath.Join(testenv.DataDir(t), "dicom")
 	f, err := os.Open(filepath.Join(root, "INVENTORY.tsv"))
 	if err != nil {
-		t.Skipf("DICOM corpus not found (set TUMORTRACER_DATA to the shared data folder): %v", err)
+		testenv.Missing(t, "DICOM corpus not found (set TUMORTRACER_DATA to the shared data folder): %v", err)
 	}
 	defer f.Close()
 	var rows []inventoryRow
@@ -199,7 +178,7 @@ func lastClause(msg string) string {
 func comparePydicom(t *testing.T, root string, files []string) {
 	const python = "/usr/bin/python3"
 	if err := exec.Command(python, "-c", "import pydicom, numpy").Run(); err != nil {
-		t.Skipf("python3-pydicom and python3-numpy are needed for the reference values (make deps installs them): %v", err)
+		testenv.Missing(t, "python3-pydicom and python3-numpy are needed for the reference values (make deps installs them): %v", err)
 	}
 	script := filepath.Join("..", "scripts", "pydicom_ref.py")
 	args := []string{script}
@@ -320,17 +299,17 @@ func TestDeflatedImageFramesMatchNative(t *testing.T) {
 func TestImagesMatchPIL(t *testing.T) {
 	const python = "/usr/bin/python3"
 	if err := exec.Command(python, "-c", "import PIL, numpy").Run(); err != nil {
-		t.Skipf("python3-pil and python3-numpy are needed for the reference values: %v", err)
+		testenv.Missing(t, "python3-pil and python3-numpy are needed for the reference values (make deps installs them): %v", err)
 	}
 	var files []string
 	for _, dir := range []string{"chest-xray/train/NORMAL", "chest-xray/train/PNEUMONIA", "chest-ct/train/normal",
 		"chest-ct/train/adenocarcinoma_left.lower.lobe_T2_N0_M0_Ib"} {
-		matches, _ := filepath.Glob(filepath.Join(dataRoot(t), dir, "*"))
+		matches, _ := filepath.Glob(filepath.Join(testenv.DataDir(t), dir, "*"))
 		sort.Strings(matches)
 		files = append(files, matches[:min(len(matches), 12)]...)
 	}
 	if len(files) == 0 {
-		t.Skip("chest-xray and chest-ct training images not found (set TUMORTRACER_DATA)")
+		testenv.Missing(t, "chest-xray and chest-ct training images not found (set TUMORTRACER_DATA)")
 	}
 	out, err := exec.Command(python, append([]string{filepath.Join("..", "scripts", "pydicom_ref.py"), "--pil-luma"}, files...)...).Output()
 	if err != nil {

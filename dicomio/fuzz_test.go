@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tumortracer/tumortracer/internal/testenv"
 )
 
 // FuzzDecode feeds arbitrary bytes to Decode and everything that succeeds through Render and Stored: nothing may
@@ -17,7 +19,8 @@ func FuzzDecode(f *testing.F) {
 	for _, seed := range fuzzSeeds() {
 		f.Add(seed)
 	}
-	root := filepath.Join(dataRoot(f), "dicom")
+	data, _ := testenv.LookupDataDir(f) // corpus seeds only add to the synthetic ones
+	root := filepath.Join(data, "dicom")
 	for _, rel := range []string{
 		"pydicom-test-files/MR_small_bigendian.dcm",
 		"pydicom-test-files/image_dfl.dcm", "pydicom-test-files/SC_rgb_small_odd.dcm",

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/disintegration/imaging"
+
+	"github.com/tumortracer/tumortracer/internal/testenv"
 )
 
 // reference is testdata/reference.json, written by training/fixtures/make_test_models.py from PyTorch.
@@ -81,7 +83,7 @@ func loadFixture(t *testing.T, id string) *Model {
 func needRuntime(t testing.TB) {
 	t.Helper()
 	if _, err := InitRuntime(""); err != nil {
-		t.Skipf("ONNX Runtime not available (set %s, e.g. to lib/libonnxruntime.so.1 after make deps): %v", LibraryEnv, err)
+		testenv.Missing(t, "ONNX Runtime not available (set %s, e.g. to lib/libonnxruntime.so.1 after make deps): %v", LibraryEnv, err)
 	}
 }
 
@@ -821,7 +823,7 @@ print(json.dumps(out))
 	}
 	out, err := exec.Command(python, args...).Output()
 	if err != nil {
-		t.Skipf("python3 with numpy and PIL not available: %v", err)
+		testenv.Missing(t, "python3 with numpy and PIL not available, or training/preprocess.py failed (make deps installs them): %v", err)
 	}
 	var ref map[string][]float64
 	if err := json.Unmarshal(out, &ref); err != nil {

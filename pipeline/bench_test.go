@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tumortracer/tumortracer/inference"
+	"github.com/tumortracer/tumortracer/internal/testenv"
 	"github.com/tumortracer/tumortracer/models"
 )
 
@@ -24,10 +25,7 @@ import (
 // test fixture. $TUMORTRACER_BENCH_BATCH sets the images per model run (default 8). Run with -benchtime=1x: one
 // iteration is the whole batch.
 func BenchmarkBatch(b *testing.B) {
-	root := dataRoot()
-	if root == "" {
-		b.Skip("shared data not found: set TUMORTRACER_DATA")
-	}
+	root := testenv.DataDir(b)
 	n := 1000
 	if v, err := strconv.Atoi(os.Getenv("TUMORTRACER_BENCH_N")); err == nil && v > 0 {
 		n = v
@@ -51,7 +49,7 @@ func BenchmarkBatch(b *testing.B) {
 	}
 	inputs := Expand([]string{filepath.Join(root, "chest-xray", "train")})
 	if len(inputs) < n {
-		b.Skipf("only %d files under chest-xray/train", len(inputs))
+		testenv.Missing(b, "only %d files under chest-xray/train, want %d", len(inputs), n)
 	}
 	inputs = inputs[:n]
 	batch := 8
@@ -60,7 +58,7 @@ func BenchmarkBatch(b *testing.B) {
 	}
 	eng, err := inference.NewEngine(inference.Options{Device: inference.DeviceAuto, BatchSize: batch})
 	if err != nil {
-		b.Skipf("ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
+		testenv.Missing(b, "ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
 	}
 	defer eng.Close()
 	clf := New(cat, eng, Options{ModelID: id, Saliency: true, BatchSize: batch})

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tumortracer/tumortracer/inference"
+	"github.com/tumortracer/tumortracer/internal/testenv"
 	"github.com/tumortracer/tumortracer/models"
 )
 
@@ -26,13 +27,10 @@ func TestCardFiguresReproduce(t *testing.T) {
 	if len(cat.Models()) == 0 {
 		t.Skip("no bundled models under models/ yet")
 	}
-	root := dataRoot()
-	if root == "" {
-		t.Skip("shared data not found: set TUMORTRACER_DATA to the data folder")
-	}
+	root := testenv.DataDir(t)
 	eng, err := inference.NewEngine(inference.Options{Device: inference.DeviceAuto})
 	if err != nil {
-		t.Skipf("ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
+		testenv.Missing(t, "ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
 	}
 	defer eng.Close()
 	for _, m := range cat.Models() {
@@ -52,7 +50,7 @@ func TestCardFiguresReproduce(t *testing.T) {
 			for i, f := range files {
 				p := filepath.Join(root, filepath.FromSlash(f.Path))
 				if _, err := os.Stat(p); err != nil {
-					t.Skipf("evaluation file %s not under %s", f.Path, root)
+					testenv.Missing(t, "evaluation file %s not under %s", f.Path, root)
 				}
 				inputs[i] = Input{Path: p}
 				truth[p] = m.Manifest.ClassIndex(f.Class)

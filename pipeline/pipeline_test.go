@@ -18,24 +18,10 @@ import (
 
 	"github.com/tumortracer/tumortracer/dicomio"
 	"github.com/tumortracer/tumortracer/inference"
+	"github.com/tumortracer/tumortracer/internal/testenv"
 )
 
 const fixtures = "../inference/testdata"
-
-// dataRoot is $TUMORTRACER_DATA, else ../shared/data beside the repository; "" when absent.
-func dataRoot() string {
-	if d := os.Getenv("TUMORTRACER_DATA"); d != "" {
-		if st, err := os.Stat(d); err == nil && st.IsDir() {
-			return d
-		}
-		return ""
-	}
-	d, _ := filepath.Abs(filepath.Join("..", "..", "shared", "data"))
-	if st, err := os.Stat(d); err == nil && st.IsDir() {
-		return d
-	}
-	return ""
-}
 
 // engine returns a CPU engine, or nil (after logging why) when ONNX Runtime is not available.
 func engine(t *testing.T) *inference.Engine {
@@ -262,11 +248,7 @@ func TestSelectModel(t *testing.T) {
 }
 
 func TestWindowFromManifest(t *testing.T) {
-	root := dataRoot()
-	if root == "" {
-		t.Skip("shared data not found: set TUMORTRACER_DATA to the data folder")
-	}
-	path := filepath.Join(root, "dicom", "pydicom-test-files", "CT_small.dcm")
+	path := testenv.DataPath(t, "dicom", "pydicom-test-files", "CT_small.dcm")
 	scan, err := dicomio.Open(path)
 	if err != nil {
 		t.Skipf("%s not readable here: %v", path, err)
@@ -354,7 +336,7 @@ func TestWritersIncludePatientOnlyWhenAsked(t *testing.T) {
 func TestBadImageDoesNotFailItsBatch(t *testing.T) {
 	eng := engine(t)
 	if eng == nil {
-		t.Skip("needs ONNX Runtime")
+		testenv.Missing(t, "needs ONNX Runtime (set %s)", inference.LibraryEnv)
 	}
 	cat, _ := inference.LoadCatalogue(nil, filepath.Join(fixtures, "tiny-cam"))
 	m := cat.Models()[0]

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tumortracer/tumortracer/internal/testenv"
 )
 
 // Fuzz targets for the decoders written in this package. Seeds are real frames of the corpus (when it and
@@ -12,10 +14,7 @@ import (
 
 // fuzzSeeds adds the frames of the named corpus files (relative to dicom/) with their geometry.
 func fuzzSeeds(f *testing.F, files ...string) {
-	dir := os.Getenv("TUMORTRACER_DATA")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "data")
-	}
+	dir, _ := testenv.LookupDataDir(f) // corpus seeds only add to the hand-made ones
 	if _, err := os.Stat(filepath.Join(dir, "dicom")); err != nil {
 		return
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tumortracer/tumortracer/internal/testenv"
 )
 
 // This file holds the test plumbing shared by the oracle tests, benchmarks and fuzz seeds: finding the corpus,
@@ -20,29 +22,19 @@ import (
 
 const python = "/usr/bin/python3"
 
-// dataDir returns the shared corpus root or skips the test.
+// dataDir returns the shared corpus root, or skips the test when it is absent (fails under CI: testenv.Missing).
 func dataDir(tb testing.TB) string {
 	tb.Helper()
-	dir := os.Getenv("TUMORTRACER_DATA")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "data")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "dicom", "INVENTORY.tsv")); err != nil {
-		tb.Skipf("corpus not found at %s (set TUMORTRACER_DATA): %v", dir, err)
-	}
-	return dir
+	testenv.DataPath(tb, "dicom", "INVENTORY.tsv")
+	return testenv.DataDir(tb)
 }
 
-// needTools skips the test unless every named program is installed.
+// needTools skips the test unless every named program and pydicom are installed (fails under CI).
 func needTools(tb testing.TB, tools ...string) {
 	tb.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			tb.Skipf("%s is not installed (make deps installs it): %v", tool, err)
-		}
-	}
+	testenv.Tools(tb, tools...)
 	if out, err := exec.Command(python, "-c", "import pydicom, numpy").CombinedOutput(); err != nil {
-		tb.Skipf("python3-pydicom and python3-numpy are needed for reference decodes: %v: %s", err, out)
+		testenv.Missing(tb, "python3-pydicom and python3-numpy are needed for reference decodes (make deps installs them): %v: %s", err, out)
 	}
 }
 

@@ -45,6 +45,7 @@ func Missing(tb testing.TB, format string, args ...any) {
 	tb.Helper()
 	if CI() {
 		tb.Fatalf("CI is set, so this prerequisite must be present: "+format, args...)
+		return
 	}
 	tb.Skipf(format, args...)
 }
@@ -131,6 +132,7 @@ func Binary(tb testing.TB) string {
 	bin := os.Getenv(BinaryEnv)
 	if bin == "" {
 		Missing(tb, "%s is not set: run make test, which builds bin/tumortracer with make build and names it", BinaryEnv)
+		return ""
 	}
 	if st, err := os.Stat(bin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
 		Missing(tb, "%s=%s is not an executable file (make build writes bin/tumortracer): %v", BinaryEnv, bin, err)
