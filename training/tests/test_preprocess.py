@@ -10,6 +10,7 @@ import unittest
 import numpy as np
 
 import preprocess
+import prerequisites
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -92,7 +93,7 @@ class NormaliseTest(unittest.TestCase):
         self.assertAlmostEqual(float(x[0, 1, 1, 0]), (128 / 255 - 0.5) / 0.25, places=6)
 
 
-@unittest.skipUnless(shutil.which("go"), "go is not installed; the Go parity test needs it")
+@prerequisites.skip_unless(shutil.which("go"), "go is not installed; the Go parity test needs it")
 class GoParityTest(unittest.TestCase):
     """Runs the Go side (training/goprep) on PNG files written here and requires identical pixels."""
 
