@@ -4,7 +4,9 @@
 #   tar      dist/tumortracer-VERSION-linux-amd64.tar.xz     (fyne package -os linux, plus ONNX Runtime)
 #   windows  dist/TumorTracer-VERSION-windows-amd64.zip      (MinGW cross-build, plus onnxruntime.dll)
 #   all      the three of them
-# Each carries the binary (models embedded), ONNX Runtime beside it, the icon and two synthetic sample scans.
+# Each carries the binary (models embedded), ONNX Runtime beside it, the icon, two synthetic sample scans and the
+# licences: TumorTracer's (Apache-2.0, LICENSE), packaging/linux/copyright (which part is under which licence, ONNX
+# Runtime's MIT text, the models' data) and THIRD-PARTY-NOTICES written from that package's binary by notices.sh.
 # Work files go under build/package (ignored); `make package` calls this after `make deps`.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -112,10 +114,16 @@ depends() {
 	echo
 }
 
+# notices writes THIRD-PARTY-NOTICES for the binary $1 into the file $2.
+notices() {
+	GO=$GO ./packaging/notices.sh "$1" "$2"
+}
+
 deb() {
 	linux_bin
 	local stage=$WORK/deb
 	rm -rf "$stage" && mkdir -p "$stage"
+	notices "$WORK/linux/tumortracer" "$stage/THIRD-PARTY-NOTICES"
 	cp "$WORK/linux/tumortracer" "$ORT_LIB" packaging/linux/org.tumortracer.viewer.desktop \
 		packaging/linux/org.tumortracer.viewer.xml packaging/linux/copyright packaging/linux/gpu-addon.sh "$WORK/icon-256.png" "$WORK/icon-48.png" "$stage/"
 	cp -r "$WORK/samples" "$stage/samples"
@@ -152,6 +160,8 @@ tarball() {
 	install -Dm0644 "$WORK/samples/phantom-chest-xray.dcm" "$top/usr/local/share/tumortracer/samples/phantom-chest-xray.dcm"
 	install -Dm0644 "$WORK/samples/phantom-chest-ct.dcm" "$top/usr/local/share/tumortracer/samples/phantom-chest-ct.dcm"
 	install -Dm0644 packaging/linux/copyright "$top/usr/local/share/doc/tumortracer/copyright"
+	install -Dm0644 LICENSE "$top/usr/local/share/doc/tumortracer/LICENSE"
+	notices "$WORK/linux/tumortracer" "$top/usr/local/share/doc/tumortracer/THIRD-PARTY-NOTICES"
 	install -Dm0755 packaging/linux/gpu-addon.sh "$top/usr/local/share/tumortracer/gpu-addon.sh"
 	install -m0644 "$WORK/icon-256.png" "$top/usr/local/share/pixmaps/org.tumortracer.viewer.png"
 	install -m0644 packaging/linux/tarball.mk "$top/Makefile"
@@ -211,6 +221,9 @@ windows() {
 	install -m0644 "$WORK/samples/"*.dcm "$out/samples/"
 	sed "s/@VERSION@/$VERSION/g" packaging/windows/README.txt | sed 's/$/\r/' >"$out/README.txt"
 	sed 's/$/\r/' packaging/linux/copyright >"$out/LICENSES.txt"
+	sed 's/$/\r/' LICENSE >"$out/LICENSE.txt"
+	notices "$out/TumorTracer.exe" "$WORK/windows/THIRD-PARTY-NOTICES"
+	sed 's/$/\r/' "$WORK/windows/THIRD-PARTY-NOTICES" >"$out/THIRD-PARTY-NOTICES.txt"
 	local zip=$DIST/TumorTracer-$VERSION-windows-amd64.zip
 	rm -f "$zip"
 	(cd "$WORK/windows" && TZ=UTC zip -q -X -r -9 "$zip" TumorTracer)

@@ -8,7 +8,10 @@
 #   - the installed `tumortracer version` and `tumortracer classify` run from an unrelated working directory with
 #     no environment variables at all (env -i) and find the library and models by themselves;
 #   - without the packaged library, classify fails (so the success above used the packaged copy);
-#   - classify inside a network-less namespace (unshare -n) prints exactly what it printed with the network.
+#   - classify inside a network-less namespace (unshare -n) prints exactly what it printed with the network;
+#   - the licences: LICENSE is the Apache-2.0 text, the copyright file gives TumorTracer Apache-2.0, ONNX Runtime
+#     its MIT text and each bundled model its data licence as the model card states it, and THIRD-PARTY-NOTICES
+#     names every Go module the installed binary was built with (read from the binary), each with a licence text.
 # `make test-package` runs this; .ci/run calls it after `make test`.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -73,7 +76,7 @@ for f in usr/bin/tumortracer usr/lib/tumortracer/libonnxruntime.so.1 \
 	usr/share/applications/org.tumortracer.viewer.desktop usr/share/mime/packages/org.tumortracer.viewer.xml \
 	usr/share/icons/hicolor/256x256/apps/org.tumortracer.viewer.png usr/share/icons/hicolor/48x48/apps/org.tumortracer.viewer.png \
 	usr/share/tumortracer/samples/phantom-chest-xray.dcm usr/share/tumortracer/samples/phantom-chest-ct.dcm \
-	usr/share/doc/tumortracer/copyright; do
+	usr/share/doc/tumortracer/copyright usr/share/doc/tumortracer/THIRD-PARTY-NOTICES; do
 	check "installs /$f" test -s "$root/$f"
 done
 check "ONNX Runtime is only in the private folder" \
@@ -82,6 +85,47 @@ check "the binary does not link ONNX Runtime (it is loaded at run time)" \
 	bash -c "! objdump -p '$bin' | grep -q 'NEEDED.*onnxruntime'"
 check "the icon is a 256x256 PNG" \
 	test "$(identify -format '%m %wx%h' "$root/usr/share/icons/hicolor/256x256/apps/org.tumortracer.viewer.png")" = "PNG 256x256"
+
+# Licences.
+copyright=$root/usr/share/doc/tumortracer/copyright
+notices=$root/usr/share/doc/tumortracer/THIRD-PARTY-NOTICES
+if [ -f /usr/share/common-licenses/Apache-2.0 ]; then
+	check "LICENSE is the Apache License 2.0 text (as /usr/share/common-licenses/Apache-2.0)" \
+		cmp -s LICENSE /usr/share/common-licenses/Apache-2.0
+fi
+# paragraph FILES: the copyright paragraph whose Files field is FILES.
+paragraph() { awk -v f="Files: $1" 'BEGIN { RS = "" } index($0, f "\n") == 1 { print }' "$copyright"; }
+check "copyright is machine-readable (DEP-5) and its header says Apache-2.0" \
+	bash -c "head -1 '$copyright' | grep -q '^Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' && awk 'BEGIN { RS = \"\" } NR == 1' '$copyright' | grep -qx 'License: Apache-2.0'"
+check "copyright: TumorTracer's own files (Files: *) are Apache-2.0" grep -qx 'License: Apache-2.0' <<<"$(paragraph '*')"
+check "copyright has the Apache-2.0 licence paragraph" grep -qx 'License: Apache-2.0' <<<"$(awk 'BEGIN { RS = "" } /^License: Apache-2.0\n/' "$copyright")"
+check "copyright: ONNX Runtime is MIT, with the licence text" \
+	bash -c "grep -qx 'License: MIT' <<<\"\$1\" && grep -q 'Permission is hereby granted' <<<\"\$1\"" _ \
+	"$(paragraph 'usr/lib/tumortracer/libonnxruntime.so.1 onnxruntime.dll')"
+check "copyright names every bundled model's data licence as its card states it" python3 - "$copyright" "$bin" <<'PY'
+import json, re, subprocess, sys
+text = " ".join(open(sys.argv[1]).read().split())
+cards = json.loads(subprocess.run(["env", "-i", sys.argv[2], "models", "--json"], capture_output=True, check=True).stdout)
+bad = []
+for m in (c for c in cards if c.get("source") == "bundled"):
+    licence = m.get("training", {}).get("licence", "")
+    head = licence.split(" (")[0].strip()
+    at = text.find(m["id"] + ":")
+    if not head or at < 0 or head not in text[at:at + 400]:
+        bad.append(f"{m['id']} (card: {licence!r})")
+if bad or not cards:
+    print("copyright does not name:", ", ".join(bad) or "any model", file=sys.stderr)
+    sys.exit(1)
+PY
+missing_notices=()
+while read -r path ver; do
+	# A heading line "PATH VERSION — FILE" followed, after its rule, by the file's non-empty text.
+	awk -v h="$path $ver — " 'index($0, h) == 1 { getline; getline; if (NF > 0 || getline > 0 && NF > 0) found = 1 }
+		END { exit !found }' "$notices" || missing_notices+=("$path@$ver")
+done < <(go version -m "$bin" | awk '$1 == "dep" { print $2, $3 }')
+check "THIRD-PARTY-NOTICES has a licence text for every Go module in the binary${missing_notices[*]:+ (missing: ${missing_notices[*]})}" \
+	test ${#missing_notices[@]} -eq 0
+check "THIRD-PARTY-NOTICES has the Go standard library's licence" grep -q '^Go standard library go[0-9.]* — LICENSE$' "$notices"
 
 # Desktop integration.
 desktop=$root/usr/share/applications/org.tumortracer.viewer.desktop

@@ -12,7 +12,8 @@ APP := org.tumortracer.viewer
 
 FILES := bin/tumortracer lib/tumortracer/libonnxruntime.so.1 share/applications/$(APP).desktop \
 	share/mime/packages/$(APP).xml share/tumortracer/samples/phantom-chest-xray.dcm \
-	share/tumortracer/samples/phantom-chest-ct.dcm share/doc/tumortracer/copyright share/tumortracer/gpu-addon.sh
+	share/tumortracer/samples/phantom-chest-ct.dcm share/doc/tumortracer/copyright share/doc/tumortracer/LICENSE \
+	share/doc/tumortracer/THIRD-PARTY-NOTICES share/tumortracer/gpu-addon.sh
 
 default:
 	@sed -n 's/^#   //p' Makefile
