@@ -214,6 +214,21 @@ func Value(ds []Element, tag uint32) string {
 	return ""
 }
 
+// Without returns ds without the elements of the given tags (a file that lacks a required attribute).
+func Without(ds []Element, tags ...uint32) []Element {
+	var out []Element
+	for _, e := range ds {
+		drop := false
+		for _, t := range tags {
+			drop = drop || e.Tag == t
+		}
+		if !drop {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Write writes File(ds) to path, creating its folder.
 func Write(path string, ds []Element) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
