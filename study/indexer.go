@@ -112,9 +112,7 @@ func (ix *Indexer) Snapshot() *Index {
 // files a DICOMDIR lists, and reports progress.
 func (ix *Indexer) run(ctx context.Context, paths []string, opt Options) {
 	defer close(ix.done)
-	seen := map[string]bool{}
-	var pending []job
-	total, done := 0, 0
+	total, done := len(paths), 0
 	add := func(o ordered) {
 		ix.mu.Lock()
 		ix.entries = append(ix.entries, o)
@@ -124,36 +122,19 @@ func (ix *Indexer) run(ctx context.Context, paths []string, opt Options) {
 			opt.Progress(Progress{Done: done, Total: total, Entry: o.entry})
 		}
 	}
-	var immediate []ordered // inputs answered without reading (duplicates)
-	for i, p := range paths {
-		total++
-		key := canonicalPath(p)
-		if seen[key] {
-			immediate = append(immediate, ordered{i, -1, Entry{Path: p, Kind: KindUnreadable, Err: &EntryError{
-				Sentence: "This file was given more than once; it is indexed once.",
-				Err:      fmt.Errorf("%s: %w", p, ErrDuplicateInput),
-			}}})
-			continue
-		}
-		seen[key] = true
-		pending = append(pending, job{input: i, listed: -1, path: p})
-	}
-	for _, o := range immediate {
+	pending, duplicates, seen := queueInputs(paths)
+	for _, o := range duplicates {
 		add(o)
 	}
-
-	jobs := make(chan job)
-	results := make(chan ordered)
-	budget := newByteBudget(opt.MaxBytesInFlight)
+	jobs, results := make(chan job), make(chan ordered)
 	var wg sync.WaitGroup
+	budget := newByteBudget(opt.MaxBytesInFlight)
 	for range opt.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for j := range jobs {
 				results <- read(j, budget)
 			}
-		}()
+		})
 	}
 	cancelled := ctx.Done()
 	inFlight := 0
@@ -169,15 +150,16 @@ func (ix *Indexer) run(ctx context.Context, paths []string, opt Options) {
 			inFlight++
 		case o := <-results:
 			inFlight--
+			var listed directoryListing
 			if o.entry.Kind == KindDirectory {
-				listed := ix.expandDirectory(&o, seen)
-				total += listed.len()
+				listed = ix.expandDirectory(&o, seen)
+				total += len(listed.jobs) + len(listed.answered)
 				pending = append(pending, listed.jobs...)
-				for _, l := range listed.answered {
-					add(l)
-				}
 			}
 			add(o)
+			for _, l := range listed.answered {
+				add(l)
+			}
 		case <-cancelled:
 			cancelled = nil // from now on only in-flight results are awaited
 		}
@@ -197,13 +179,30 @@ func (ix *Indexer) run(ctx context.Context, paths []string, opt Options) {
 	}
 }
 
+// queueInputs turns the inputs into jobs; a path given again gets its entry at once, saying so. seen holds the
+// paths queued, for the DICOMDIRs' files to be checked against.
+func queueInputs(paths []string) (pending []job, duplicates []ordered, seen map[string]bool) {
+	seen = map[string]bool{}
+	for i, p := range paths {
+		key := canonicalPath(p)
+		if seen[key] {
+			duplicates = append(duplicates, ordered{i, -1, Entry{Path: p, Kind: KindUnreadable, Err: &EntryError{
+				Sentence: "This file was given more than once; it is indexed once.",
+				Err:      fmt.Errorf("%s: %w", p, ErrDuplicateInput),
+			}}})
+			continue
+		}
+		seen[key] = true
+		pending = append(pending, job{input: i, listed: -1, path: p})
+	}
+	return pending, duplicates, seen
+}
+
 // directoryListing is what a DICOMDIR adds: files to read, and entries already answered (missing files).
 type directoryListing struct {
 	jobs     []job
 	answered []ordered
 }
-
-func (l directoryListing) len() int { return len(l.jobs) + len(l.answered) }
 
 // expandDirectory reads the DICOMDIR of entry o and returns the files it lists that are not indexed yet.
 func (ix *Indexer) expandDirectory(o *ordered, seen map[string]bool) (out directoryListing) {
@@ -265,13 +264,11 @@ func read(j job, budget *byteBudget) ordered {
 	return ordered{j.input, j.listed, e}
 }
 
-// canonicalPath is the key that recognises one file given twice (absolute, cleaned, links resolved).
+// canonicalPath is the key that recognises one path given twice: absolute and cleaned. Two links to one file
+// stay two entries (their series then says the same image is given twice), as the folder expander keeps them.
 func canonicalPath(p string) string {
 	if abs, err := filepath.Abs(p); err == nil {
-		p = abs
-	}
-	if real, err := filepath.EvalSymlinks(p); err == nil {
-		return real
+		return abs
 	}
 	return filepath.Clean(p)
 }
