@@ -130,7 +130,7 @@ func DecodeDirectory(r io.Reader, size int64) (*Directory, error) {
 	d := &Directory{FileSetID: p.fileSetID, Warnings: p.warnings}
 	d.Files = p.files(d)
 	if perr != nil {
-		return d, fmt.Errorf("DICOMDIR read up to its record %d: %w", len(p.records), perr)
+		return d, fmt.Errorf("DICOMDIR is damaged after its record %d: %w", len(p.records), perr)
 	}
 	return d, nil
 }
@@ -149,7 +149,6 @@ type dirRecord struct {
 // The record attributes kept, by tag (group<<16 | element).
 const (
 	tagRecFileSetID      = 0x00041130
-	tagRecRootOffset     = 0x00041200
 	tagRecSequence       = 0x00041220
 	tagRecNext           = 0x00041400
 	tagRecInUse          = 0x00041410
