@@ -22,6 +22,8 @@ var (
 	ErrNoPixelData = errors.New("file has no pixel data")
 	// ErrFrameRange means a frame index outside 0 … NumFrames-1 was asked for.
 	ErrFrameRange = errors.New("frame index is out of range")
+	// ErrNotDirectory means ReadDirectory was given a file that is not a DICOMDIR.
+	ErrNotDirectory = errors.New("file is not a DICOMDIR")
 )
 
 // unsupportedError keeps a codec's own message and makes it match both codec.ErrUnsupported and ErrUnsupported.

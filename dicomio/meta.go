@@ -50,20 +50,31 @@ func find(ds *dicom.Dataset, t dcmtag.Tag, nested bool) *dicom.Element {
 
 // findInSequence searches the items of a sequence element depth-first.
 func findInSequence(seq *dicom.Element, t dcmtag.Tag, depth int) *dicom.Element {
+	if seq == nil || seq.Value == nil {
+		return nil
+	}
 	items, ok := seq.Value.GetValue().([]*dicom.SequenceItemValue)
 	if !ok || depth > maxNesting {
 		return nil
 	}
 	for _, it := range items {
-		elems, _ := it.GetValue().([]*dicom.Element)
-		for _, e := range elems {
-			if e.Tag == t {
-				return e
-			}
-			if e.Value != nil && e.Value.ValueType() == dicom.Sequences {
-				if found := findInSequence(e, t, depth+1); found != nil {
-					return found
-				}
+		if e := findInItem(it, t, depth); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// findInItem searches one sequence item depth-first.
+func findInItem(it *dicom.SequenceItemValue, t dcmtag.Tag, depth int) *dicom.Element {
+	elems, _ := it.GetValue().([]*dicom.Element)
+	for _, e := range elems {
+		if e.Tag == t {
+			return e
+		}
+		if e.Value != nil && e.Value.ValueType() == dicom.Sequences {
+			if found := findInSequence(e, t, depth+1); found != nil {
+				return found
 			}
 		}
 	}
@@ -187,6 +198,7 @@ func newScan(ds dicom.Dataset, ts, sopClass string) (*Scan, error) {
 	if m.SOPClassUID == "" {
 		m.SOPClassUID = sopClass
 	}
+	readSeriesAttributes(&ds, m)
 	for _, e := range ds.Elements {
 		if e.Tag.Group == 0x0002 {
 			continue // the synthetic meta header

@@ -110,6 +110,18 @@ type Metadata struct {
 	SliceLocation          string
 	Manufacturer           string
 	SOPClassUID            string
+
+	// Identity, geometry and population attributes for series indexing and the gate (read in geometry.go).
+	StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, FrameOfReferenceUID string
+	ImageType                                                                []string // upper case: ORIGINAL, PRIMARY, AXIAL, LOCALIZER …
+	Instance, Acquisition                                                    Optional[int]
+	SliceThickness, SpacingBetweenSlices                                     Optional[float64] // mm
+	// Plane is where the (first) frame lies; FramePlanes holds every frame's plane of an Enhanced multi-frame
+	// object (from its Per-frame / Shared Functional Groups), nil for other files.
+	Plane                                                  Plane
+	FramePlanes                                            []Plane
+	PatientBirthDate, PatientAge, PatientSex, ViewPosition string // as stored (YYYYMMDD, "045Y", "F", "PA")
+
 	// Tags lists the main tags in file order for a metadata panel.
 	Tags []Tag
 }

@@ -1,0 +1,63 @@
+package dicomio
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sources of an age, as Metadata.Age names them.
+const (
+	AgeFromPatientAge = "PatientAge"
+	AgeFromBirthDate  = "PatientBirthDate"
+)
+
+// Age returns the patient's age in years when the image was made: from Patient's Age when it is valid, else
+// from Patient's Birth Date and the Study Date. from names the attribute used; ok is false when neither gives
+// an age (a model's population check then has nothing to check).
+func (m *Metadata) Age() (years float64, from string, ok bool) {
+	if y, ok := ParseAge(m.PatientAge); ok {
+		return y, AgeFromPatientAge, true
+	}
+	birth, ok1 := ParseDate(m.PatientBirthDate)
+	study, ok2 := ParseDate(m.StudyDate)
+	if !ok1 || !ok2 || study.Before(birth) {
+		return 0, "", false
+	}
+	return study.Sub(birth).Hours() / 24 / 365.2425, AgeFromBirthDate, true
+}
+
+// ParseAge reads an Age String (PS3.5 6.2, AS: "045Y", "006M", "003W", "010D") as years; writers that drop the
+// leading zeros ("45Y") are accepted too. ok is false for anything else (a bare number has no unit).
+func ParseAge(s string) (years float64, ok bool) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	if len(s) < 2 || len(s) > 4 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s[:len(s)-1])
+	if err != nil || n < 0 || s[0] == '-' || s[0] == '+' {
+		return 0, false
+	}
+	switch s[len(s)-1] {
+	case 'Y':
+		return float64(n), true
+	case 'M':
+		return float64(n) / 12, true
+	case 'W':
+		return float64(n) * 7 / 365.2425, true
+	case 'D':
+		return float64(n) / 365.2425, true
+	}
+	return 0, false
+}
+
+// ParseDate reads a Date (DA: "YYYYMMDD", or the ACR-NEMA form "YYYY.MM.DD" older files still carry).
+func ParseDate(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	layout := "20060102"
+	if len(s) == 10 && s[4] == '.' && s[7] == '.' {
+		layout = "2006.01.02"
+	}
+	t, err := time.Parse(layout, s)
+	return t, err == nil
+}
