@@ -1,6 +1,8 @@
 package dicomio
 
 import (
+	"github.com/tumortracer/tumortracer/internal/testenv"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -17,14 +19,7 @@ import (
 // requireCorpusDir returns a folder of the shared DICOM corpus, or skips the test without it (fails under CI).
 func requireCorpusDir(t *testing.T, rel string) string {
 	t.Helper()
-	p := filepath.Join(dataRoot(t), "dicom", rel)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("corpus %s is missing under CI: %v", rel, err)
-		}
-		t.Skipf("corpus %s not found (set TUMORTRACER_DATA to the shared data folder): %v", rel, err)
-	}
-	return p
+	return testenv.DataPath(t, "dicom", rel)
 }
 
 // synthFileSet writes a two-patient file-set: files on disk in lower case while the DICOMDIR says upper case
@@ -308,12 +303,7 @@ func TestReadDirectoryCorpus(t *testing.T) {
 // TestReadDirectoryMatchesDcmmkdir has DCMTK's dcmmkdir write the DICOMDIR of synthetic files and checks that
 // every file comes back with the UIDs it was written with.
 func TestReadDirectoryMatchesDcmmkdir(t *testing.T) {
-	if _, err := exec.LookPath("dcmmkdir"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("dcmmkdir (dcmtk, scripts/deps.sh) is missing under CI")
-		}
-		t.Skip("dcmmkdir not installed (apt package dcmtk)")
-	}
+	testenv.Tools(t, "dcmmkdir")
 	dir := t.TempDir()
 	type written struct{ id, series, sop string }
 	var files []written
@@ -359,7 +349,8 @@ func FuzzDecodeDirectory(f *testing.F) {
 	f.Add(dicomsynth.Directory("SEED", []dicomsynth.DirRecord{{Type: "PATIENT", Children: []dicomsynth.DirRecord{
 		{Type: "STUDY", Children: []dicomsynth.DirRecord{{Type: "SERIES", Children: []dicomsynth.DirRecord{
 			{Type: "IMAGE", FileID: []string{"A", "B"}}, {Type: "IMAGE", FileID: []string{"A", "C"}}}}}}}}}))
-	root := filepath.Join(dataRoot(f), "dicom", "pydicom-test-files", "dicomdirtests")
+	data, _ := testenv.LookupDataDir(f) // corpus seeds only add to the synthetic ones
+	root := filepath.Join(data, "dicom", "pydicom-test-files", "dicomdirtests")
 	for _, name := range []string{"DICOMDIR", "DICOMDIR-implicit", "DICOMDIR-bigEnd", "DICOMDIR-reordered"} {
 		if b, err := os.ReadFile(filepath.Join(root, name)); err == nil {
 			f.Add(b) // the corpus seeds when it is there; the synthetic ones always

@@ -1,29 +1,21 @@
 package study
 
 import (
+	"github.com/tumortracer/tumortracer/internal/testenv"
+
 	"context"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 )
 
-// corpusRoot finds ../shared/data/dicom ($TUMORTRACER_DATA/dicom), or skips without it (fails under CI).
+// corpusRoot finds the shared DICOM corpus, or skips without it (fails under CI).
 func corpusRoot(t testing.TB) string {
-	data := os.Getenv("TUMORTRACER_DATA")
-	if data == "" {
-		wd, _ := os.Getwd()
-		data = filepath.Join(wd, "..", "..", "shared", "data")
-	}
-	root := filepath.Join(data, "dicom")
-	if _, err := os.Stat(filepath.Join(root, "INVENTORY.tsv")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("DICOM corpus missing under CI: %v", err)
-		}
-		t.Skipf("DICOM corpus not found (set TUMORTRACER_DATA to the shared data folder): %v", err)
-	}
+	t.Helper()
+	root := testenv.DataPath(t, "dicom")
+	testenv.DataPath(t, "dicom", "INVENTORY.tsv")
 	return root
 }
 

@@ -1,6 +1,8 @@
 package dicomsynth
 
 import (
+	"github.com/tumortracer/tumortracer/internal/testenv"
+
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,12 +14,7 @@ import (
 // TestDirectoryOffsetsAgreeWithDcmdump has DCMTK's dcmdump read a DICOMDIR written here: the byte offset it
 // reports for each record must be where the writer said (root offsets, next and lower-level offsets).
 func TestDirectoryOffsetsAgreeWithDcmdump(t *testing.T) {
-	if _, err := exec.LookPath("dcmdump"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("dcmdump (dcmtk, scripts/deps.sh) is missing under CI")
-		}
-		t.Skip("dcmdump not installed (apt package dcmtk)")
-	}
+	testenv.Tools(t, "dcmdump")
 	image := func(id string) DirRecord { return DirRecord{Type: "IMAGE", FileID: []string{"S", id}} }
 	roots := []DirRecord{
 		{Type: "PATIENT", Elements: []Element{Text(TagPatientID, "LO", "P1")}, Children: []DirRecord{
