@@ -28,8 +28,9 @@ func (s *Scan) storedSamplesPerFrame() int {
 	return s.Rows * s.Columns * s.storedSPP
 }
 
-// decodePixels splits the pixel data into frames and converts each to modality values.
-func (s *Scan) decodePixels(top topLevel, bigEndian bool) error {
+// locatePixels finds every frame's stored bytes and checks what can be checked without decoding: the pixel data
+// length of native frames, the split of encapsulated ones into frames, and that a codec exists for them.
+func (s *Scan) locatePixels(top topLevel, bigEndian bool) error {
 	native := top.pixelValue != nil
 	switch {
 	case native && !nativeSyntax(s.TransferSyntax) && s.TransferSyntax != tsEncapsulatedRaw:
@@ -37,7 +38,7 @@ func (s *Scan) decodePixels(top topLevel, bigEndian bool) error {
 	case !native && nativeSyntax(s.TransferSyntax):
 		return fmt.Errorf("pixel data is encapsulated although transfer syntax %s is uncompressed: %w", tsName(s.TransferSyntax), ErrMalformed)
 	}
-	var raws []rawFrame
+	px := &frameSource{frames: s.NumFrames}
 	if native {
 		s.rawBigEndian = bigEndian
 		frameSamples := s.storedSamplesPerFrame()
@@ -46,113 +47,83 @@ func (s *Scan) decodePixels(top topLevel, bigEndian bool) error {
 			if int64(len(top.pixelValue)) < need {
 				return fmt.Errorf("pixel data has %d bytes, %d expected: %w", len(top.pixelValue), need, ErrTruncated)
 			}
-			for i := range s.NumFrames {
-				raws = append(raws, rawFrame{data: top.pixelValue, bitOffset: i * frameSamples})
-			}
+			px.native = top.pixelValue[:need]
 		} else {
-			frameLen := frameSamples * s.sampleBytes()
-			need := int64(frameLen) * int64(s.NumFrames)
+			need := int64(frameSamples) * int64(s.sampleBytes()) * int64(s.NumFrames)
 			if int64(len(top.pixelValue)) < need {
 				return fmt.Errorf("pixel data has %d bytes, %d expected for %d frame(s) of %d×%d: %w", len(top.pixelValue), need, s.NumFrames, s.Columns, s.Rows, ErrTruncated)
 			}
-			for i := range s.NumFrames {
-				raws = append(raws, rawFrame{data: top.pixelValue[i*frameLen : (i+1)*frameLen]})
-			}
+			px.native = top.pixelValue[:need]
 		}
 	} else {
-		var err error
-		raws, err = s.decodeEncapsulated(top)
+		ts := s.TransferSyntax
+		if ts != tsEncapsulatedRaw && ts != tsDeflatedFrames && !codec.Supported(ts) {
+			err := codec.Unsupported(ts) // says whether this build leaves the codec out (Windows) or none exists
+			return sentenceError{msg: err.Error(), errs: []error{ErrUnsupported, err}}
+		}
+		groups, err := splitFrames(top, s.NumFrames, ts)
 		if err != nil {
 			return err
 		}
+		px.fragments = groups
 	}
-	s.raw = raws
+	s.pixels = px
 	s.integral = s.floatPixels == 0 && (s.modalityLUT != nil ||
 		s.RescaleSlope == math.Trunc(s.RescaleSlope) && s.RescaleIntercept == math.Trunc(s.RescaleIntercept))
-	s.frames = make([][]float32, len(raws))
-	s.ranges = make([][2]float32, len(raws))
-	for i, rf := range raws {
-		vals, lo, hi, err := s.values(rf)
-		if err != nil {
-			return fmt.Errorf("frame %d: %w", i, err)
-		}
-		s.frames[i], s.ranges[i] = vals, [2]float32{lo, hi}
-	}
 	if s.Photometric == "RGB" && s.StoredPhotometric != "PALETTE COLOR" {
 		s.colorMax = float32(uint64(1)<<min(s.BitsStored, 32) - 1)
 	}
 	return nil
 }
 
-// decodeEncapsulated assigns fragments to frames and runs the codec on each.
-func (s *Scan) decodeEncapsulated(top topLevel) ([]rawFrame, error) {
-	ts := s.TransferSyntax
-	if ts != tsEncapsulatedRaw && ts != tsDeflatedFrames && !codec.Supported(ts) {
-		err := codec.Unsupported(ts) // says whether this build leaves the codec out (Windows) or none exists
-		return nil, sentenceError{msg: err.Error(), errs: []error{ErrUnsupported, err}}
-	}
-	groups, err := splitFrames(top, s.NumFrames, s.TransferSyntax)
-	if err != nil {
-		return nil, err
-	}
-	p := codec.Params{Rows: s.Rows, Columns: s.Columns, SamplesPerPixel: s.storedSPP, BitsAllocated: s.BitsAllocated,
-		BitsStored: s.BitsStored, PixelRepresentation: s.PixelRepresentation, Photometric: s.StoredPhotometric,
-		PlanarConfiguration: s.PlanarConfiguration}
-	frameSize := p.FrameSize()
-	if s.BitsAllocated == 1 {
-		frameSize = (s.Rows*s.Columns*s.storedSPP + 7) / 8
-	}
-	out := make([]rawFrame, len(groups))
-	for i, data := range groups {
-		var f codec.Frame
-		switch s.TransferSyntax {
-		case tsEncapsulatedRaw:
-			f = codec.Frame{Data: data, Photometric: s.StoredPhotometric}
-		case tsDeflatedFrames:
-			raw, err := inflate(data, int64(frameSize))
-			if err != nil {
-				return nil, fmt.Errorf("frame %d: %w", i, err)
-			}
-			f = codec.Frame{Data: raw, Photometric: s.StoredPhotometric}
-		default:
-			f, err = codec.Decode(s.TransferSyntax, data, p)
-			if err != nil {
-				return nil, fmt.Errorf("frame %d: %w", i, classifyCodecError(err))
-			}
+// retained is the number of pixel bytes the frames refer to.
+func (px *frameSource) retained() int {
+	n := len(px.native)
+	for _, g := range px.fragments {
+		for _, f := range g {
+			n += len(f)
 		}
-		if len(f.Data) < frameSize {
-			return nil, fmt.Errorf("frame %d decoded to %d bytes, %d expected: %w", i, len(f.Data), frameSize, ErrMalformed)
-		}
-		if f.Photometric == "" {
-			f.Photometric = s.StoredPhotometric
-		}
-		out[i] = rawFrame{data: f.Data[:frameSize], photometric: f.Photometric}
 	}
-	return out, nil
+	return n
 }
 
-// splitFrames joins each frame's fragments: by the Extended or Basic Offset Table when present, one fragment
-// per frame when the counts agree, else by the start-of-image markers of JPEG, JPEG-LS and JPEG 2000.
-func splitFrames(top topLevel, frames int, ts string) ([][]byte, error) {
+// compact copies the pixel bytes out of the file buffer they were sliced from, so that the buffer (the rest of
+// a file whose pixel data is a small part of it) can be freed.
+func (px *frameSource) compact() {
+	if px.native != nil {
+		px.native = append([]byte(nil), px.native...)
+		return
+	}
+	block := make([]byte, 0, px.retained())
+	for _, g := range px.fragments {
+		for k, f := range g {
+			at := len(block)
+			block = append(block, f...)
+			g[k] = block[at:len(block):len(block)]
+		}
+	}
+}
+
+// splitFrames assigns fragments to frames: by the Extended or Basic Offset Table when present, one fragment per
+// frame when the counts agree, else by the start-of-image markers of JPEG, JPEG-LS and JPEG 2000. It returns
+// each frame's fragment values; they are joined when the frame is decoded.
+func splitFrames(top topLevel, frames int, ts string) ([][][]byte, error) {
 	frags := top.frags
 	if len(frags) == 0 {
 		return nil, fmt.Errorf("encapsulated pixel data has no fragments: %w", ErrMalformed)
 	}
-	join := func(fs []fragment) []byte {
-		if len(fs) == 1 {
-			return fs[0].data
-		}
-		var out []byte
-		for _, f := range fs {
-			out = append(out, f.data...)
+	values := func(fs []fragment) [][]byte {
+		out := make([][]byte, len(fs))
+		for i, f := range fs {
+			out[i] = f.data
 		}
 		return out
 	}
 	if frames == 1 {
-		return [][]byte{join(frags)}, nil
+		return [][][]byte{values(frags)}, nil
 	}
 	if offsets := offsetTable(top); len(offsets) == frames {
-		out := make([][]byte, frames)
+		out := make([][][]byte, frames)
 		for i := range frames {
 			lo, hi := offsets[i], uint64(math.MaxUint64)
 			if i+1 < frames {
@@ -167,27 +138,27 @@ func splitFrames(top topLevel, frames int, ts string) ([][]byte, error) {
 			if len(fs) == 0 {
 				return nil, fmt.Errorf("offset table points frame %d at no fragment: %w", i, ErrMalformed)
 			}
-			out[i] = join(fs)
+			out[i] = values(fs)
 		}
 		return out, nil
 	}
 	if len(frags) == frames {
-		out := make([][]byte, frames)
+		out := make([][][]byte, frames)
 		for i, f := range frags {
-			out[i] = f.data
+			out[i] = [][]byte{f.data}
 		}
 		return out, nil
 	}
-	var out [][]byte
+	var out [][][]byte
 	var cur []fragment
 	for _, f := range frags {
 		if frameStart(f.data) && len(cur) > 0 {
-			out = append(out, join(cur))
+			out = append(out, values(cur))
 			cur = nil
 		}
 		cur = append(cur, f)
 	}
-	out = append(out, join(cur))
+	out = append(out, values(cur))
 	if len(out) != frames {
 		return nil, fmt.Errorf("cannot split %d fragments into %d frames (%s): %w", len(frags), frames, tsName(ts), ErrMalformed)
 	}
@@ -215,7 +186,7 @@ func frameStart(b []byte) bool {
 }
 
 // values converts one frame to modality values, samples interleaved, and returns its range.
-func (s *Scan) values(rf rawFrame) (vals []float32, lo, hi float32, err error) {
+func (s *Scan) values(rf rawFrame) (vals []float32, lo, hi float32) {
 	// Native frames are as stored; codecs return interleaved samples in the photometric they name.
 	native := rf.photometric == ""
 	nStored := s.Rows * s.Columns * s.storedSPP
@@ -266,7 +237,7 @@ func (s *Scan) values(rf rawFrame) (vals []float32, lo, hi float32, err error) {
 			hi = v
 		}
 	}
-	return vals, lo, hi, nil
+	return vals, lo, hi
 }
 
 // readSamples reads a frame's stored samples into out, masking to Bits Stored and sign-extending.
@@ -403,17 +374,4 @@ func (l *LUT) lookup(v float64) float64 {
 		i = len(l.Data) - 1
 	}
 	return float64(l.Data[i])
-}
-
-// Frame returns frame i's values in modality units (Hounsfield units for CT), samples interleaved, row-major;
-// len = Rows*Columns*SamplesPerPixel. Colour images (RGB, YBR_*, PALETTE COLOR) are RGB. The slice is shared:
-// callers must not modify it.
-func (s *Scan) Frame(i int) ([]float32, error) {
-	if len(s.frames) == 0 {
-		return nil, fmt.Errorf("scan was read without pixels: %w", ErrNoPixelData)
-	}
-	if i < 0 || i >= len(s.frames) {
-		return nil, fmt.Errorf("frame %d of %d: %w", i, len(s.frames), ErrFrameRange)
-	}
-	return s.frames[i], nil
 }

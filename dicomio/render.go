@@ -25,18 +25,20 @@ const (
 // *image.Gray, MONOCHROME1 inverted so it displays like a film; colour frames as *image.RGBA scaled from their
 // full sample range (w is ignored for colour). The image has the native pixel grid unless opt.AspectCorrect asks
 // for square pixels.
+//
+// The frame is decoded on first use and can fail here (see Frame); Render is safe to call from several
+// goroutines at once.
 func (s *Scan) Render(frame int, w Window, opt RenderOptions) (image.Image, error) {
-	vals, err := s.Frame(frame)
+	f, err := s.decoded(frame)
 	if err != nil {
 		return nil, err
 	}
 	var img image.Image
 	if s.SamplesPerPixel == 3 {
-		img = s.renderRGB(vals, opt.Invert)
+		img = s.renderRGB(f.vals, opt.Invert)
 	} else {
 		invert := (s.Photometric == "MONOCHROME1") != opt.Invert
-		r := s.ranges[frame]
-		img = renderGrey(vals, s.Columns, s.Rows, w, invert, s.integral, r[0], r[1])
+		img = renderGrey(f.vals, s.Columns, s.Rows, w, invert, s.integral, f.lo, f.hi)
 	}
 	if opt.AspectCorrect {
 		img = s.aspectCorrect(img)
