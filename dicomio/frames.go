@@ -2,6 +2,7 @@ package dicomio
 
 import (
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/tumortracer/tumortracer/dicomio/codec"
@@ -11,8 +12,12 @@ import (
 // file decodes one frame. Open locates every frame and checks what is cheap to check (lengths, the split into
 // fragments, the codec's availability); what only decoding can tell (a corrupt compressed frame) is told by the
 // first call that needs that frame.
+//
+// A decoded frame is kept as the codec returned it (for uncompressed frames: a slice of the pixel data, no
+// copy). Modality values (4 bytes a sample) are made only for Frame; Render and MinMaxWindow stream over the
+// stored samples chunk by chunk, so classifying a file never holds its frame as float32.
 
-// cachedFrames is how many decoded frames a Scan keeps: the frame on screen and the one the classifier took (or
+// cachedFrames is how many frames a Scan keeps decoded: the frame on screen and the one the classifier took (or
 // the previous one while scrolling), so that render-after-classify and scrolling back decode once.
 const cachedFrames = 2
 
@@ -25,36 +30,23 @@ type frameSource struct {
 	// fragments holds, for encapsulated pixel data, each frame's fragments (item values, in order).
 	fragments [][][]byte
 	// decoded is the one frame of a PNG or JPEG, decoded by Open.
-	decoded *decodedFrame
+	decoded *cacheEntry
 
 	cache frameCache
 }
 
-// decodedFrame is one frame in modality units with its value range, and its stored bytes for Stored.
-type decodedFrame struct {
-	vals   []float32
-	lo, hi float32
-	raw    rawFrame
+// imageFrame is the frame source of a PNG or JPEG, whose one frame Open decodes.
+func imageFrame(vals []float32, lo, hi float32, raw rawFrame) *frameSource {
+	e := &cacheEntry{raw: raw, vals: vals, lo: lo, hi: hi, ranged: true}
+	e.once.Do(func() {})
+	return &frameSource{frames: 1, decoded: e}
 }
 
-// frameCache keeps the most recently used decoded frames, most recent first. Concurrent requests for one frame
-// share one decode: the entry is published before it is decoded, and sync.Once makes the others wait for it.
+// frameCache keeps the most recently used frames, most recent first. Concurrent requests for one frame share
+// one decode: the entry is published before it is decoded, and sync.Once makes the others wait for it.
 type frameCache struct {
 	mu      sync.Mutex
 	entries []*cacheEntry
-}
-
-type cacheEntry struct {
-	index int
-	once  sync.Once
-	frame *decodedFrame
-	err   error // a frame that failed once fails again: its bytes do not change
-}
-
-// get returns the entry's frame, decoding it unless another call already did (or is doing it).
-func (e *cacheEntry) get(s *Scan) (*decodedFrame, error) {
-	e.once.Do(func() { e.frame, e.err = s.decodeFrame(e.index) })
-	return e.frame, e.err
 }
 
 // entry returns frame i's entry, creating it (and evicting the least recently used one) when it is missing.
@@ -89,6 +81,65 @@ func (c *frameCache) lookup(i int) *cacheEntry {
 	return nil
 }
 
+// cacheEntry is one frame: its stored bytes (as the codec returned them, for compressed frames), decoded once,
+// and, once someone asks, its modality values (Frame) or only their range (MinMaxWindow, Render).
+type cacheEntry struct {
+	index int
+	once  sync.Once
+	raw   rawFrame
+	err   error // a frame that failed once fails again: its bytes do not change
+
+	mu     sync.Mutex // guards what follows; held while converting, so that one conversion serves all
+	vals   []float32
+	lo, hi float32
+	ranged bool // lo and hi are known
+}
+
+// stored returns the entry's stored bytes, decoding them unless another call already did (or is doing it).
+func (e *cacheEntry) stored(s *Scan) (rawFrame, error) {
+	e.once.Do(func() { e.raw, e.err = s.rawFrame(e.index) })
+	return e.raw, e.err
+}
+
+// values returns the frame's modality values, converting them on first use.
+func (e *cacheEntry) values(s *Scan) ([]float32, error) {
+	raw, err := e.stored(s)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.vals == nil {
+		e.vals, e.lo, e.hi = s.values(raw)
+		e.ranged = true
+	}
+	return e.vals, nil
+}
+
+// valueRange returns the frame's smallest and largest value, streaming over the stored samples when the values
+// themselves were never asked for.
+func (e *cacheEntry) valueRange(s *Scan) (lo, hi float32, err error) {
+	raw, err := e.stored(s)
+	if err != nil {
+		return 0, 0, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.ranged {
+		e.lo, e.hi = float32(math.Inf(1)), float32(math.Inf(-1))
+		s.eachChunk(raw, func(_ int, vals []float32) { e.lo, e.hi = valueRange(vals, e.lo, e.hi) })
+		e.ranged = true
+	}
+	return e.lo, e.hi, nil
+}
+
+// convertedValues returns the frame's values when someone already converted them, else nil.
+func (e *cacheEntry) convertedValues() []float32 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.vals
+}
+
 // checkFrame reports whether frame i can be asked for.
 func (s *Scan) checkFrame(i int) error {
 	if s.pixels == nil {
@@ -100,25 +151,15 @@ func (s *Scan) checkFrame(i int) error {
 	return nil
 }
 
-// decoded returns frame i decoded, from the cache or decoded now.
-func (s *Scan) decoded(i int) (*decodedFrame, error) {
+// entry returns frame i's entry: the PNG/JPEG frame, else a cached or new entry.
+func (s *Scan) entry(i int) (*cacheEntry, error) {
 	if err := s.checkFrame(i); err != nil {
 		return nil, err
 	}
 	if s.pixels.decoded != nil {
 		return s.pixels.decoded, nil
 	}
-	return s.pixels.cache.entry(i).get(s)
-}
-
-// decodeFrame converts frame i's stored bytes to modality values.
-func (s *Scan) decodeFrame(i int) (*decodedFrame, error) {
-	rf, err := s.rawFrame(i)
-	if err != nil {
-		return nil, err
-	}
-	vals, lo, hi := s.values(rf)
-	return &decodedFrame{vals: vals, lo: lo, hi: hi, raw: rf}, nil
+	return s.pixels.cache.entry(i), nil
 }
 
 // storedFrame returns frame i's bytes as stored, or as the codec returns them; a cached decode is reused, else
@@ -128,16 +169,10 @@ func (s *Scan) storedFrame(i int) (rawFrame, error) {
 		return rawFrame{}, err
 	}
 	if s.pixels.decoded != nil {
-		return s.pixels.decoded.raw, nil
+		return s.pixels.decoded.stored(s)
 	}
-	if s.pixels.fragments != nil {
-		if e := s.pixels.cache.lookup(i); e != nil {
-			f, err := e.get(s)
-			if err != nil {
-				return rawFrame{}, err
-			}
-			return f.raw, nil
-		}
+	if e := s.pixels.cache.lookup(i); e != nil {
+		return e.stored(s)
 	}
 	return s.rawFrame(i)
 }
@@ -214,11 +249,11 @@ func (s *Scan) decodeEncapsulated(frags [][]byte) (rawFrame, error) {
 // decoded fails here, not at Open: the error names the frame and wraps ErrMalformed, ErrTruncated or
 // ErrUnsupported like Open's errors. Frame is safe to call from several goroutines at once.
 func (s *Scan) Frame(i int) ([]float32, error) {
-	f, err := s.decoded(i)
+	e, err := s.entry(i)
 	if err != nil {
 		return nil, err
 	}
-	return f.vals, nil
+	return e.values(s)
 }
 
 // CheckFrames decodes every frame that could still fail, one at a time and keeping none, and returns the first
@@ -234,7 +269,7 @@ func (s *Scan) CheckFrames() error {
 	}
 	for i := range s.pixels.frames {
 		if e := s.pixels.cache.lookup(i); e != nil {
-			if _, err := e.get(s); err != nil {
+			if _, err := e.stored(s); err != nil {
 				return err
 			}
 			continue

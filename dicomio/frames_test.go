@@ -5,6 +5,7 @@ import (
 	"errors"
 	"image"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -246,5 +247,117 @@ func TestPixelDataKeptAlone(t *testing.T) {
 		if v, err := s.Frame(i); err != nil || !approx(float64(v[0]), want, 2) {
 			t.Errorf("frame %d after compaction: %v", i, err)
 		}
+	}
+}
+
+// TestStreamedRenderEqualsFrame checks that Render and MinMaxWindow, which stream over the stored samples when
+// Frame was never called, give exactly what they give from Frame's values, for every stored layout, on frames
+// larger than one conversion chunk with an odd number of pixels (YBR_FULL_422's unpaired last pixel, 1-bit
+// frames that start mid-byte).
+func TestStreamedRenderEqualsFrame(t *testing.T) {
+	const rows, cols = 129, 131 // 16899 pixels: more than convertChunk, odd
+	n := rows * cols
+	noise := func(k int, seed uint64) []byte {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		b := make([]byte, k)
+		for i := range b {
+			b[i] = byte(rng.UintN(256))
+		}
+		return b
+	}
+	lut := func(f fixture, k int, scale int) []byte {
+		v := make([]int, k)
+		for i := range v {
+			v[i] = (i * scale) % 65536
+		}
+		return f.us(v...)
+	}
+	cases := map[string]func() []byte{
+		"CT 12-bit signed, rescaled, 2 frames": func() []byte {
+			f := fixture{ts: tsExplicitLE, preamble: true}
+			es := append(f.imageElems(rows, cols, 1, 16, 12, 1, "MONOCHROME2"),
+				fxElem{group: 0x0028, elem: 0x0008, vr: "IS", val: text("2")},
+				fxElem{group: 0x0028, elem: 0x1052, vr: "DS", val: text("-1024")},
+				fxElem{group: 0x0028, elem: 0x1053, vr: "DS", val: text("1")},
+				pixelElem(noise(2*2*n, 1), "OW"))
+			f.elems = sortElems(es)
+			return f.bytes()
+		},
+		"MONOCHROME1 big endian, fractional slope": func() []byte {
+			f := fixture{ts: tsExplicitBE, preamble: true}
+			es := append(f.imageElems(rows, cols, 1, 16, 16, 0, "MONOCHROME1"),
+				fxElem{group: 0x0028, elem: 0x1052, vr: "DS", val: text("0.25")},
+				fxElem{group: 0x0028, elem: 0x1053, vr: "DS", val: text("0.5")},
+				pixelElem(noise(2*n, 2), "OW"))
+			f.elems = sortElems(es)
+			return f.bytes()
+		},
+		"RGB planar": func() []byte {
+			f := fixture{ts: tsExplicitLE, preamble: true}
+			es := append(f.imageElems(rows, cols, 3, 8, 8, 0, "RGB"),
+				fxElem{group: 0x0028, elem: 0x0006, vr: "US", val: f.us(1)}, pixelElem(noise(3*n+1, 3), "OB"))
+			f.elems = sortElems(es)
+			return f.bytes()
+		},
+		"YBR_FULL_422": func() []byte {
+			f := fixture{ts: tsExplicitLE, preamble: true}
+			es := append(f.imageElems(rows, cols, 3, 8, 8, 0, "YBR_FULL_422"), pixelElem(noise(2*n, 4), "OB"))
+			f.elems = sortElems(es)
+			return f.bytes()
+		},
+		"PALETTE COLOR 8-bit": func() []byte {
+			f := fixture{ts: tsExplicitLE, preamble: true}
+			es := append(f.imageElems(rows, cols, 1, 8, 8, 0, "PALETTE COLOR"),
+				fxElem{group: 0x0028, elem: 0x1101, vr: "US", val: f.us(256, 0, 16)},
+				fxElem{group: 0x0028, elem: 0x1102, vr: "US", val: f.us(256, 0, 16)},
+				fxElem{group: 0x0028, elem: 0x1103, vr: "US", val: f.us(256, 0, 16)},
+				fxElem{group: 0x0028, elem: 0x1201, vr: "OW", val: lut(f, 256, 257)},
+				fxElem{group: 0x0028, elem: 0x1202, vr: "OW", val: lut(f, 256, 101)},
+				fxElem{group: 0x0028, elem: 0x1203, vr: "OW", val: lut(f, 256, 3)},
+				pixelElem(noise(n+1, 5), "OB"))
+			f.elems = sortElems(es)
+			return f.bytes()
+		},
+		"1-bit, 3 frames": func() []byte {
+			f := fixture{ts: tsExplicitLE, preamble: true}
+			es := append(f.imageElems(rows, cols, 1, 1, 1, 0, "MONOCHROME2"),
+				fxElem{group: 0x0028, elem: 0x0008, vr: "IS", val: text("3")}, pixelElem(noise((3*n+7)/8+1, 6), "OB"))
+			f.elems = sortElems(es)
+			return f.bytes()
+		},
+	}
+	for name, build := range cases {
+		t.Run(name, func(t *testing.T) {
+			data := build()
+			windows := []Window{{Center: 100, Width: 300, Function: VOILinear}, {Center: 40, Width: 80, Function: VOISigmoid}}
+			for frame := range decodeBytes(t, data).NumFrames {
+				for k, w := range append(windows, Window{}) {
+					streamed := decodeBytes(t, data)
+					if k == len(windows) {
+						w = streamed.MinMaxWindow(frame) // streamed range
+					}
+					a, err := streamed.Render(frame, w, RenderOptions{Invert: k == 1})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if streamed.pixels.cache.entry(frame).convertedValues() != nil {
+						t.Fatal("render converted the whole frame to float32")
+					}
+					converted := decodeBytes(t, data)
+					if _, err := converted.Frame(frame); err != nil {
+						t.Fatal(err)
+					}
+					if k == len(windows) {
+						if mm := converted.MinMaxWindow(frame); mm != w {
+							t.Errorf("frame %d: streamed min-max window %v, from Frame's values %v", frame, w, mm)
+						}
+					}
+					b, _ := converted.Render(frame, w, RenderOptions{Invert: k == 1})
+					if !reflect.DeepEqual(a, b) {
+						t.Errorf("frame %d window %v: streamed render differs from the render of Frame's values", frame, w)
+					}
+				}
+			}
+		})
 	}
 }

@@ -74,7 +74,7 @@ func decodeImage(buf []byte, format Format, o options) (*Scan, error) {
 		lo, hi = min(lo, v), max(hi, v)
 	}
 	s.integral = true
-	s.pixels = &frameSource{frames: 1, decoded: &decodedFrame{vals: vals, lo: lo, hi: hi, raw: rawFrame{data: raw, photometric: s.StoredPhotometric}}}
+	s.pixels = imageFrame(vals, lo, hi, rawFrame{data: raw, photometric: s.StoredPhotometric})
 	return s, nil
 }
 

@@ -187,48 +187,15 @@ func frameStart(b []byte) bool {
 
 // values converts one frame to modality values, samples interleaved, and returns its range.
 func (s *Scan) values(rf rawFrame) (vals []float32, lo, hi float32) {
-	// Native frames are as stored; codecs return interleaved samples in the photometric they name.
-	native := rf.photometric == ""
-	nStored := s.Rows * s.Columns * s.storedSPP
-	if native {
-		nStored = s.storedSamplesPerFrame()
-	}
-	raw := make([]float32, nStored)
-	s.readSamples(rf, raw)
-	photometric := s.StoredPhotometric
-	if !native {
-		photometric = rf.photometric
-	}
-	if photometric == "YBR_FULL_422" && native {
-		raw = expand422(raw, s.Rows*s.Columns)
-	}
-	if s.storedSPP == 3 && s.PlanarConfiguration == 1 && native {
-		raw = interleave(raw, s.Rows*s.Columns)
-	}
-	switch {
-	case photometric == "PALETTE COLOR":
-		vals = s.applyPalette(raw)
-	case photometric == "YBR_FULL" || photometric == "YBR_FULL_422":
-		ybrToRGB(raw, float32(uint64(1)<<min(s.BitsStored, 32)-1))
-		vals = raw
-	case s.storedSPP == 3:
-		vals = raw
-	case s.modalityLUT != nil:
-		l := s.modalityLUT
-		for i, v := range raw {
-			raw[i] = float32(l.lookup(float64(v)))
-		}
-		vals = raw
-	case s.RescaleSlope != 1 || s.RescaleIntercept != 0:
-		m, b := s.RescaleSlope, s.RescaleIntercept
-		for i, v := range raw {
-			raw[i] = float32(float64(v)*m + b)
-		}
-		vals = raw
-	default:
-		vals = raw
-	}
-	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+	n := s.Rows * s.Columns
+	vals = make([]float32, n*s.SamplesPerPixel)
+	s.convert(rf, 0, n, vals, nil)
+	lo, hi = valueRange(vals, float32(math.Inf(1)), float32(math.Inf(-1)))
+	return vals, lo, hi
+}
+
+// valueRange widens [lo, hi] to the values in vals (NaN ignored).
+func valueRange(vals []float32, lo, hi float32) (float32, float32) {
 	for _, v := range vals {
 		if v < lo {
 			lo = v
@@ -237,12 +204,96 @@ func (s *Scan) values(rf rawFrame) (vals []float32, lo, hi float32) {
 			hi = v
 		}
 	}
-	return vals, lo, hi
+	return lo, hi
 }
 
-// readSamples reads a frame's stored samples into out, masking to Bits Stored and sign-extending.
-func (s *Scan) readSamples(rf rawFrame, out []float32) {
+// convertChunk is how many pixels a streamed conversion handles at a time (even, for YBR_FULL_422 pairs).
+const convertChunk = 16384
+
+// eachChunk converts frame rf chunk by chunk, without holding the frame's values, and calls fn with each chunk's
+// first pixel and its values (valid until fn returns).
+func (s *Scan) eachChunk(rf rawFrame, fn func(first int, vals []float32)) {
+	n := s.Rows * s.Columns
+	out := make([]float32, min(n, convertChunk)*s.SamplesPerPixel)
+	var stored []float32
+	for first := 0; first < n; first += convertChunk {
+		k := min(convertChunk, n-first)
+		vals := out[:k*s.SamplesPerPixel]
+		stored = s.convert(rf, first, k, vals, stored)
+		fn(first, vals)
+	}
+}
+
+// convert writes the modality values of the n pixels from pixel first of frame rf into out (n×SamplesPerPixel
+// values, samples interleaved): Bits Stored masking and sign extension, planar and YBR_FULL_422 layouts,
+// palette and YBR colour, then Modality LUT or rescale. Whole frames and chunks of one go through this same
+// code, so that a streamed render equals a render of Frame's values. stored is scratch space for the stored
+// samples; the grown scratch is returned. first is even (YBR_FULL_422 keeps pixels in pairs).
+func (s *Scan) convert(rf rawFrame, first, n int, out, stored []float32) []float32 {
+	// Native frames are as stored; codecs return interleaved samples in the photometric they name.
+	native := rf.photometric == ""
+	photometric := s.StoredPhotometric
+	if !native {
+		photometric = rf.photometric
+	}
+	scratch := func(k int) []float32 {
+		if cap(stored) < k {
+			stored = make([]float32, k)
+		}
+		return stored[:k]
+	}
+	out = out[:n*s.SamplesPerPixel]
+	switch {
+	case native && photometric == "YBR_FULL_422":
+		in := scratch(2 * n) // Y1 Y2 Cb Cr for each pair of pixels
+		s.readSamples(rf, 2*first, in)
+		expand422(in, out, n)
+	case native && s.storedSPP == 3 && s.PlanarConfiguration == 1:
+		plane := scratch(n)
+		for c := range 3 {
+			s.readSamples(rf, c*s.Rows*s.Columns+first, plane)
+			for p, v := range plane {
+				out[3*p+c] = v
+			}
+		}
+	case photometric == "PALETTE COLOR" && s.storedSPP == 1:
+		idx := scratch(n)
+		s.readSamples(rf, first, idx)
+		for i, v := range idx {
+			for c := range 3 {
+				out[3*i+c] = float32(s.palette[c].lookup(float64(v)))
+			}
+		}
+		return stored
+	default:
+		s.readSamples(rf, first*s.storedSPP, out)
+	}
+	switch {
+	case photometric == "YBR_FULL" || photometric == "YBR_FULL_422":
+		ybrToRGB(out, float32(uint64(1)<<min(s.BitsStored, 32)-1))
+	case s.storedSPP == 3:
+	case s.modalityLUT != nil:
+		l := s.modalityLUT
+		for i, v := range out {
+			out[i] = float32(l.lookup(float64(v)))
+		}
+	case s.RescaleSlope != 1 || s.RescaleIntercept != 0:
+		m, b := s.RescaleSlope, s.RescaleIntercept
+		for i, v := range out {
+			out[i] = float32(float64(v)*m + b)
+		}
+	}
+	return stored
+}
+
+// readSamples reads len(out) of a frame's stored samples, from sample first on, masking to Bits Stored and
+// sign-extending.
+func (s *Scan) readSamples(rf rawFrame, first int, out []float32) {
 	d := rf.data
+	if s.BitsAllocated != 1 {
+		bps := max(s.floatPixels, s.BitsAllocated) / 8
+		d = d[first*bps : (first+len(out))*bps]
+	}
 	var bo binary.ByteOrder = binary.LittleEndian
 	if s.rawBigEndian && rf.photometric == "" {
 		bo = binary.BigEndian
@@ -272,7 +323,7 @@ func (s *Scan) readSamples(rf rawFrame, out []float32) {
 		}
 	case s.BitsAllocated == 1:
 		for i := range out {
-			bit := rf.bitOffset + i
+			bit := rf.bitOffset + first + i
 			out[i] = float32(d[bit>>3] >> uint(bit&7) & 1)
 		}
 	case s.BitsAllocated == 8:
@@ -280,7 +331,6 @@ func (s *Scan) readSamples(rf rawFrame, out []float32) {
 			out[i] = extend(uint32(d[i]))
 		}
 	case s.BitsAllocated == 16 && s.BitsStored == 16 && bo == binary.LittleEndian:
-		d = d[:2*len(out)]
 		if signed {
 			for i := range out {
 				out[i] = float32(int16(uint16(d[2*i]) | uint16(d[2*i+1])<<8))
@@ -291,7 +341,6 @@ func (s *Scan) readSamples(rf rawFrame, out []float32) {
 			}
 		}
 	case s.BitsAllocated == 16 && bo == binary.LittleEndian:
-		d = d[:2*len(out)]
 		m16, sb := uint16(mask), uint16(signBit)
 		for i := range out {
 			u := (uint16(d[2*i]) | uint16(d[2*i+1])<<8) >> shift & m16
@@ -312,28 +361,16 @@ func (s *Scan) readSamples(rf rawFrame, out []float32) {
 	}
 }
 
-// expand422 turns Y1 Y2 Cb Cr quadruples into two full YCbCr pixels.
-func expand422(in []float32, pixels int) []float32 {
-	out := make([]float32, pixels*3)
+// expand422 turns the Y1 Y2 Cb Cr quadruples of in into full YCbCr pixels in out (pixels of them; the last of an
+// odd number has no pair and stays 0, as pydicom leaves it).
+func expand422(in, out []float32, pixels int) {
+	clear(out)
 	for p := 0; p+1 < pixels && 2*p+3 < len(in); p += 2 {
 		q := in[2*p : 2*p+4]
 		o := out[3*p : 3*p+6]
 		o[0], o[1], o[2] = q[0], q[2], q[3]
 		o[3], o[4], o[5] = q[1], q[2], q[3]
 	}
-	return out
-}
-
-// interleave turns planar RRR…GGG…BBB… into RGBRGB….
-func interleave(in []float32, pixels int) []float32 {
-	out := make([]float32, len(in))
-	for c := range 3 {
-		plane := in[c*pixels : (c+1)*pixels]
-		for p, v := range plane {
-			out[3*p+c] = v
-		}
-	}
-	return out
 }
 
 // ybrToRGB converts YCbCr (YBR_FULL, PS3.3 C.7.6.3.1.2) to RGB in place; full is the largest sample value.
@@ -348,17 +385,6 @@ func ybrToRGB(px []float32, full float32) {
 		px[i+1] = clamp(y - 0.344136*cb - 0.714136*cr)
 		px[i+2] = clamp(y + 1.772*cb)
 	}
-}
-
-// applyPalette maps palette indices to RGB through the three Palette Color LUTs.
-func (s *Scan) applyPalette(idx []float32) []float32 {
-	out := make([]float32, 3*len(idx))
-	for i, v := range idx {
-		for c := range 3 {
-			out[3*i+c] = float32(s.palette[c].lookup(float64(v)))
-		}
-	}
-	return out
 }
 
 // lookup maps an input value through the LUT, clamping below the first and above the last entry.

@@ -92,12 +92,14 @@ func (s *Scan) DefaultWindow(frame int) Window {
 }
 
 // MinMaxWindow is the LINEAR_EXACT window spanning frame's smallest to largest value (width at least 1). It
-// decodes the frame when no one has yet (the decoded frame is kept for the Render that follows); for a frame that
-// cannot be decoded, or is out of range, it spans 0 to 1, and Render or Frame reports the error.
+// decodes the frame when no one has yet (it is kept for the Render that follows); for a frame that cannot be
+// decoded, or is out of range, it spans 0 to 1, and Render or Frame reports the error.
 func (s *Scan) MinMaxWindow(frame int) Window {
 	lo, hi := 0.0, 1.0
-	if f, err := s.decoded(frame); err == nil {
-		lo, hi = float64(f.lo), float64(f.hi)
+	if e, err := s.entry(frame); err == nil {
+		if l, h, err := e.valueRange(s); err == nil {
+			lo, hi = float64(l), float64(h)
+		}
 	}
 	width := math.Max(hi-lo, 1)
 	return Window{Name: "min-max", Center: lo + width/2, Width: width, Function: VOILinearExact}
