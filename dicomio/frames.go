@@ -89,10 +89,11 @@ type cacheEntry struct {
 	raw   rawFrame
 	err   error // a frame that failed once fails again: its bytes do not change
 
-	mu     sync.Mutex // guards what follows; held while converting, so that one conversion serves all
-	vals   []float32
-	lo, hi float32
-	ranged bool // lo and hi are known
+	mu      sync.Mutex // guards what follows; held while converting, so that one conversion serves all
+	vals    []float32
+	lo, hi  float32
+	ranged  bool // lo and hi are known
+	renders int
 }
 
 // stored returns the entry's stored bytes, decoding them unless another call already did (or is doing it).
@@ -138,6 +139,20 @@ func (e *cacheEntry) convertedValues() []float32 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.vals
+}
+
+// renderValues returns the frame's values for a render when they are worth keeping: Frame made them, or the
+// frame is being rendered again (a window being dragged over it), when converting once beats converting on
+// every render. A first render gets nil and streams, so a file that is only classified never holds them.
+func (e *cacheEntry) renderValues(s *Scan) []float32 {
+	e.mu.Lock()
+	e.renders++
+	vals, again := e.vals, e.renders > 1
+	e.mu.Unlock()
+	if vals == nil && again {
+		vals, _ = e.values(s) // cannot fail: the frame is decoded
+	}
+	return vals
 }
 
 // checkFrame reports whether frame i can be asked for.

@@ -361,3 +361,22 @@ func TestStreamedRenderEqualsFrame(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderKeepsValuesWhenRenderedAgain checks the trade between memory and speed: one render (classifying a
+// file) streams and keeps no float32 frame; a second render of the same frame (a window being dragged) keeps
+// them, and so does Frame.
+func TestRenderKeepsValuesWhenRenderedAgain(t *testing.T) {
+	s := decodeBytes(t, jpegFrames(t, -1))
+	w := Window{Center: 100, Width: 200}
+	first, _ := s.Render(0, w, RenderOptions{})
+	if s.pixels.cache.lookup(0).convertedValues() != nil {
+		t.Fatal("a single render kept the frame's values")
+	}
+	second, _ := s.Render(0, w, RenderOptions{})
+	if s.pixels.cache.lookup(0).convertedValues() == nil {
+		t.Fatal("a second render of the frame did not keep its values")
+	}
+	if !reflect.DeepEqual(first, second) {
+		t.Fatal("the render from kept values differs from the streamed one")
+	}
+}

@@ -59,10 +59,10 @@ func (s *Scan) Render(frame int, w Window, opt RenderOptions) (image.Image, erro
 	return img, nil
 }
 
-// eachValues calls fn with the frame's modality values: all at once when Frame has converted them already, else
+// eachValues calls fn with the frame's modality values: all at once when they are kept (see renderValues), else
 // chunk by chunk from the stored samples (the same conversion, without holding 4 bytes a sample).
 func (s *Scan) eachValues(e *cacheEntry, raw rawFrame, fn func(first int, vals []float32)) {
-	if vals := e.convertedValues(); vals != nil {
+	if vals := e.renderValues(s); vals != nil {
 		fn(0, vals)
 		return
 	}
