@@ -161,3 +161,56 @@ func TestExportVerb(t *testing.T) {
 		t.Errorf("no -o: exit %d", code)
 	}
 }
+
+// corpusFileOrSkip finds a file of the shared DICOM corpus; without the corpus it skips, or fails under CI.
+func corpusFileOrSkip(t *testing.T, rel string) string {
+	t.Helper()
+	root := os.Getenv("TUMORTRACER_DATA")
+	if root == "" {
+		root = filepath.Join("..", "..", "shared", "data")
+	}
+	p := filepath.Join(root, "dicom", rel)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("corpus file missing under CI: %v", err)
+		}
+		t.Skipf("corpus file not found (set TUMORTRACER_DATA): %v", err)
+	}
+	return p
+}
+
+// TestVerbsOnCorruptFrame runs the verbs on a 140-frame JPEG file whose frame 13 (and some others) cannot be
+// decoded: frames are decoded when used, so the good frames render and export, the bad ones fail with one line
+// naming the frame, and info reports the file's metadata with the first bad frame as its error.
+func TestVerbsOnCorruptFrame(t *testing.T) {
+	path := corpusFileOrSkip(t, "fo-dicom/multiframe.dcm")
+	dir := t.TempDir()
+
+	code, stdout, _ := runVerb("info", "--json", path)
+	var r infoRecord
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	if code != ExitFailed || r.Status != "error" || !strings.HasPrefix(r.Error, "frame 13: ") || r.Frames != 140 || r.Rows != 240 {
+		t.Errorf("info: exit %d, record %+v", code, r)
+	}
+
+	if code, _, stderr := runVerb("render", "--frame", "70", "-o", filepath.Join(dir, "70.png"), path); code != ExitOK {
+		t.Errorf("render of a good frame: exit %d: %s", code, stderr)
+	}
+	code, _, stderr := runVerb("render", "--frame", "13", "-o", filepath.Join(dir, "13.png"), path)
+	if code != ExitFailed || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, path+": frame 13: ") {
+		t.Errorf("render of a bad frame: exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "13.png")); err == nil {
+		t.Error("render of a bad frame wrote a file")
+	}
+
+	if code, _, stderr := runVerb("export", "--frame", "0", "-o", filepath.Join(dir, "0.npy"), path); code != ExitOK {
+		t.Errorf("export of a good frame: exit %d: %s", code, stderr)
+	}
+	code, _, stderr = runVerb("export", "-o", filepath.Join(dir, "all.npy"), path)
+	if code != ExitFailed || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "frame 13: ") {
+		t.Errorf("export of every frame: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -97,10 +97,16 @@ func runInfo(args []string, _ Build, stdout, stderr io.Writer) int {
 	return status
 }
 
-// describe opens one file (pixels included, so that the status says whether it can be displayed).
+// describe opens one file and checks that every frame decodes, so that "ok" still means every frame can be
+// shown now that Open decodes none: uncompressed frames are checked by Open itself (cheap), compressed ones are
+// decoded one at a time and dropped (as costly as showing each once, but never more than one frame in memory).
+// A file with an undecodable frame gets its metadata and an error naming the frame.
 func describe(path string) infoRecord {
 	rec := infoRecord{Path: path, Status: "ok"}
 	s, err := dicomio.Open(path)
+	if err == nil {
+		err = s.CheckFrames()
+	}
 	if err != nil {
 		rec.Status, rec.Error = "error", message(err, path)
 	}

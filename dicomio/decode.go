@@ -21,8 +21,8 @@ const (
 	MaxDimension = 65535
 	// MaxFrames is the largest Number of Frames.
 	MaxFrames = 10000
-	// MaxSamples is the largest total of samples (rows × columns × samples per pixel × frames) decoded: 2^28,
-	// i.e. at most 1 GiB of float32 modality values.
+	// MaxSamples is the largest total of samples (rows × columns × samples per pixel × frames) in a file: 2^28.
+	// Frames are decoded one at a time, but StoredAll returns them all, and Open keeps all the stored samples.
 	MaxSamples = 1 << 28
 )
 
@@ -45,15 +45,33 @@ type options struct {
 	maxFileSize  int64
 }
 
-// MetadataOnly skips pixel decoding: the Scan has its metadata, geometry and windows but no frames (Frame,
-// Stored and Render return ErrNoPixelData). `tumortracer info` uses it.
+// MetadataOnly leaves the pixels out: the Scan has its metadata, geometry and windows but no frames (Frame,
+// Stored and Render return ErrNoPixelData). Open then reads a DICOM file only up to its pixel data, whose declared
+// length it checks against the file's size without reading it (so a file whose pixel data is corrupt can still
+// describe itself). Decode, which cannot seek, reads everything.
 func MetadataOnly() Option { return func(o *options) { o.metadataOnly = true } }
 
 // WithMaxFileSize replaces the MaxFileSize cap.
 func WithMaxFileSize(n int64) Option { return func(o *options) { o.maxFileSize = n } }
 
-// Open reads and decodes the file at path; errors name the path. Like Decode, it returns the Scan's metadata
-// together with an ErrNoPixelData error for a DICOM file without an image.
+func newOptions(opts []Option) options {
+	o := options{maxFileSize: MaxFileSize}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// headerPrefix is the first read of a MetadataOnly Open: most DICOM headers end well before 64 kB.
+const headerPrefix = 64 << 10
+
+// errPrefixShort says that the bytes read so far end before the pixel data (or before what decides the answer):
+// Open reads more. It never leaves the package.
+var errPrefixShort = errors.New("header runs past the bytes read")
+
+// Open reads the file at path and locates its frames (decoded when first used: see Scan); errors name the path.
+// Like Decode, it returns the Scan's metadata together with an ErrNoPixelData error for a DICOM file without an
+// image. With MetadataOnly it reads only the header.
 func Open(path string, opts ...Option) (*Scan, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -67,7 +85,12 @@ func Open(path string, opts ...Option) (*Scan, error) {
 	if info.IsDir() {
 		return nil, fmt.Errorf("open %s: is a folder, not a file: %w", path, ErrNotImage)
 	}
-	s, err := Decode(f, info.Size(), opts...)
+	var s *Scan
+	if o := newOptions(opts); o.metadataOnly {
+		s, err = readHeader(f, info.Size(), o)
+	} else {
+		s, err = Decode(f, info.Size(), opts...)
+	}
 	if s != nil {
 		s.Path = path
 	}
@@ -77,45 +100,90 @@ func Open(path string, opts ...Option) (*Scan, error) {
 	return s, nil
 }
 
-// Decode reads size bytes from r and decodes them; the format is recognised by content (see Sniff). Every error
-// wraps one of the package's sentinel errors. For a DICOM file without pixel data it returns the Scan (metadata
-// only) together with an error wrapping ErrNoPixelData; for every other error the Scan is nil.
+// Decode reads size bytes from r, reads the header and locates the frames (decoded when first used: see Scan);
+// the format is recognised by content (see Sniff). Every error wraps one of the package's sentinel errors. For a
+// DICOM file without pixel data it returns the Scan (metadata only) together with an error wrapping
+// ErrNoPixelData; for every other error the Scan is nil.
 func Decode(r io.Reader, size int64, opts ...Option) (*Scan, error) {
-	o := options{maxFileSize: MaxFileSize}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if size < 0 {
-		return nil, fmt.Errorf("negative size %d: %w", size, ErrMalformed)
-	}
-	if size > o.maxFileSize {
-		return nil, fmt.Errorf("file is %d bytes, more than the %d-byte limit: %w", size, o.maxFileSize, ErrTooLarge)
+	o := newOptions(opts)
+	if err := checkSize(size, o); err != nil {
+		return nil, err
 	}
 	buf := make([]byte, size)
 	if n, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("read %d of %d bytes: %w", n, size, ErrTruncated)
-		}
-		return nil, fmt.Errorf("read: %w", err)
+		return nil, readError(n, size, err)
 	}
+	return decodeBuffer(buf, size, o)
+}
+
+func checkSize(size int64, o options) error {
+	if size < 0 {
+		return fmt.Errorf("negative size %d: %w", size, ErrMalformed)
+	}
+	if size > o.maxFileSize {
+		return fmt.Errorf("file is %d bytes, more than the %d-byte limit: %w", size, o.maxFileSize, ErrTooLarge)
+	}
+	return nil
+}
+
+func readError(n int, size int64, err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return fmt.Errorf("read %d of %d bytes: %w", n, size, ErrTruncated)
+	}
+	return fmt.Errorf("read: %w", err)
+}
+
+// readHeader reads a prefix of the file and decodes its header, reading a larger prefix while the header runs
+// past it; the last try reads the whole file and so gives Decode's answer.
+func readHeader(f io.ReaderAt, size int64, o options) (*Scan, error) {
+	if err := checkSize(size, o); err != nil {
+		return nil, err
+	}
+	var buf []byte
+	for n := min(size, headerPrefix); ; n = min(size, 4*n) {
+		have := len(buf)
+		buf = append(buf, make([]byte, int(n)-have)...)
+		if got, err := f.ReadAt(buf[have:], int64(have)); got < len(buf)-have {
+			return nil, readError(have+got, size, err)
+		}
+		s, err := decodeBuffer(buf, size, o)
+		if !errors.Is(err, errPrefixShort) {
+			return s, err
+		}
+	}
+}
+
+// decodeBuffer decodes buf, which holds the first len(buf) of size bytes (all of them, except for a
+// MetadataOnly Open).
+func decodeBuffer(buf []byte, size int64, o options) (*Scan, error) {
+	prefix := int64(len(buf)) < size
 	format, ok := Sniff(buf)
 	if !ok {
-		return nil, ErrNotImage
+		return nil, ErrNotImage // Sniff needs 132 bytes at most, and a prefix has more
 	}
 	switch format {
 	case FormatPNG, FormatJPEG:
-		return decodeImage(buf, format, o)
+		s, err := decodeImage(buf, format, o)
+		if err != nil && prefix {
+			return nil, errPrefixShort // the header may end past the prefix, and the size checks want the file
+		}
+		return s, err
 	}
-	return decodeDICOM(buf, o)
+	return decodeDICOM(buf, size, o)
 }
 
-// decodeDICOM decodes a Part 10 file or a bare dataset held in buf.
-func decodeDICOM(buf []byte, o options) (*Scan, error) {
+// decodeDICOM decodes a Part 10 file or a bare dataset held in buf: the file's first len(buf) of size bytes. A
+// prefix (MetadataOnly) is decoded up to the pixel data; errPrefixShort asks for more bytes.
+func decodeDICOM(buf []byte, size int64, o options) (*Scan, error) {
+	prefix := int64(len(buf)) < size
 	start := 0
 	if len(buf) >= 132 && string(buf[128:132]) == "DICM" {
 		start = 132
 	}
 	meta, err := readFileMeta(buf, start)
+	if prefix && (err != nil || meta.end+8 > len(buf)) {
+		return nil, errPrefixShort
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +192,9 @@ func decodeDICOM(buf []byte, o options) (*Scan, error) {
 	var warnings []string
 	enc := encodingOf(ts)
 	if ts == tsDeflatedLE {
+		if prefix {
+			return nil, errPrefixShort
+		}
 		data, err = inflate(data, o.maxFileSize)
 		if err != nil {
 			return nil, err
@@ -152,7 +223,12 @@ func decodeDICOM(buf []byte, o options) (*Scan, error) {
 	}
 	implicit := enc == encImplicitLE
 
-	top, err := walkTop(data, bo, implicit)
+	var top topLevel
+	if prefix {
+		top, err = walkHeader(data, int64(len(data))+size-int64(len(buf)), bo, implicit)
+	} else {
+		top, err = walkTop(data, bo, implicit)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -179,17 +255,25 @@ func decodeDICOM(buf []byte, o options) (*Scan, error) {
 		}
 		return nil, err
 	}
-	if top.pixelValue != nil && len(top.pixelValue) == 0 {
+	if top.pixel.length == 0 {
 		return s, fmt.Errorf("pixel data element is empty: %w", ErrNoPixelData)
 	}
 	if o.metadataOnly {
 		return s, nil
 	}
-	if err := s.decodePixels(top, bo == binary.BigEndian); err != nil {
+	if err := s.locatePixels(top, bo == binary.BigEndian); err != nil {
 		return nil, err
+	}
+	// The frames keep slices of buf; when the pixel data is a small part of it (large private elements, an
+	// icon, data after the pixels), a copy of the pixel data lets the rest go.
+	if kept := s.pixels.retained(); len(data)-kept > max(compactWaste, kept/8) {
+		s.pixels.compact()
 	}
 	return s, nil
 }
+
+// compactWaste is how many bytes of a file beside its pixel data a Scan may keep alive to avoid copying them.
+const compactWaste = 256 << 10
 
 // hasDatasetElements reports whether the library read anything beyond the synthetic File Meta group.
 func hasDatasetElements(ds dicom.Dataset) bool {

@@ -402,7 +402,9 @@ func TestRenderMatchesApply(t *testing.T) {
 	} {
 		for _, c := range []struct{ inv, table bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
 			inv := c.inv
-			g := renderGrey(vals, 64, 64, w, inv, c.table, -2000, 1999)
+			m := newGreyMap(w, inv, c.table, -2000, 1999, len(vals))
+			g := image.NewGray(image.Rect(0, 0, 64, 64))
+			m.apply(vals, g.Pix)
 			for i, v := range vals {
 				want := math.Floor(w.Apply(float64(v))*255 + 0.5)
 				if inv {

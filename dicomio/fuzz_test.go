@@ -2,6 +2,7 @@ package dicomio
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"image"
 	"image/png"
@@ -12,8 +13,8 @@ import (
 	"github.com/tumortracer/tumortracer/internal/testenv"
 )
 
-// FuzzDecode feeds arbitrary bytes to Decode and everything that succeeds through Render and Stored: nothing may
-// panic, and every error must wrap one of the sentinels. Seeds: the synthetic fixtures and the small (≤ 10 kB, so
+// FuzzDecode feeds arbitrary bytes to Decode and every frame of everything that succeeds through Frame, Render
+// and Stored: nothing may panic, and every error must wrap one of the sentinels. Seeds: the synthetic fixtures and the small (≤ 10 kB, so
 // that minimisation stays quick) files of the corpus, when present.
 func FuzzDecode(f *testing.F) {
 	for _, seed := range fuzzSeeds() {
@@ -38,28 +39,51 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Decode(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
-			known := false
-			for _, e := range []error{ErrNotImage, ErrUnsupported, ErrTooLarge, ErrTruncated, ErrMalformed, ErrNoPixelData} {
-				known = known || errors.Is(err, e)
-			}
-			if !known {
-				t.Fatalf("error wraps no sentinel: %v", err)
-			}
+			checkKnown(t, err)
 			return
 		}
+		// Frames are decoded when first used, so decode every one here: a frame may fail, with a sentinel, and
+		// then Render, Stored, StoredAll and CheckFrames must fail with it too.
+		var firstErr error
 		for i := range s.NumFrames {
-			if _, err := s.Render(i, s.DefaultWindow(i), RenderOptions{AspectCorrect: true, Invert: i%2 == 1}); err != nil {
-				t.Fatalf("render frame %d: %v", i, err)
+			_, ferr := s.Frame(i)
+			_, rerr := s.Render(i, s.DefaultWindow(i), RenderOptions{AspectCorrect: true, Invert: i%2 == 1})
+			_, serr := s.Stored(i)
+			if ferr != nil {
+				checkKnown(t, ferr)
+				if rerr == nil || serr == nil {
+					t.Fatalf("frame %d fails (%v) but render (%v) or stored (%v) does not", i, ferr, rerr, serr)
+				}
+				firstErr = cmp.Or(firstErr, ferr)
+				continue
 			}
-			if _, err := s.Stored(i); err != nil {
-				t.Fatalf("stored frame %d: %v", i, err)
+			if rerr != nil || serr != nil {
+				t.Fatalf("frame %d decodes but render fails (%v) or stored fails (%v)", i, rerr, serr)
 			}
+		}
+		if err := s.CheckFrames(); (err == nil) != (firstErr == nil) {
+			t.Fatalf("CheckFrames says %v, the frames %v", err, firstErr)
 		}
 		var npy bytes.Buffer
-		if st, err := s.StoredAll(); err != nil || WriteNPY(&npy, st) != nil {
-			t.Fatalf("stored all: %v", err)
+		st, err := s.StoredAll()
+		if (err == nil) != (firstErr == nil) {
+			t.Fatalf("stored all: %v, the frames %v", err, firstErr)
+		}
+		if err == nil && WriteNPY(&npy, st) != nil {
+			t.Fatalf("write npy of %s %v", st.Dtype, st.Shape)
 		}
 	})
+}
+
+// checkKnown fails unless err wraps one of the package's sentinels.
+func checkKnown(t *testing.T, err error) {
+	t.Helper()
+	for _, e := range []error{ErrNotImage, ErrUnsupported, ErrTooLarge, ErrTruncated, ErrMalformed, ErrNoPixelData} {
+		if errors.Is(err, e) {
+			return
+		}
+	}
+	t.Fatalf("error wraps no sentinel: %v", err)
 }
 
 // fuzzSeeds are small valid files of every kind the package reads.

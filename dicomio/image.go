@@ -69,14 +69,12 @@ func decodeImage(buf []byte, format Format, o options) (*Scan, error) {
 		}
 		vals, raw = imageSamples(img, s.SamplesPerPixel, bits)
 	}
-	s.frames = [][]float32{vals}
 	lo, hi := float32(full), float32(0)
 	for _, v := range vals {
 		lo, hi = min(lo, v), max(hi, v)
 	}
-	s.ranges = [][2]float32{{lo, hi}}
 	s.integral = true
-	s.raw = []rawFrame{{data: raw, photometric: s.StoredPhotometric}}
+	s.pixels = imageFrame(vals, lo, hi, rawFrame{data: raw, photometric: s.StoredPhotometric})
 	return s, nil
 }
 

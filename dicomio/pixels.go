@@ -28,8 +28,9 @@ func (s *Scan) storedSamplesPerFrame() int {
 	return s.Rows * s.Columns * s.storedSPP
 }
 
-// decodePixels splits the pixel data into frames and converts each to modality values.
-func (s *Scan) decodePixels(top topLevel, bigEndian bool) error {
+// locatePixels finds every frame's stored bytes and checks what can be checked without decoding: the pixel data
+// length of native frames, the split of encapsulated ones into frames, and that a codec exists for them.
+func (s *Scan) locatePixels(top topLevel, bigEndian bool) error {
 	native := top.pixelValue != nil
 	switch {
 	case native && !nativeSyntax(s.TransferSyntax) && s.TransferSyntax != tsEncapsulatedRaw:
@@ -37,7 +38,7 @@ func (s *Scan) decodePixels(top topLevel, bigEndian bool) error {
 	case !native && nativeSyntax(s.TransferSyntax):
 		return fmt.Errorf("pixel data is encapsulated although transfer syntax %s is uncompressed: %w", tsName(s.TransferSyntax), ErrMalformed)
 	}
-	var raws []rawFrame
+	px := &frameSource{frames: s.NumFrames}
 	if native {
 		s.rawBigEndian = bigEndian
 		frameSamples := s.storedSamplesPerFrame()
@@ -46,113 +47,83 @@ func (s *Scan) decodePixels(top topLevel, bigEndian bool) error {
 			if int64(len(top.pixelValue)) < need {
 				return fmt.Errorf("pixel data has %d bytes, %d expected: %w", len(top.pixelValue), need, ErrTruncated)
 			}
-			for i := range s.NumFrames {
-				raws = append(raws, rawFrame{data: top.pixelValue, bitOffset: i * frameSamples})
-			}
+			px.native = top.pixelValue[:need]
 		} else {
-			frameLen := frameSamples * s.sampleBytes()
-			need := int64(frameLen) * int64(s.NumFrames)
+			need := int64(frameSamples) * int64(s.sampleBytes()) * int64(s.NumFrames)
 			if int64(len(top.pixelValue)) < need {
 				return fmt.Errorf("pixel data has %d bytes, %d expected for %d frame(s) of %d×%d: %w", len(top.pixelValue), need, s.NumFrames, s.Columns, s.Rows, ErrTruncated)
 			}
-			for i := range s.NumFrames {
-				raws = append(raws, rawFrame{data: top.pixelValue[i*frameLen : (i+1)*frameLen]})
-			}
+			px.native = top.pixelValue[:need]
 		}
 	} else {
-		var err error
-		raws, err = s.decodeEncapsulated(top)
+		ts := s.TransferSyntax
+		if ts != tsEncapsulatedRaw && ts != tsDeflatedFrames && !codec.Supported(ts) {
+			err := codec.Unsupported(ts) // says whether this build leaves the codec out (Windows) or none exists
+			return sentenceError{msg: err.Error(), errs: []error{ErrUnsupported, err}}
+		}
+		groups, err := splitFrames(top, s.NumFrames, ts)
 		if err != nil {
 			return err
 		}
+		px.fragments = groups
 	}
-	s.raw = raws
+	s.pixels = px
 	s.integral = s.floatPixels == 0 && (s.modalityLUT != nil ||
 		s.RescaleSlope == math.Trunc(s.RescaleSlope) && s.RescaleIntercept == math.Trunc(s.RescaleIntercept))
-	s.frames = make([][]float32, len(raws))
-	s.ranges = make([][2]float32, len(raws))
-	for i, rf := range raws {
-		vals, lo, hi, err := s.values(rf)
-		if err != nil {
-			return fmt.Errorf("frame %d: %w", i, err)
-		}
-		s.frames[i], s.ranges[i] = vals, [2]float32{lo, hi}
-	}
 	if s.Photometric == "RGB" && s.StoredPhotometric != "PALETTE COLOR" {
 		s.colorMax = float32(uint64(1)<<min(s.BitsStored, 32) - 1)
 	}
 	return nil
 }
 
-// decodeEncapsulated assigns fragments to frames and runs the codec on each.
-func (s *Scan) decodeEncapsulated(top topLevel) ([]rawFrame, error) {
-	ts := s.TransferSyntax
-	if ts != tsEncapsulatedRaw && ts != tsDeflatedFrames && !codec.Supported(ts) {
-		err := codec.Unsupported(ts) // says whether this build leaves the codec out (Windows) or none exists
-		return nil, sentenceError{msg: err.Error(), errs: []error{ErrUnsupported, err}}
-	}
-	groups, err := splitFrames(top, s.NumFrames, s.TransferSyntax)
-	if err != nil {
-		return nil, err
-	}
-	p := codec.Params{Rows: s.Rows, Columns: s.Columns, SamplesPerPixel: s.storedSPP, BitsAllocated: s.BitsAllocated,
-		BitsStored: s.BitsStored, PixelRepresentation: s.PixelRepresentation, Photometric: s.StoredPhotometric,
-		PlanarConfiguration: s.PlanarConfiguration}
-	frameSize := p.FrameSize()
-	if s.BitsAllocated == 1 {
-		frameSize = (s.Rows*s.Columns*s.storedSPP + 7) / 8
-	}
-	out := make([]rawFrame, len(groups))
-	for i, data := range groups {
-		var f codec.Frame
-		switch s.TransferSyntax {
-		case tsEncapsulatedRaw:
-			f = codec.Frame{Data: data, Photometric: s.StoredPhotometric}
-		case tsDeflatedFrames:
-			raw, err := inflate(data, int64(frameSize))
-			if err != nil {
-				return nil, fmt.Errorf("frame %d: %w", i, err)
-			}
-			f = codec.Frame{Data: raw, Photometric: s.StoredPhotometric}
-		default:
-			f, err = codec.Decode(s.TransferSyntax, data, p)
-			if err != nil {
-				return nil, fmt.Errorf("frame %d: %w", i, classifyCodecError(err))
-			}
+// retained is the number of pixel bytes the frames refer to.
+func (px *frameSource) retained() int {
+	n := len(px.native)
+	for _, g := range px.fragments {
+		for _, f := range g {
+			n += len(f)
 		}
-		if len(f.Data) < frameSize {
-			return nil, fmt.Errorf("frame %d decoded to %d bytes, %d expected: %w", i, len(f.Data), frameSize, ErrMalformed)
-		}
-		if f.Photometric == "" {
-			f.Photometric = s.StoredPhotometric
-		}
-		out[i] = rawFrame{data: f.Data[:frameSize], photometric: f.Photometric}
 	}
-	return out, nil
+	return n
 }
 
-// splitFrames joins each frame's fragments: by the Extended or Basic Offset Table when present, one fragment
-// per frame when the counts agree, else by the start-of-image markers of JPEG, JPEG-LS and JPEG 2000.
-func splitFrames(top topLevel, frames int, ts string) ([][]byte, error) {
+// compact copies the pixel bytes out of the file buffer they were sliced from, so that the buffer (the rest of
+// a file whose pixel data is a small part of it) can be freed.
+func (px *frameSource) compact() {
+	if px.native != nil {
+		px.native = append([]byte(nil), px.native...)
+		return
+	}
+	block := make([]byte, 0, px.retained())
+	for _, g := range px.fragments {
+		for k, f := range g {
+			at := len(block)
+			block = append(block, f...)
+			g[k] = block[at:len(block):len(block)]
+		}
+	}
+}
+
+// splitFrames assigns fragments to frames: by the Extended or Basic Offset Table when present, one fragment per
+// frame when the counts agree, else by the start-of-image markers of JPEG, JPEG-LS and JPEG 2000. It returns
+// each frame's fragment values; they are joined when the frame is decoded.
+func splitFrames(top topLevel, frames int, ts string) ([][][]byte, error) {
 	frags := top.frags
 	if len(frags) == 0 {
 		return nil, fmt.Errorf("encapsulated pixel data has no fragments: %w", ErrMalformed)
 	}
-	join := func(fs []fragment) []byte {
-		if len(fs) == 1 {
-			return fs[0].data
-		}
-		var out []byte
-		for _, f := range fs {
-			out = append(out, f.data...)
+	values := func(fs []fragment) [][]byte {
+		out := make([][]byte, len(fs))
+		for i, f := range fs {
+			out[i] = f.data
 		}
 		return out
 	}
 	if frames == 1 {
-		return [][]byte{join(frags)}, nil
+		return [][][]byte{values(frags)}, nil
 	}
 	if offsets := offsetTable(top); len(offsets) == frames {
-		out := make([][]byte, frames)
+		out := make([][][]byte, frames)
 		for i := range frames {
 			lo, hi := offsets[i], uint64(math.MaxUint64)
 			if i+1 < frames {
@@ -167,27 +138,27 @@ func splitFrames(top topLevel, frames int, ts string) ([][]byte, error) {
 			if len(fs) == 0 {
 				return nil, fmt.Errorf("offset table points frame %d at no fragment: %w", i, ErrMalformed)
 			}
-			out[i] = join(fs)
+			out[i] = values(fs)
 		}
 		return out, nil
 	}
 	if len(frags) == frames {
-		out := make([][]byte, frames)
+		out := make([][][]byte, frames)
 		for i, f := range frags {
-			out[i] = f.data
+			out[i] = [][]byte{f.data}
 		}
 		return out, nil
 	}
-	var out [][]byte
+	var out [][][]byte
 	var cur []fragment
 	for _, f := range frags {
 		if frameStart(f.data) && len(cur) > 0 {
-			out = append(out, join(cur))
+			out = append(out, values(cur))
 			cur = nil
 		}
 		cur = append(cur, f)
 	}
-	out = append(out, join(cur))
+	out = append(out, values(cur))
 	if len(out) != frames {
 		return nil, fmt.Errorf("cannot split %d fragments into %d frames (%s): %w", len(frags), frames, tsName(ts), ErrMalformed)
 	}
@@ -215,49 +186,16 @@ func frameStart(b []byte) bool {
 }
 
 // values converts one frame to modality values, samples interleaved, and returns its range.
-func (s *Scan) values(rf rawFrame) (vals []float32, lo, hi float32, err error) {
-	// Native frames are as stored; codecs return interleaved samples in the photometric they name.
-	native := rf.photometric == ""
-	nStored := s.Rows * s.Columns * s.storedSPP
-	if native {
-		nStored = s.storedSamplesPerFrame()
-	}
-	raw := make([]float32, nStored)
-	s.readSamples(rf, raw)
-	photometric := s.StoredPhotometric
-	if !native {
-		photometric = rf.photometric
-	}
-	if photometric == "YBR_FULL_422" && native {
-		raw = expand422(raw, s.Rows*s.Columns)
-	}
-	if s.storedSPP == 3 && s.PlanarConfiguration == 1 && native {
-		raw = interleave(raw, s.Rows*s.Columns)
-	}
-	switch {
-	case photometric == "PALETTE COLOR":
-		vals = s.applyPalette(raw)
-	case photometric == "YBR_FULL" || photometric == "YBR_FULL_422":
-		ybrToRGB(raw, float32(uint64(1)<<min(s.BitsStored, 32)-1))
-		vals = raw
-	case s.storedSPP == 3:
-		vals = raw
-	case s.modalityLUT != nil:
-		l := s.modalityLUT
-		for i, v := range raw {
-			raw[i] = float32(l.lookup(float64(v)))
-		}
-		vals = raw
-	case s.RescaleSlope != 1 || s.RescaleIntercept != 0:
-		m, b := s.RescaleSlope, s.RescaleIntercept
-		for i, v := range raw {
-			raw[i] = float32(float64(v)*m + b)
-		}
-		vals = raw
-	default:
-		vals = raw
-	}
-	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+func (s *Scan) values(rf rawFrame) (vals []float32, lo, hi float32) {
+	n := s.Rows * s.Columns
+	vals = make([]float32, n*s.SamplesPerPixel)
+	s.convert(rf, 0, n, vals, nil)
+	lo, hi = valueRange(vals, float32(math.Inf(1)), float32(math.Inf(-1)))
+	return vals, lo, hi
+}
+
+// valueRange widens [lo, hi] to the values in vals (NaN ignored).
+func valueRange(vals []float32, lo, hi float32) (float32, float32) {
 	for _, v := range vals {
 		if v < lo {
 			lo = v
@@ -266,12 +204,96 @@ func (s *Scan) values(rf rawFrame) (vals []float32, lo, hi float32, err error) {
 			hi = v
 		}
 	}
-	return vals, lo, hi, nil
+	return lo, hi
 }
 
-// readSamples reads a frame's stored samples into out, masking to Bits Stored and sign-extending.
-func (s *Scan) readSamples(rf rawFrame, out []float32) {
+// convertChunk is how many pixels a streamed conversion handles at a time (even, for YBR_FULL_422 pairs).
+const convertChunk = 16384
+
+// eachChunk converts frame rf chunk by chunk, without holding the frame's values, and calls fn with each chunk's
+// first pixel and its values (valid until fn returns).
+func (s *Scan) eachChunk(rf rawFrame, fn func(first int, vals []float32)) {
+	n := s.Rows * s.Columns
+	out := make([]float32, min(n, convertChunk)*s.SamplesPerPixel)
+	var stored []float32
+	for first := 0; first < n; first += convertChunk {
+		k := min(convertChunk, n-first)
+		vals := out[:k*s.SamplesPerPixel]
+		stored = s.convert(rf, first, k, vals, stored)
+		fn(first, vals)
+	}
+}
+
+// convert writes the modality values of the n pixels from pixel first of frame rf into out (n×SamplesPerPixel
+// values, samples interleaved): Bits Stored masking and sign extension, planar and YBR_FULL_422 layouts,
+// palette and YBR colour, then Modality LUT or rescale. Whole frames and chunks of one go through this same
+// code, so that a streamed render equals a render of Frame's values. stored is scratch space for the stored
+// samples; the grown scratch is returned. first is even (YBR_FULL_422 keeps pixels in pairs).
+func (s *Scan) convert(rf rawFrame, first, n int, out, stored []float32) []float32 {
+	// Native frames are as stored; codecs return interleaved samples in the photometric they name.
+	native := rf.photometric == ""
+	photometric := s.StoredPhotometric
+	if !native {
+		photometric = rf.photometric
+	}
+	scratch := func(k int) []float32 {
+		if cap(stored) < k {
+			stored = make([]float32, k)
+		}
+		return stored[:k]
+	}
+	out = out[:n*s.SamplesPerPixel]
+	switch {
+	case native && photometric == "YBR_FULL_422":
+		in := scratch(2 * n) // Y1 Y2 Cb Cr for each pair of pixels
+		s.readSamples(rf, 2*first, in)
+		expand422(in, out, n)
+	case native && s.storedSPP == 3 && s.PlanarConfiguration == 1:
+		plane := scratch(n)
+		for c := range 3 {
+			s.readSamples(rf, c*s.Rows*s.Columns+first, plane)
+			for p, v := range plane {
+				out[3*p+c] = v
+			}
+		}
+	case photometric == "PALETTE COLOR" && s.storedSPP == 1:
+		idx := scratch(n)
+		s.readSamples(rf, first, idx)
+		for i, v := range idx {
+			for c := range 3 {
+				out[3*i+c] = float32(s.palette[c].lookup(float64(v)))
+			}
+		}
+		return stored
+	default:
+		s.readSamples(rf, first*s.storedSPP, out)
+	}
+	switch {
+	case photometric == "YBR_FULL" || photometric == "YBR_FULL_422":
+		ybrToRGB(out, float32(uint64(1)<<min(s.BitsStored, 32)-1))
+	case s.storedSPP == 3:
+	case s.modalityLUT != nil:
+		l := s.modalityLUT
+		for i, v := range out {
+			out[i] = float32(l.lookup(float64(v)))
+		}
+	case s.RescaleSlope != 1 || s.RescaleIntercept != 0:
+		m, b := s.RescaleSlope, s.RescaleIntercept
+		for i, v := range out {
+			out[i] = float32(float64(v)*m + b)
+		}
+	}
+	return stored
+}
+
+// readSamples reads len(out) of a frame's stored samples, from sample first on, masking to Bits Stored and
+// sign-extending.
+func (s *Scan) readSamples(rf rawFrame, first int, out []float32) {
 	d := rf.data
+	if s.BitsAllocated != 1 {
+		bps := max(s.floatPixels, s.BitsAllocated) / 8
+		d = d[first*bps : (first+len(out))*bps]
+	}
 	var bo binary.ByteOrder = binary.LittleEndian
 	if s.rawBigEndian && rf.photometric == "" {
 		bo = binary.BigEndian
@@ -301,7 +323,7 @@ func (s *Scan) readSamples(rf rawFrame, out []float32) {
 		}
 	case s.BitsAllocated == 1:
 		for i := range out {
-			bit := rf.bitOffset + i
+			bit := rf.bitOffset + first + i
 			out[i] = float32(d[bit>>3] >> uint(bit&7) & 1)
 		}
 	case s.BitsAllocated == 8:
@@ -309,7 +331,6 @@ func (s *Scan) readSamples(rf rawFrame, out []float32) {
 			out[i] = extend(uint32(d[i]))
 		}
 	case s.BitsAllocated == 16 && s.BitsStored == 16 && bo == binary.LittleEndian:
-		d = d[:2*len(out)]
 		if signed {
 			for i := range out {
 				out[i] = float32(int16(uint16(d[2*i]) | uint16(d[2*i+1])<<8))
@@ -320,7 +341,6 @@ func (s *Scan) readSamples(rf rawFrame, out []float32) {
 			}
 		}
 	case s.BitsAllocated == 16 && bo == binary.LittleEndian:
-		d = d[:2*len(out)]
 		m16, sb := uint16(mask), uint16(signBit)
 		for i := range out {
 			u := (uint16(d[2*i]) | uint16(d[2*i+1])<<8) >> shift & m16
@@ -341,28 +361,16 @@ func (s *Scan) readSamples(rf rawFrame, out []float32) {
 	}
 }
 
-// expand422 turns Y1 Y2 Cb Cr quadruples into two full YCbCr pixels.
-func expand422(in []float32, pixels int) []float32 {
-	out := make([]float32, pixels*3)
+// expand422 turns the Y1 Y2 Cb Cr quadruples of in into full YCbCr pixels in out (pixels of them; the last of an
+// odd number has no pair and stays 0, as pydicom leaves it).
+func expand422(in, out []float32, pixels int) {
+	clear(out)
 	for p := 0; p+1 < pixels && 2*p+3 < len(in); p += 2 {
 		q := in[2*p : 2*p+4]
 		o := out[3*p : 3*p+6]
 		o[0], o[1], o[2] = q[0], q[2], q[3]
 		o[3], o[4], o[5] = q[1], q[2], q[3]
 	}
-	return out
-}
-
-// interleave turns planar RRR…GGG…BBB… into RGBRGB….
-func interleave(in []float32, pixels int) []float32 {
-	out := make([]float32, len(in))
-	for c := range 3 {
-		plane := in[c*pixels : (c+1)*pixels]
-		for p, v := range plane {
-			out[3*p+c] = v
-		}
-	}
-	return out
 }
 
 // ybrToRGB converts YCbCr (YBR_FULL, PS3.3 C.7.6.3.1.2) to RGB in place; full is the largest sample value.
@@ -379,17 +387,6 @@ func ybrToRGB(px []float32, full float32) {
 	}
 }
 
-// applyPalette maps palette indices to RGB through the three Palette Color LUTs.
-func (s *Scan) applyPalette(idx []float32) []float32 {
-	out := make([]float32, 3*len(idx))
-	for i, v := range idx {
-		for c := range 3 {
-			out[3*i+c] = float32(s.palette[c].lookup(float64(v)))
-		}
-	}
-	return out
-}
-
 // lookup maps an input value through the LUT, clamping below the first and above the last entry.
 func (l *LUT) lookup(v float64) float64 {
 	if len(l.Data) == 0 {
@@ -403,17 +400,4 @@ func (l *LUT) lookup(v float64) float64 {
 		i = len(l.Data) - 1
 	}
 	return float64(l.Data[i])
-}
-
-// Frame returns frame i's values in modality units (Hounsfield units for CT), samples interleaved, row-major;
-// len = Rows*Columns*SamplesPerPixel. Colour images (RGB, YBR_*, PALETTE COLOR) are RGB. The slice is shared:
-// callers must not modify it.
-func (s *Scan) Frame(i int) ([]float32, error) {
-	if len(s.frames) == 0 {
-		return nil, fmt.Errorf("scan was read without pixels: %w", ErrNoPixelData)
-	}
-	if i < 0 || i >= len(s.frames) {
-		return nil, fmt.Errorf("frame %d of %d: %w", i, len(s.frames), ErrFrameRange)
-	}
-	return s.frames[i], nil
 }

@@ -25,18 +25,33 @@ const (
 // *image.Gray, MONOCHROME1 inverted so it displays like a film; colour frames as *image.RGBA scaled from their
 // full sample range (w is ignored for colour). The image has the native pixel grid unless opt.AspectCorrect asks
 // for square pixels.
+//
+// The frame is decoded on first use and can fail here (see Frame); Render is safe to call from several
+// goroutines at once.
 func (s *Scan) Render(frame int, w Window, opt RenderOptions) (image.Image, error) {
-	vals, err := s.Frame(frame)
+	e, err := s.entry(frame)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := e.stored(s)
 	if err != nil {
 		return nil, err
 	}
 	var img image.Image
 	if s.SamplesPerPixel == 3 {
-		img = s.renderRGB(vals, opt.Invert)
+		rgba := image.NewRGBA(image.Rect(0, 0, s.Columns, s.Rows))
+		s.eachValues(e, raw, func(first int, vals []float32) { s.renderRGB(vals, rgba.Pix[4*first:], opt.Invert) })
+		img = rgba
 	} else {
+		var lo, hi float32
+		if s.integral {
+			lo, hi, _ = e.valueRange(s) // cannot fail: the frame is decoded
+		}
 		invert := (s.Photometric == "MONOCHROME1") != opt.Invert
-		r := s.ranges[frame]
-		img = renderGrey(vals, s.Columns, s.Rows, w, invert, s.integral, r[0], r[1])
+		m := newGreyMap(w, invert, s.integral, lo, hi, s.Rows*s.Columns)
+		grey := image.NewGray(image.Rect(0, 0, s.Columns, s.Rows))
+		s.eachValues(e, raw, func(first int, vals []float32) { m.apply(vals, grey.Pix[first:]) })
+		img = grey
 	}
 	if opt.AspectCorrect {
 		img = s.aspectCorrect(img)
@@ -44,35 +59,65 @@ func (s *Scan) Render(frame int, w Window, opt RenderOptions) (image.Image, erro
 	return img, nil
 }
 
-// renderGrey maps values through the window. Integer-valued frames with a modest range go through a table built
-// with Apply (one evaluation per distinct value, then one lookup per pixel: the fastest path, and exact);
-// others through a tight affine loop (LINEAR, LINEAR_EXACT) or per-pixel Apply (SIGMOID, LUT).
-func renderGrey(vals []float32, cols, rows int, w Window, invert bool, integral bool, lo, hi float32) *image.Gray {
-	img := image.NewGray(image.Rect(0, 0, cols, rows))
-	pix := img.Pix[:len(vals)]
-	if integral && hi >= lo && hi-lo < 1<<20 && int(hi-lo)+1 <= max(len(vals), 4096) {
-		base := int(lo)
-		table := make([]uint8, int(hi-lo)+1)
-		for j := range table {
-			y := uint8(math.Floor(w.Apply(float64(base+j))*255 + 0.5))
+// eachValues calls fn with the frame's modality values: all at once when they are kept (see renderValues), else
+// chunk by chunk from the stored samples (the same conversion, without holding 4 bytes a sample).
+func (s *Scan) eachValues(e *cacheEntry, raw rawFrame, fn func(first int, vals []float32)) {
+	if vals := e.renderValues(s); vals != nil {
+		fn(0, vals)
+		return
+	}
+	s.eachChunk(raw, fn)
+}
+
+// greyMap maps modality values through a window to 8-bit grey. Integer-valued frames with a modest range go
+// through a table built with Apply (one evaluation per distinct value, then one lookup per pixel: the fastest
+// path, and exact); others through a tight affine loop (LINEAR, LINEAR_EXACT) or per-pixel Apply (SIGMOID, LUT).
+type greyMap struct {
+	table  []uint8 // grey level of value base+j
+	base   int
+	affine bool
+	fa, fb float32
+	w      Window
+	invert bool
+}
+
+// newGreyMap prepares the mapping for a frame of n pixels whose values lie in [lo, hi].
+func newGreyMap(w Window, invert bool, integral bool, lo, hi float32, n int) greyMap {
+	m := greyMap{w: w, invert: invert}
+	if integral && hi >= lo && hi-lo < 1<<20 && int(hi-lo)+1 <= max(n, 4096) {
+		m.base = int(lo)
+		m.table = make([]uint8, int(hi-lo)+1)
+		for j := range m.table {
+			y := uint8(math.Floor(w.Apply(float64(m.base+j))*255 + 0.5))
 			if invert {
 				y = 255 - y
 			}
-			table[j] = y
+			m.table[j] = y
 		}
-		for i, v := range vals {
-			pix[i] = table[int(v)-base]
-		}
-		return img
+		return m
 	}
 	if a, b, ok := w.affine(); ok {
 		// y = clamp(a·v + b) · 255, rounded half up; inversion is 255 − y.
-		fa, fb := float32(a*255), float32(b*255)+0.5
+		m.affine = true
+		m.fa, m.fb = float32(a*255), float32(b*255)+0.5
 		if invert {
-			fa, fb = -fa, 255-float32(b*255)+0.5
+			m.fa, m.fb = -m.fa, 255-float32(b*255)+0.5
 		}
+	}
+	return m
+}
+
+// apply writes the grey levels of vals to pix.
+func (m *greyMap) apply(vals []float32, pix []uint8) {
+	pix = pix[:len(vals)]
+	switch {
+	case m.table != nil:
 		for i, v := range vals {
-			y := v*fa + fb
+			pix[i] = m.table[int(v)-m.base]
+		}
+	case m.affine:
+		for i, v := range vals {
+			y := v*m.fa + m.fb
 			if y < 0 {
 				y = 0
 			} else if y > 255 {
@@ -80,28 +125,25 @@ func renderGrey(vals []float32, cols, rows int, w Window, invert bool, integral 
 			}
 			pix[i] = uint8(y)
 		}
-		return img
-	}
-	for i, v := range vals {
-		y := uint8(math.Floor(w.Apply(float64(v))*255 + 0.5))
-		if invert {
-			y = 255 - y
+	default:
+		for i, v := range vals {
+			y := uint8(math.Floor(m.w.Apply(float64(v))*255 + 0.5))
+			if m.invert {
+				y = 255 - y
+			}
+			pix[i] = y
 		}
-		pix[i] = y
 	}
-	return img
 }
 
-// renderRGB scales interleaved RGB samples from [0, colorMax] to 8 bits.
-func (s *Scan) renderRGB(vals []float32, invert bool) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, s.Columns, s.Rows))
+// renderRGB scales interleaved RGB samples from [0, colorMax] to 8 bits, writing RGBA pixels to pix.
+func (s *Scan) renderRGB(vals []float32, pix []uint8, invert bool) {
 	full := s.colorMax
 	if full <= 0 {
 		full = 255
 	}
 	k := 255 / full
-	n := s.Rows * s.Columns
-	for p := range n {
+	for p := range len(vals) / 3 {
 		o := 4 * p
 		for c := range 3 {
 			y := vals[3*p+c]*k + 0.5
@@ -114,11 +156,10 @@ func (s *Scan) renderRGB(vals []float32, invert bool) *image.RGBA {
 			if invert {
 				b = 255 - b
 			}
-			img.Pix[o+c] = b
+			pix[o+c] = b
 		}
-		img.Pix[o+3] = 255
+		pix[o+3] = 255
 	}
-	return img
 }
 
 // aspectCorrect stretches the axis with the larger pixel spacing so that pixels become square.

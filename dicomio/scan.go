@@ -7,8 +7,13 @@
 // every declared length (recursing into sequences) against the bytes that remain and locates the pixel data;
 // only then is the dataset before the pixel data handed to the library (behind a synthetic File Meta header that
 // names the encoding, with any library panic turned into an error). Pixel data is never parsed by the library:
-// native frames are sliced from the file, encapsulated ones split into frames (Extended or Basic Offset Table,
-// else one fragment per frame, else start-of-image markers) and decoded by package codec.
+// Open locates the frames (native ones are slices of the pixel data, encapsulated ones are split into frames by
+// the Extended or Basic Offset Table, else one fragment per frame, else start-of-image markers) and keeps only
+// the pixel data; each frame is decoded (by package codec when compressed) when it is first used, so a corrupt
+// compressed frame is reported by Frame, Render or Stored, not by Open. PNG and JPEG are decoded by Open.
+//
+// The last two frames decoded are kept, so a Scan holds about its stored pixel data plus two frames of float32
+// values, whatever its number of frames; a Scan is safe for concurrent use.
 //
 // Caps, checked before anything is allocated (ErrTooLarge beyond them): files and inflated Deflate datasets of
 // at most MaxFileSize (2 GiB, see WithMaxFileSize); Rows and Columns at most MaxDimension (65535); at most
@@ -26,7 +31,10 @@ const (
 	FormatJPEG  Format = "JPEG"
 )
 
-// Scan is one decoded image file: every frame's pixels in modality units and the metadata a viewer needs.
+// Scan is one image file: the metadata a viewer needs and its frames, which are decoded to modality units when
+// first asked for (Frame, Render, Stored, MinMaxWindow). Memory held: the pixel data as stored plus the last two
+// frames decoded. A Scan is safe for concurrent use by several goroutines (a viewer rendering while a classifier
+// reads the same Scan) as long as no one modifies its exported fields.
 type Scan struct {
 	Path           string // as given to Open; empty for Decode
 	Format         Format
@@ -58,16 +66,10 @@ type Scan struct {
 	// private element after the image attributes …); empty for a clean file.
 	Warnings []string
 
-	// frames holds each frame's values in modality units (after Modality LUT / Rescale Slope and Intercept),
-	// samples interleaved (RGB RGB …), row-major; len = Rows*Columns*SamplesPerPixel.
-	frames [][]float32
-	// ranges holds each frame's minimum and maximum value (grey images).
-	ranges [][2]float32
+	// pixels locates each frame's stored bytes and caches the last frames decoded (nil for MetadataOnly).
+	pixels *frameSource
 	// integral is set when every value is an integer (integer pixels, integer rescale or a LUT).
 	integral bool
-	// raw holds each frame's bytes as stored (native) or as the codec returned them (encapsulated); Stored
-	// derives pydicom's pixel_array from them on demand.
-	raw []rawFrame
 	// rawBigEndian is set for native pixel data of an Explicit VR Big Endian file.
 	rawBigEndian bool
 	// floatPixels is 32 or 64 for Float / Double Float Pixel Data, 0 for integer Pixel Data.

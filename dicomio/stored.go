@@ -11,14 +11,13 @@ import (
 // Bits Stored masking, no rescale, no colour conversion (YBR stays YBR, PALETTE COLOR stays indices),
 // YBR_FULL_422 expanded to three samples, planar configuration 1 interleaved, 1-bit data unpacked to uint8,
 // big endian files in big endian. For compressed files it is the codec's output.
+// A compressed frame is decoded here unless it is among the frames the Scan keeps decoded, and can fail here
+// (see Frame).
 func (s *Scan) Stored(i int) (StoredFrame, error) {
-	if len(s.raw) == 0 {
-		return StoredFrame{}, fmt.Errorf("scan was read without pixels: %w", ErrNoPixelData)
+	rf, err := s.storedFrame(i)
+	if err != nil {
+		return StoredFrame{}, err
 	}
-	if i < 0 || i >= len(s.raw) {
-		return StoredFrame{}, fmt.Errorf("frame %d of %d: %w", i, len(s.raw), ErrFrameRange)
-	}
-	rf := s.raw[i]
 	shape := []int{s.Rows, s.Columns}
 	if s.storedSPP > 1 {
 		shape = append(shape, s.storedSPP)
@@ -64,13 +63,14 @@ func (s *Scan) Stored(i int) (StoredFrame, error) {
 // shape when the file has more than one frame.
 func (s *Scan) StoredAll() (StoredFrame, error) {
 	first, err := s.Stored(0)
-	if err != nil || len(s.raw) == 1 {
+	if err != nil || s.pixels.frames == 1 {
 		return first, err
 	}
-	all := StoredFrame{Dtype: first.Dtype, Shape: append([]int{len(s.raw)}, first.Shape...)}
-	all.Data = make([]byte, 0, len(first.Data)*len(s.raw))
+	n := s.pixels.frames
+	all := StoredFrame{Dtype: first.Dtype, Shape: append([]int{n}, first.Shape...)}
+	all.Data = make([]byte, 0, len(first.Data)*n)
 	all.Data = append(all.Data, first.Data...)
-	for i := 1; i < len(s.raw); i++ {
+	for i := 1; i < n; i++ {
 		f, err := s.Stored(i)
 		if err != nil {
 			return StoredFrame{}, err

@@ -271,10 +271,7 @@ func walkTop(buf []byte, bo binary.ByteOrder, implicit bool) (topLevel, error) {
 		if err != nil {
 			return t, err
 		}
-		if !implicit && (h.vr == "UN" && h.length == undefinedLength || h.group == 0x0008 && h.elem == 0x0005 && h.vr != "CS") {
-			t.hidden = append(t.hidden, [2]int{pos, next})
-			t.warnings = append(t.warnings, fmt.Sprintf("skipped element %s with VR %s", h.tag(), h.vr))
-		}
+		t.hideFromLibrary(h, pos, next, implicit)
 		if h.group == 0x7FE0 {
 			val := buf[h.valueOff:next]
 			switch h.elem {
@@ -291,6 +288,46 @@ func walkTop(buf []byte, bo binary.ByteOrder, implicit bool) (topLevel, error) {
 		pos = next
 	}
 	return t, nil
+}
+
+// hideFromLibrary records a top-level element at [pos, next) that the DICOM library must not see.
+func (t *topLevel) hideFromLibrary(h elemHeader, pos, next int, implicit bool) {
+	if !implicit && (h.vr == "UN" && h.length == undefinedLength || h.group == 0x0008 && h.elem == 0x0005 && h.vr != "CS") {
+		t.hidden = append(t.hidden, [2]int{pos, next})
+		t.warnings = append(t.warnings, fmt.Sprintf("skipped element %s with VR %s", h.tag(), h.vr))
+	}
+}
+
+// walkHeader is walkTop for a MetadataOnly Open: buf holds the first bytes of a dataset of size bytes, and the
+// walk stops at the pixel data element, whose declared length it checks against size without reading the value
+// (nor, when encapsulated, its fragments). Every failure is errPrefixShort: the end of the prefix may have caused
+// it, and the walk of a longer prefix, at last of the whole file, gives the real one in walkTop's words.
+func walkHeader(buf []byte, size int64, bo binary.ByteOrder, implicit bool) (topLevel, error) {
+	w := &walker{b: buf, bo: bo}
+	t := topLevel{cut: len(buf)}
+	for pos := 0; pos < len(buf); {
+		h, err := w.header(pos, len(buf), implicit)
+		if err != nil {
+			return t, errPrefixShort
+		}
+		if h.group >= 0x7FE0 && t.cut == len(buf) {
+			t.cut = pos
+		}
+		if h.group == 0x7FE0 && (h.elem == 0x0010 || h.elem == 0x0008 || h.elem == 0x0009) {
+			if h.length != undefinedLength && int64(h.valueOff)+int64(h.length) > size {
+				return t, errPrefixShort
+			}
+			t.pixel = &h
+			return t, nil
+		}
+		_, next, err := w.element(pos, len(buf), implicit, 0)
+		if err != nil {
+			return t, errPrefixShort
+		}
+		t.hideFromLibrary(h, pos, next, implicit)
+		pos = next
+	}
+	return t, errPrefixShort
 }
 
 func allZero(b []byte) bool {
