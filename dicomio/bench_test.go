@@ -1,6 +1,8 @@
 package dicomio
 
 import (
+	"github.com/tumortracer/tumortracer/internal/testenv"
+
 	"bytes"
 	"encoding/binary"
 	"io/fs"
@@ -123,7 +125,7 @@ func writeMultiFrameCT(b *testing.B, frames, rows, cols int) string {
 // does, and reports the process's peak resident set (VmHWM) as peak-RSS-MB. VmHWM is reset first where the
 // kernel allows it (clear_refs 5), so run this benchmark alone: `-run '^$' -bench SweepPeakRSS -benchtime 1x`.
 func BenchmarkSweepPeakRSS(b *testing.B) {
-	root := filepath.Join(dataRoot(b), "dicom")
+	root := testenv.DataPath(b, "dicom")
 	var files []string
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".tsv") && !strings.HasSuffix(p, ".txt") {
