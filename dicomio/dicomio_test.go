@@ -402,7 +402,8 @@ func TestRenderMatchesApply(t *testing.T) {
 	} {
 		for _, c := range []struct{ inv, table bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
 			inv := c.inv
-			g := renderGrey(vals, 64, 64, w, inv, c.table, -2000, 1999)
+			p := &Pixels{Values: vals, Rows: 64, Columns: 64, Samples: 1, Min: -2000, Max: 1999, Integral: c.table}
+			g := renderGrey(p, w, inv)
 			for i, v := range vals {
 				want := math.Floor(w.Apply(float64(v))*255 + 0.5)
 				if inv {

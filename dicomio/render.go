@@ -30,13 +30,25 @@ func (s *Scan) Render(frame int, w Window, opt RenderOptions) (image.Image, erro
 	if err != nil {
 		return nil, err
 	}
+	p, err := NewPixels(vals, s.Rows, s.Columns, s.SamplesPerPixel)
+	if err != nil {
+		return nil, err
+	}
+	return s.RenderPixels(p, w, opt)
+}
+
+// RenderPixels is Render for a frame of s that the caller has already decoded (see NewPixels), so that a frame
+// shown on screen and classified is decoded once.
+func (s *Scan) RenderPixels(p *Pixels, w Window, opt RenderOptions) (image.Image, error) {
+	if p.Rows != s.Rows || p.Columns != s.Columns || p.Samples != max(s.SamplesPerPixel, 1) {
+		return nil, fmt.Errorf("pixels are %d×%d×%d, the scan %d×%d×%d: %w", p.Columns, p.Rows, p.Samples, s.Columns, s.Rows, s.SamplesPerPixel, ErrMalformed)
+	}
 	var img image.Image
 	if s.SamplesPerPixel == 3 {
-		img = s.renderRGB(vals, opt.Invert)
+		img = s.renderRGB(p.Values, opt.Invert)
 	} else {
 		invert := (s.Photometric == "MONOCHROME1") != opt.Invert
-		r := s.ranges[frame]
-		img = renderGrey(vals, s.Columns, s.Rows, w, invert, s.integral, r[0], r[1])
+		img = renderGrey(p, w, invert)
 	}
 	if opt.AspectCorrect {
 		img = s.aspectCorrect(img)
@@ -44,51 +56,10 @@ func (s *Scan) Render(frame int, w Window, opt RenderOptions) (image.Image, erro
 	return img, nil
 }
 
-// renderGrey maps values through the window. Integer-valued frames with a modest range go through a table built
-// with Apply (one evaluation per distinct value, then one lookup per pixel: the fastest path, and exact);
-// others through a tight affine loop (LINEAR, LINEAR_EXACT) or per-pixel Apply (SIGMOID, LUT).
-func renderGrey(vals []float32, cols, rows int, w Window, invert bool, integral bool, lo, hi float32) *image.Gray {
-	img := image.NewGray(image.Rect(0, 0, cols, rows))
-	pix := img.Pix[:len(vals)]
-	if integral && hi >= lo && hi-lo < 1<<20 && int(hi-lo)+1 <= max(len(vals), 4096) {
-		base := int(lo)
-		table := make([]uint8, int(hi-lo)+1)
-		for j := range table {
-			y := uint8(math.Floor(w.Apply(float64(base+j))*255 + 0.5))
-			if invert {
-				y = 255 - y
-			}
-			table[j] = y
-		}
-		for i, v := range vals {
-			pix[i] = table[int(v)-base]
-		}
-		return img
-	}
-	if a, b, ok := w.affine(); ok {
-		// y = clamp(a·v + b) · 255, rounded half up; inversion is 255 − y.
-		fa, fb := float32(a*255), float32(b*255)+0.5
-		if invert {
-			fa, fb = -fa, 255-float32(b*255)+0.5
-		}
-		for i, v := range vals {
-			y := v*fa + fb
-			if y < 0 {
-				y = 0
-			} else if y > 255 {
-				y = 255
-			}
-			pix[i] = uint8(y)
-		}
-		return img
-	}
-	for i, v := range vals {
-		y := uint8(math.Floor(w.Apply(float64(v))*255 + 0.5))
-		if invert {
-			y = 255 - y
-		}
-		pix[i] = y
-	}
+// renderGrey maps a grey frame through the window with GreyMap.
+func renderGrey(p *Pixels, w Window, invert bool) *image.Gray {
+	img := image.NewGray(image.Rect(0, 0, p.Columns, p.Rows))
+	NewGreyMap(w, invert, p).Map(img.Pix, p.Values)
 	return img
 }
 

@@ -91,12 +91,11 @@ func (s *Scan) DefaultWindow(frame int) Window {
 	return s.MinMaxWindow(frame)
 }
 
-// MinMaxWindow is the LINEAR_EXACT window spanning frame's smallest to largest value (width at least 1).
+// MinMaxWindow is the LINEAR_EXACT window spanning frame's smallest to largest value (see SpanWindow).
 func (s *Scan) MinMaxWindow(frame int) Window {
 	lo, hi := 0.0, 1.0
 	if frame >= 0 && frame < len(s.ranges) {
 		lo, hi = float64(s.ranges[frame][0]), float64(s.ranges[frame][1])
 	}
-	width := math.Max(hi-lo, 1)
-	return Window{Name: "min-max", Center: lo + width/2, Width: width, Function: VOILinearExact}
+	return SpanWindow(lo, hi)
 }
