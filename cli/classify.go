@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tumortracer/tumortracer/about"
 	"github.com/tumortracer/tumortracer/inference"
 	"github.com/tumortracer/tumortracer/models"
 	"github.com/tumortracer/tumortracer/pipeline"
@@ -59,7 +60,7 @@ func loadCatalogue(dirs []string, stderr io.Writer) (*inference.Catalogue, error
 	return cat, nil
 }
 
-func runClassify(args []string, _ Build, stdout, stderr io.Writer) int {
+func runClassify(args []string, _ about.Build, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	modelID := fs.String("model", "", "model `ID` for every file (default: chosen by modality)")
@@ -74,23 +75,24 @@ func runClassify(args []string, _ Build, stdout, stderr io.Writer) int {
 	fs.Var(&modelDirs, "models", "also load model folders from `DIR` (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tumortracer classify [--model ID] [--device auto|cpu|cuda] [--saliency DIR] [--format csv|json] [-o FILE] [--models DIR] [--ort-lib PATH] PATH...")
-		fmt.Fprintln(stderr, "PATHs are files or folders (recursed). Exit status: 0 all classified, 1 some failed, 2 usage error.")
+		fmt.Fprintln(stderr, "PATHs are files or folders (recursed; hidden files and files that are no image by name, like notes.txt, are skipped in folders).")
+		fmt.Fprintln(stderr, "Exit status: 0 all classified, 1 some failed, 2 usage error.")
 		fs.PrintDefaults()
 	}
 	paths, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
+			return about.ExitOK
 		}
-		return ExitUsage
+		return about.ExitUsage
 	}
 	usage := func(format string, a ...interface{}) int {
 		fmt.Fprintf(stderr, "tumortracer classify: "+format+"\n", a...)
-		return ExitUsage
+		return about.ExitUsage
 	}
 	if len(paths) == 0 {
 		fs.Usage()
-		return ExitUsage
+		return about.ExitUsage
 	}
 	if *format != "csv" && *format != "json" {
 		return usage("--format must be csv or json, not %q", *format)
@@ -123,7 +125,7 @@ func runClassify(args []string, _ Build, stdout, stderr io.Writer) int {
 	eng, err := inference.NewEngine(inference.Options{Device: dev, LibraryPath: *ortLib, BatchSize: *batch})
 	if err != nil {
 		// Every file still gets its record; the person gets the sentence once.
-		fmt.Fprintf(stderr, "tumortracer classify: %v\n", inference.ErrRuntimeMissing)
+		fmt.Fprintf(stderr, "tumortracer classify: %s\n", pipeline.Explain(err).ForCLI())
 		eng = nil
 	} else {
 		defer eng.Close()
@@ -137,7 +139,7 @@ func runClassify(args []string, _ Build, stdout, stderr io.Writer) int {
 			if len(probe) > 0 {
 				if _, err := eng.Device(probe[0]); errors.Is(err, inference.ErrDeviceUnavailable) {
 					fmt.Fprintf(stderr, "tumortracer classify: %v\n", err)
-					return ExitFailed
+					return about.ExitFailed
 				}
 			}
 		}
@@ -151,22 +153,37 @@ func runClassify(args []string, _ Build, stdout, stderr io.Writer) int {
 		defer f.Close()
 		out = f
 	}
-	var w pipeline.RecordWriter = pipeline.NewJSONWriter(out, *patient)
+	jw := pipeline.NewJSONWriter(out, *patient)
+	jw.CommandLine = true
+	var w pipeline.RecordWriter = jw
 	if *format == "csv" {
 		cw := pipeline.NewCSVWriter(out, classes, *patient)
+		cw.CommandLine = true
 		if err := cw.WriteHeader(); err != nil {
 			fmt.Fprintf(stderr, "tumortracer classify: write: %v\n", err)
-			return ExitFailed
+			return about.ExitFailed
 		}
 		w = cw
 	}
 
-	clf := pipeline.New(cat, eng, pipeline.Options{ModelID: *modelID, Saliency: *salDir != "", IncludePatient: *patient, BatchSize: *batch})
+	sal := pipeline.SaliencyOff
+	if *salDir != "" {
+		sal = pipeline.SaliencyAll
+	}
+	var engine pipeline.Engine
+	if eng != nil {
+		engine = eng
+	}
+	clf := pipeline.New(cat, engine, pipeline.Options{ModelID: *modelID, Saliency: sal, IncludePatient: *patient, BatchSize: *batch})
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	failed := 0
 	emit := func(r pipeline.Result) error {
+		if p := r.Record.Problem(); p != nil && p.Err != nil && !errors.Is(p, inference.ErrRuntimeMissing) {
+			// The record carries the sentence; the log gets the cause.
+			fmt.Fprintf(stderr, "tumortracer classify: %s: %v\n", r.Record.Path, p.Err)
+		}
 		if r.Prediction != nil && r.Prediction.Saliency != nil && *salDir != "" {
 			if err := writeOverlay(*salDir, r); err != nil {
 				fmt.Fprintf(stderr, "tumortracer classify: saliency for %s: %v\n", r.Record.Path, err)
@@ -176,19 +193,19 @@ func runClassify(args []string, _ Build, stdout, stderr io.Writer) int {
 		return w.Write(r.Record)
 	}
 	sum, err := clf.Run(ctx, pipeline.Expand(paths), emit, nil)
-	fmt.Fprintf(stderr, "tumortracer classify: %d classified, %d failed. %s\n", sum.OK, sum.Failed, Disclaimer)
+	fmt.Fprintf(stderr, "tumortracer classify: %d classified, %d failed. %s\n", sum.OK, sum.Failed, about.Disclaimer)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintf(stderr, "tumortracer classify: interrupted after %d of %d files\n", sum.OK+sum.Failed, sum.Total)
 		} else {
 			fmt.Fprintf(stderr, "tumortracer classify: %v\n", err)
 		}
-		return ExitFailed
+		return about.ExitFailed
 	}
 	if sum.Failed > 0 || failed > 0 {
-		return ExitFailed
+		return about.ExitFailed
 	}
-	return ExitOK
+	return about.ExitOK
 }
 
 // overlayName is the saliency PNG's file name for an input path: the cleaned path with separators as "__".

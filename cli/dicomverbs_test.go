@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tumortracer/tumortracer/about"
 	"github.com/tumortracer/tumortracer/dicomio"
 )
 
@@ -45,8 +46,8 @@ func TestInfoJSONLines(t *testing.T) {
 	os.WriteFile(bad, []byte("not an image"), 0o644)
 
 	code, stdout, _ := runVerb("info", "--json", good, bad)
-	if code != ExitFailed {
-		t.Errorf("exit %d with one bad file, want %d", code, ExitFailed)
+	if code != about.ExitFailed {
+		t.Errorf("exit %d with one bad file, want %d", code, about.ExitFailed)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	if len(lines) != 2 {
@@ -65,10 +66,10 @@ func TestInfoJSONLines(t *testing.T) {
 	if failed.Status != "error" || !strings.Contains(failed.Error, "not a DICOM, PNG or JPEG file") || strings.Contains(failed.Error, bad) {
 		t.Errorf("text file record %+v", failed)
 	}
-	if code, _, _ := runVerb("info", good); code != ExitOK {
+	if code, _, _ := runVerb("info", good); code != about.ExitOK {
 		t.Errorf("plain info exit %d", code)
 	}
-	if code, _, stderr := runVerb("info"); code != ExitUsage || !strings.Contains(stderr, "usage") {
+	if code, _, stderr := runVerb("info"); code != about.ExitUsage || !strings.Contains(stderr, "usage") {
 		t.Errorf("no files: exit %d, stderr %q", code, stderr)
 	}
 }
@@ -76,7 +77,7 @@ func TestInfoJSONLines(t *testing.T) {
 func TestInfoDICOM(t *testing.T) {
 	ct := ctSmall(t)
 	code, stdout, stderr := runVerb("info", "--json", ct)
-	if code != ExitOK {
+	if code != about.ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var r infoRecord
@@ -94,11 +95,11 @@ func TestRenderVerb(t *testing.T) {
 	dir := t.TempDir()
 	lung := filepath.Join(dir, "lung.png")
 	custom := filepath.Join(dir, "custom.png")
-	if code, _, stderr := runVerb("render", "--preset", "lung", "-o", lung, ct); code != ExitOK {
+	if code, _, stderr := runVerb("render", "--preset", "lung", "-o", lung, ct); code != about.ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	// Flags after the file, and the same window given by hand.
-	if code, _, stderr := runVerb("render", ct, "--window", "-600,1500", "-o", custom); code != ExitOK {
+	if code, _, stderr := runVerb("render", ct, "--window", "-600,1500", "-o", custom); code != about.ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	a, b := readPNG(t, lung), readPNG(t, custom)
@@ -118,11 +119,11 @@ func TestRenderVerb(t *testing.T) {
 		{"render", "--window", "40", "-o", lung, ct},
 		{"render", "--window", "40,80", "--preset", "lung", "-o", lung, ct},
 	} {
-		if code, _, stderr := runVerb(args...); code != ExitUsage || stderr == "" {
+		if code, _, stderr := runVerb(args...); code != about.ExitUsage || stderr == "" {
 			t.Errorf("%v: exit %d, stderr %q; want usage error", args, code, stderr)
 		}
 	}
-	if code, _, stderr := runVerb("render", "--frame", "3", "-o", lung, ct); code != ExitFailed || !strings.Contains(stderr, "out of range") {
+	if code, _, stderr := runVerb("render", "--frame", "3", "-o", lung, ct); code != about.ExitFailed || !strings.Contains(stderr, "out of range") {
 		t.Errorf("frame 3 of 1: exit %d, stderr %q", code, stderr)
 	}
 }
@@ -143,7 +144,7 @@ func readPNG(t *testing.T, path string) image.Image {
 func TestExportVerb(t *testing.T) {
 	ct := ctSmall(t)
 	out := filepath.Join(t.TempDir(), "ct.npy")
-	if code, _, stderr := runVerb("export", "-o", out, ct); code != ExitOK {
+	if code, _, stderr := runVerb("export", "-o", out, ct); code != about.ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	data, err := os.ReadFile(out)
@@ -160,10 +161,10 @@ func TestExportVerb(t *testing.T) {
 	if !bytes.Equal(data[10+hlen:], st.Data) {
 		t.Error("exported values differ from Stored(0)")
 	}
-	if code, _, _ := runVerb("export", "--frame", "1", "-o", out, ct); code != ExitFailed {
+	if code, _, _ := runVerb("export", "--frame", "1", "-o", out, ct); code != about.ExitFailed {
 		t.Errorf("frame 1 of 1: exit %d", code)
 	}
-	if code, _, _ := runVerb("export", ct); code != ExitUsage {
+	if code, _, _ := runVerb("export", ct); code != about.ExitUsage {
 		t.Errorf("no -o: exit %d", code)
 	}
 }
