@@ -32,9 +32,31 @@ type Summary struct {
 func (c *Classifier) Run(ctx context.Context, inputs []Input, emit func(Result) error, progress func(Progress)) (Summary, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sum := Summary{Total: len(inputs)}
-	window := c.opts.BatchSize + 2*c.opts.Workers
-	futures := make(chan chan prepared, window)
+	futures := c.prepareAhead(ctx, inputs)
+	t := tally{sum: Summary{Total: len(inputs)}, start: time.Now(), emit: emit, progress: progress}
+	batch := make([]prepared, 0, c.opts.BatchSize)
+	for {
+		var err error
+		batch, err = c.nextBatch(ctx, futures, batch[:0])
+		if err != nil || len(batch) == 0 {
+			return t.sum, err
+		}
+		results := c.infer(ctx, batch)
+		if err := ctx.Err(); err != nil {
+			return t.sum, err
+		}
+		for _, r := range results {
+			if err := t.finish(r); err != nil {
+				return t.sum, err
+			}
+		}
+	}
+}
+
+// prepareAhead runs prepareInput for the inputs on Options.Workers goroutines and returns, in input order, one
+// future per input; at most a few batches are prepared ahead of the engine. It stops when ctx is done.
+func (c *Classifier) prepareAhead(ctx context.Context, inputs []Input) <-chan chan prepared {
+	futures := make(chan chan prepared, c.opts.BatchSize+2*c.opts.Workers)
 	jobs := make(chan func(), c.opts.Workers)
 	for range c.opts.Workers {
 		go func() {
@@ -60,58 +82,53 @@ func (c *Classifier) Run(ctx context.Context, inputs []Input, emit func(Result) 
 			}
 		}
 	}()
+	return futures
+}
 
-	start := time.Now()
-	done := 0
-	finish := func(r Result) error {
-		done++
-		if r.Record.Status == StatusOK {
-			sum.OK++
-		} else {
-			sum.Failed++
+// nextBatch appends up to Options.BatchSize prepared inputs, in order, to batch; empty when all are done.
+func (c *Classifier) nextBatch(ctx context.Context, futures <-chan chan prepared, batch []prepared) ([]prepared, error) {
+	for len(batch) < c.opts.BatchSize {
+		f, ok := <-futures
+		if !ok {
+			break
 		}
-		if err := emit(r); err != nil {
-			return err
-		}
-		if progress != nil {
-			el := time.Since(start)
-			p := Progress{Done: done, Total: len(inputs), Failed: sum.Failed, Elapsed: el, Path: r.Record.Path}
-			p.ETA = time.Duration(float64(el) / float64(done) * float64(len(inputs)-done))
-			progress(p)
-		}
-		return nil
-	}
-	batch := make([]prepared, 0, c.opts.BatchSize)
-	for {
-		batch = batch[:0]
-		for len(batch) < c.opts.BatchSize {
-			f, ok := <-futures
-			if !ok {
-				break
-			}
-			select {
-			case d := <-f:
-				batch = append(batch, d)
-			case <-ctx.Done():
-				return sum, ctx.Err()
-			}
-		}
-		if len(batch) == 0 {
-			return sum, ctx.Err()
-		}
-		if err := ctx.Err(); err != nil {
-			return sum, err
-		}
-		results := c.infer(ctx, batch)
-		if err := ctx.Err(); err != nil {
-			return sum, err
-		}
-		for _, r := range results {
-			if err := finish(r); err != nil {
-				return sum, err
-			}
+		select {
+		case d := <-f:
+			batch = append(batch, d)
+		case <-ctx.Done():
+			return batch, ctx.Err()
 		}
 	}
+	return batch, ctx.Err()
+}
+
+// tally counts a run's records and reports its progress.
+type tally struct {
+	sum      Summary
+	done     int
+	start    time.Time
+	emit     func(Result) error
+	progress func(Progress)
+}
+
+// finish counts one result, emits it and reports progress.
+func (t *tally) finish(r Result) error {
+	t.done++
+	if r.Record.Status == StatusOK {
+		t.sum.OK++
+	} else {
+		t.sum.Failed++
+	}
+	if err := t.emit(r); err != nil {
+		return err
+	}
+	if t.progress != nil {
+		el := time.Since(t.start)
+		p := Progress{Done: t.done, Total: t.sum.Total, Failed: t.sum.Failed, Elapsed: el, Path: r.Record.Path}
+		p.ETA = time.Duration(float64(el) / float64(t.done) * float64(t.sum.Total-t.done))
+		t.progress(p)
+	}
+	return nil
 }
 
 // prepareInput opens one input and runs the steps before the forward run on its analysis frame; the scan is
