@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"os"
@@ -142,6 +143,31 @@ func TestOneOpenOneDecodeOneRun(t *testing.T) {
 				t.Fatalf("Run: %v, records %+v, opens %d, decodes %v, images %d", err, got, rd2.opens, rd2.frames, eng2.images)
 			}
 		})
+	}
+}
+
+// TestRunFramesOfAnOpenScan: the frames of one open multi-frame file go through Run as inputs of their own
+// (how a series of frames is classified): no second open, each frame decoded once, one batched model run.
+func TestRunFramesOfAnOpenScan(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.dcm")
+	writeMultiFrame(t, path, 5)
+	rd, eng := &countingReader{}, &countingEngine{}
+	clf := New(tinyCam(t), eng, Options{Reader: rd, ModelID: "tiny-cam", BatchSize: 8})
+	s, err := clf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inputs []Input
+	for f := 1; f <= 6; f++ {
+		inputs = append(inputs, Input{Path: path, Scan: s, Frame: f})
+	}
+	var frames []int
+	sum, err := clf.Run(context.Background(), inputs, func(r Result) error { frames = append(frames, r.Record.Frame); return nil }, nil)
+	if err != nil || sum.OK != 5 || sum.Failed != 1 {
+		t.Fatalf("summary %+v, %v: want frames 1–5 ok and frame 6 (of 5) failed", sum, err)
+	}
+	if fmt.Sprint(frames) != "[1 2 3 4 5 6]" || rd.opens != 1 || len(rd.frames) != 6 || eng.runs != 1 || eng.images != 5 {
+		t.Fatalf("records for frames %v; opens %d, decodes %v, runs %d of %d images", frames, rd.opens, rd.frames, eng.runs, eng.images)
 	}
 }
 

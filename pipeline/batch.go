@@ -25,7 +25,7 @@ type Summary struct {
 
 // Run classifies every input, in order, and calls emit once per input with its result (error results carry only
 // the record) as soon as its batch is done; progress, when not nil, is called after each emit. Each file goes
-// through the steps of Analyse on its analysis frame (AnalysisFrame): files are opened, their model chosen and
+// through the steps of Analyse on its frame (Input.Frame, else AnalysisFrame): files are opened, their model chosen and
 // their frame rendered by Options.Workers goroutines ahead of the engine, at most a few batches ahead, and no scan
 // is kept after its image is rendered, so memory stays flat however many files there are. Run stops at the first
 // emit error or when ctx is cancelled, returning that error; inputs not reached get no record.
@@ -131,18 +131,25 @@ func (t *tally) finish(r Result) error {
 	return nil
 }
 
-// prepareInput opens one input and runs the steps before the forward run on its analysis frame; the scan is
-// dropped once its image is rendered.
+// prepareInput opens one input (unless it comes open) and runs the steps before the forward run on its frame;
+// the scan is dropped once its image is rendered.
 func (c *Classifier) prepareInput(ctx context.Context, in Input) prepared {
 	if in.Err != nil {
 		return prepared{rec: Record{Path: in.Path}, err: in.Err}
 	}
 	t0 := time.Now()
-	s, err := c.Open(in.Path)
-	if err != nil {
-		return prepared{rec: Record{Path: in.Path}, err: err, decode: time.Since(t0)}
+	s := in.Scan
+	if s == nil {
+		var err error
+		if s, err = c.Open(in.Path); err != nil {
+			return prepared{rec: Record{Path: in.Path}, err: err, decode: time.Since(t0)}
+		}
 	}
-	p := c.prepare(ctx, s, AnalysisFrame(s))
+	frame := AnalysisFrame(s)
+	if in.Frame > 0 {
+		frame = in.Frame - 1
+	}
+	p := c.prepare(ctx, s, frame)
 	p.decode = time.Since(t0)
 	return p
 }

@@ -20,6 +20,11 @@ var ErrTooManyFiles = fmt.Errorf("more than %d files; only the first %d were tak
 type Input struct {
 	Path string
 	Err  error
+	// Scan, when set, is the file already open (its Path is Path): Run classifies it without opening it again,
+	// so that the frames of one multi-frame file can go through Run as inputs of their own.
+	Scan *Scan
+	// Frame is the 1-based frame to classify; 0 means the file's analysis frame (AnalysisFrame).
+	Frame int
 }
 
 // Expand turns the paths a person gave — `tumortracer classify PATH…` or a drop on the window, the same rules

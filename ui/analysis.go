@@ -47,13 +47,14 @@ func (vw *viewer) refreshAnalysis() {
 	if vw.scan == nil {
 		return
 	}
+	row := vw.batch.byPath[vw.path]
 	if err := vw.an.Ready(); err != nil {
 		vw.shown = nil
 		vw.ai.showUnavailable(err)
 		vw.view.SetSaliency(nil)
+		vw.batch.release(row) // queued again, for when classification becomes possible
 		return
 	}
-	row := vw.batch.byPath[vw.path]
 	if row != nil && vw.frame == pipeline.AnalysisFrame(vw.scan) {
 		switch {
 		case row.reservedIdle():

@@ -497,6 +497,9 @@ func TestClassificationUnavailableSaysWhy(t *testing.T) {
 	if runs, _ := eng.counts(); runs != 0 {
 		t.Fatal("the engine ran although classification is unavailable")
 	}
+	if r := rowOf(vw, "x.png"); r == nil || r.status != rowQueued {
+		t.Fatalf("the shown file's row is %+v, want it queued for when classification is possible", r)
+	}
 }
 
 // TestGoldenViewAndPanel renders the image view (synthetic scan, overlay on) and the AI panel with a scripted
