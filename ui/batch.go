@@ -69,6 +69,7 @@ type batchPanel struct {
 	sortAsc bool
 
 	running    bool
+	cancelled  bool // the person cancelled the last run: rows the viewer gives back wait for the next
 	stop       context.CancelFunc
 	started    time.Time
 	doneAtRun  int // rows finished when this run started (for the ETA)
@@ -252,12 +253,19 @@ func (p *batchPanel) reserve(r *batchRow) {
 	}
 }
 
-// release gives a reserved row back to the batch (the viewer moved on before analysing it).
+// release gives a reserved row back to the batch (the viewer moved on before analysing it): the running batch
+// takes it, or a new run starts unless the person cancelled the last one.
 func (p *batchPanel) release(r *batchRow) {
-	if r != nil && r.reservedIdle() {
-		r.status, r.byViewer = rowQueued, false
-		p.start()
+	if r == nil || !r.reservedIdle() {
+		return
 	}
+	r.status, r.byViewer = rowQueued, false
+	if p.cancelled {
+		r.status = rowCancelled
+		p.table.Refresh()
+		return
+	}
+	p.start()
 }
 
 // claim marks the row's record as being made by the viewer and returns the claim's generation for finish.
@@ -291,7 +299,7 @@ func (p *batchPanel) start() {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p.running, p.stop = true, cancel
+	p.running, p.stop, p.cancelled = true, cancel, false
 	p.started = time.Now()
 	p.doneAtRun = p.finished
 	p.cancel.Enable()
@@ -390,7 +398,7 @@ func (p *batchPanel) runEnded() {
 func (p *batchPanel) cancelRun() {
 	if p.stop != nil {
 		p.stop()
-		p.running = false
+		p.running, p.cancelled = false, true
 		p.count.SetText("Cancelling…")
 	}
 }

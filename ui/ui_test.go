@@ -431,6 +431,13 @@ func TestBatchCancel(t *testing.T) {
 	if done >= 40 || queued == 0 {
 		t.Fatalf("after Cancel: %d done, %d still queued; want the run stopped early", done, queued)
 	}
+	// Looking at cancelled files afterwards classifies the one on screen, and does not restart the batch.
+	vw.load(files[38], false)
+	vw.load(files[39], false) // the person moves on before 38 is open
+	waitFor(t, "file 39's record", func() bool { r := rowOf(vw, "39.png"); return r.status == rowDone && vw.shown == r.result })
+	if vw.batch.running || rowOf(vw, "38.png").status != rowCancelled {
+		t.Fatalf("after looking at two cancelled files: batch running %v, file 38 %v", vw.batch.running, rowOf(vw, "38.png").status)
+	}
 }
 
 func TestAIPanelShowsResultAndThreshold(t *testing.T) {
