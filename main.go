@@ -7,6 +7,7 @@ package main
 import (
 	"os"
 
+	"github.com/tumortracer/tumortracer/about"
 	"github.com/tumortracer/tumortracer/cli"
 	"github.com/tumortracer/tumortracer/ui"
 )
@@ -18,7 +19,7 @@ var (
 )
 
 func main() {
-	build := cli.Build{Version: version, Commit: commit}
+	build := about.Build{Version: version, Commit: commit}
 	args := os.Args[1:]
 	if len(args) > 0 && cli.IsVerb(args[0]) {
 		os.Exit(cli.Run(args, build, os.Stdout, os.Stderr))

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tumortracer/tumortracer/about"
 	"github.com/tumortracer/tumortracer/inference"
 	"github.com/tumortracer/tumortracer/models"
 	"github.com/tumortracer/tumortracer/pipeline"
@@ -59,136 +60,182 @@ func loadCatalogue(dirs []string, stderr io.Writer) (*inference.Catalogue, error
 	return cat, nil
 }
 
-func runClassify(args []string, _ Build, stdout, stderr io.Writer) int {
+// classifyOptions are classify's flags and paths.
+type classifyOptions struct {
+	modelID, salDir, format, outPath, ortLib string
+	device                                   inference.Device
+	patient                                  bool
+	batch                                    int
+	modelDirs                                listFlag
+	paths                                    []string
+}
+
+// parseClassify reads classify's command line; on failure it returns the exit status (usage printed).
+func parseClassify(args []string, stderr io.Writer) (classifyOptions, int, bool) {
+	var o classifyOptions
 	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	modelID := fs.String("model", "", "model `ID` for every file (default: chosen by modality)")
+	fs.StringVar(&o.modelID, "model", "", "model `ID` for every file (default: chosen by modality)")
 	device := fs.String("device", "auto", "execution provider: auto, cpu or cuda")
-	salDir := fs.String("saliency", "", "write a saliency overlay PNG per input into `DIR`")
-	format := fs.String("format", "csv", "output format: csv or json (JSON Lines)")
-	outPath := fs.String("o", "", "write records to `FILE` instead of standard output")
-	ortLib := fs.String("ort-lib", "", "ONNX Runtime library `PATH` (default: $"+inference.LibraryEnv+", lib/ beside the executable, the system)")
-	patient := fs.Bool("patient", false, "add patient_id and patient_name columns (off by default: records carry no identifiers)")
-	batch := fs.Int("batch", 8, "images per model run")
-	var modelDirs listFlag
-	fs.Var(&modelDirs, "models", "also load model folders from `DIR` (repeatable)")
+	fs.StringVar(&o.salDir, "saliency", "", "write a saliency overlay PNG per input into `DIR`")
+	fs.StringVar(&o.format, "format", "csv", "output format: csv or json (JSON Lines)")
+	fs.StringVar(&o.outPath, "o", "", "write records to `FILE` instead of standard output")
+	fs.StringVar(&o.ortLib, "ort-lib", "", "ONNX Runtime library `PATH` (default: $"+inference.LibraryEnv+", lib/ beside the executable, the system)")
+	fs.BoolVar(&o.patient, "patient", false, "add patient_id and patient_name columns (off by default: records carry no identifiers)")
+	fs.IntVar(&o.batch, "batch", 8, "images per model run")
+	fs.Var(&o.modelDirs, "models", "also load model folders from `DIR` (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tumortracer classify [--model ID] [--device auto|cpu|cuda] [--saliency DIR] [--format csv|json] [-o FILE] [--models DIR] [--ort-lib PATH] PATH...")
-		fmt.Fprintln(stderr, "PATHs are files or folders (recursed). Exit status: 0 all classified, 1 some failed, 2 usage error.")
+		fmt.Fprintln(stderr, "PATHs are files or folders (recursed; hidden files and files that are no image by name, like notes.txt, are skipped in folders).")
+		fmt.Fprintln(stderr, "Exit status: 0 all classified, 1 some failed, 2 usage error.")
 		fs.PrintDefaults()
 	}
-	paths, err := parseInterleaved(fs, args)
+	usage := func(format string, a ...interface{}) (classifyOptions, int, bool) {
+		fmt.Fprintf(stderr, "tumortracer classify: "+format+"\n", a...)
+		return o, about.ExitUsage, false
+	}
+	var err error
+	o.paths, err = parseInterleaved(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return o, about.ExitOK, false
+	case err != nil:
+		return o, about.ExitUsage, false
+	case len(o.paths) == 0:
+		fs.Usage()
+		return o, about.ExitUsage, false
+	case o.format != "csv" && o.format != "json":
+		return usage("--format must be csv or json, not %q", o.format)
+	case o.batch < 1:
+		return usage("--batch must be at least 1")
+	}
+	if o.device, err = inference.ParseDevice(*device); err != nil {
+		return usage("%v", err)
+	}
+	return o, 0, true
+}
+
+// startEngine starts ONNX Runtime. Without it every file still gets its record (the engine is nil) and the
+// person reads the sentence once; asking for CUDA where it cannot run is one clear error (ok false), not one
+// per file. The returned function closes the engine.
+func (o *classifyOptions) startEngine(cat *inference.Catalogue, stderr io.Writer) (pipeline.Engine, func(), bool) {
+	eng, err := inference.NewEngine(inference.Options{Device: o.device, LibraryPath: o.ortLib, BatchSize: o.batch})
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
+		fmt.Fprintf(stderr, "tumortracer classify: %s\n", pipeline.Explain(err).ForCLI())
+		return nil, func() {}, true
+	}
+	if o.device == inference.DeviceCUDA {
+		probe := cat.Models()
+		if m, err := cat.Get(o.modelID); err == nil {
+			probe = []*inference.Model{m}
 		}
-		return ExitUsage
+		if len(probe) > 0 {
+			if _, err := eng.Device(probe[0]); errors.Is(err, inference.ErrDeviceUnavailable) {
+				fmt.Fprintf(stderr, "tumortracer classify: %v\n", err)
+				eng.Close()
+				return nil, nil, false
+			}
+		}
+	}
+	return eng, func() { eng.Close() }, true
+}
+
+// recordWriter is the CSV (header written) or JSON Lines writer, with the command line's hints in error cells.
+func (o *classifyOptions) recordWriter(out io.Writer, classes []string) (pipeline.RecordWriter, error) {
+	if o.format == "json" {
+		jw := pipeline.NewJSONWriter(out, o.patient)
+		jw.CommandLine = true
+		return jw, nil
+	}
+	cw := pipeline.NewCSVWriter(out, classes, o.patient)
+	cw.CommandLine = true
+	return cw, cw.WriteHeader()
+}
+
+func runClassify(args []string, _ about.Build, stdout, stderr io.Writer) int {
+	o, code, ok := parseClassify(args, stderr)
+	if !ok {
+		return code
 	}
 	usage := func(format string, a ...interface{}) int {
 		fmt.Fprintf(stderr, "tumortracer classify: "+format+"\n", a...)
-		return ExitUsage
+		return about.ExitUsage
 	}
-	if len(paths) == 0 {
-		fs.Usage()
-		return ExitUsage
-	}
-	if *format != "csv" && *format != "json" {
-		return usage("--format must be csv or json, not %q", *format)
-	}
-	dev, err := inference.ParseDevice(*device)
-	if err != nil {
-		return usage("%v", err)
-	}
-	if *batch < 1 {
-		return usage("--batch must be at least 1")
-	}
-	cat, err := loadCatalogue(modelDirs, stderr)
+	cat, err := loadCatalogue(o.modelDirs, stderr)
 	if err != nil {
 		return usage("%v", err)
 	}
 	classes := pipeline.ClassColumns(cat.Models())
-	if *modelID != "" {
-		m, err := cat.Get(*modelID)
+	if o.modelID != "" {
+		m, err := cat.Get(o.modelID)
 		if err != nil {
 			return usage("%v", err)
 		}
 		classes = pipeline.ClassColumns([]*inference.Model{m})
 	}
-	if *salDir != "" {
-		if err := os.MkdirAll(*salDir, 0o755); err != nil {
+	sal := pipeline.SaliencyOff
+	if o.salDir != "" {
+		if err := os.MkdirAll(o.salDir, 0o755); err != nil {
 			return usage("saliency folder: %v", err)
 		}
+		sal = pipeline.SaliencyAll
 	}
-
-	eng, err := inference.NewEngine(inference.Options{Device: dev, LibraryPath: *ortLib, BatchSize: *batch})
-	if err != nil {
-		// Every file still gets its record; the person gets the sentence once.
-		fmt.Fprintf(stderr, "tumortracer classify: %v\n", inference.ErrRuntimeMissing)
-		eng = nil
-	} else {
-		defer eng.Close()
-		if dev == inference.DeviceCUDA {
-			// Asking for CUDA where it cannot run is one clear error, not one per file.
-			probe := cat.Models()
-			if *modelID != "" {
-				m, _ := cat.Get(*modelID)
-				probe = []*inference.Model{m}
-			}
-			if len(probe) > 0 {
-				if _, err := eng.Device(probe[0]); errors.Is(err, inference.ErrDeviceUnavailable) {
-					fmt.Fprintf(stderr, "tumortracer classify: %v\n", err)
-					return ExitFailed
-				}
-			}
-		}
+	eng, closeEngine, ok := o.startEngine(cat, stderr)
+	if !ok {
+		return about.ExitFailed
 	}
+	defer closeEngine()
 	out := stdout
-	if *outPath != "" {
-		f, err := os.Create(*outPath)
+	if o.outPath != "" {
+		f, err := os.Create(o.outPath)
 		if err != nil {
 			return usage("%v", err)
 		}
 		defer f.Close()
 		out = f
 	}
-	var w pipeline.RecordWriter = pipeline.NewJSONWriter(out, *patient)
-	if *format == "csv" {
-		cw := pipeline.NewCSVWriter(out, classes, *patient)
-		if err := cw.WriteHeader(); err != nil {
-			fmt.Fprintf(stderr, "tumortracer classify: write: %v\n", err)
-			return ExitFailed
-		}
-		w = cw
+	w, err := o.recordWriter(out, classes)
+	if err != nil {
+		fmt.Fprintf(stderr, "tumortracer classify: write: %v\n", err)
+		return about.ExitFailed
 	}
+	clf := pipeline.New(cat, eng, pipeline.Options{ModelID: o.modelID, Saliency: sal, IncludePatient: o.patient, BatchSize: o.batch})
+	return o.run(clf, w, stderr)
+}
 
-	clf := pipeline.New(cat, eng, pipeline.Options{ModelID: *modelID, Saliency: *salDir != "", IncludePatient: *patient, BatchSize: *batch})
-
+// run classifies every path, writing each record as soon as it and all before it are done, and returns the
+// exit status.
+func (o *classifyOptions) run(clf *pipeline.Classifier, w pipeline.RecordWriter, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	failed := 0
 	emit := func(r pipeline.Result) error {
-		if r.Prediction != nil && r.Prediction.Saliency != nil && *salDir != "" {
-			if err := writeOverlay(*salDir, r); err != nil {
+		if p := r.Record.Problem(); p != nil && p.Err != nil && !errors.Is(p, inference.ErrRuntimeMissing) {
+			// The record carries the sentence; the log gets the cause.
+			fmt.Fprintf(stderr, "tumortracer classify: %s: %v\n", r.Record.Path, p.Err)
+		}
+		if r.Prediction != nil && r.Prediction.Saliency != nil && o.salDir != "" {
+			if err := writeOverlay(o.salDir, r); err != nil {
 				fmt.Fprintf(stderr, "tumortracer classify: saliency for %s: %v\n", r.Record.Path, err)
 				failed++
 			}
 		}
 		return w.Write(r.Record)
 	}
-	sum, err := clf.Run(ctx, pipeline.Expand(paths), emit, nil)
-	fmt.Fprintf(stderr, "tumortracer classify: %d classified, %d failed. %s\n", sum.OK, sum.Failed, Disclaimer)
+	sum, err := clf.Run(ctx, pipeline.Expand(o.paths), emit, nil)
+	fmt.Fprintf(stderr, "tumortracer classify: %d classified, %d failed. %s\n", sum.OK, sum.Failed, about.Disclaimer)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintf(stderr, "tumortracer classify: interrupted after %d of %d files\n", sum.OK+sum.Failed, sum.Total)
 		} else {
 			fmt.Fprintf(stderr, "tumortracer classify: %v\n", err)
 		}
-		return ExitFailed
+		return about.ExitFailed
 	}
 	if sum.Failed > 0 || failed > 0 {
-		return ExitFailed
+		return about.ExitFailed
 	}
-	return ExitOK
+	return about.ExitOK
 }
 
 // overlayName is the saliency PNG's file name for an input path: the cleaned path with separators as "__".

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tumortracer/tumortracer/about"
 	"github.com/tumortracer/tumortracer/inference"
 	"github.com/tumortracer/tumortracer/internal/testenv"
 )
@@ -18,7 +19,7 @@ const inferenceFixtures = "../inference/testdata"
 
 func runVerb(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	code := Run(args, Build{Version: "test"}, &out, &errb)
+	code := Run(args, about.Build{Version: "test"}, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -31,8 +32,8 @@ func TestClassifyUsage(t *testing.T) {
 		{"classify", "--models", "/no/such/folder", "x.png"},
 		{"classify", "--bogus", "x.png"},
 	} {
-		if code, _, stderr := runVerb(args...); code != ExitUsage || stderr == "" {
-			t.Errorf("%v: exit %d, stderr %q; want %d with a message", args, code, stderr, ExitUsage)
+		if code, _, stderr := runVerb(args...); code != about.ExitUsage || stderr == "" {
+			t.Errorf("%v: exit %d, stderr %q; want %d with a message", args, code, stderr, about.ExitUsage)
 		}
 	}
 }
@@ -49,13 +50,13 @@ func TestClassifyCommand(t *testing.T) {
 	out := filepath.Join(work, "out.csv")
 	// Flags after the path are accepted too.
 	code, stdout, stderr := runVerb("classify", "--models", inferenceFixtures, good, "--model", "tiny-cam", "--device", "auto", "--saliency", sal, "-o", out)
-	if code != ExitOK {
+	if code != about.ExitOK {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
 	}
 	if stdout != "" {
 		t.Errorf("with -o nothing goes to stdout, got %q", stdout)
 	}
-	if !strings.Contains(stderr, Disclaimer) {
+	if !strings.Contains(stderr, about.Disclaimer) {
 		t.Errorf("stderr %q lacks the disclaimer", stderr)
 	}
 	f, _ := os.Open(out)
@@ -76,19 +77,27 @@ func TestClassifyCommand(t *testing.T) {
 	if err != nil || img.Bounds().Dx() != 37 || img.Bounds().Dy() != 29 {
 		t.Errorf("overlay %v %v, want 37×29", img.Bounds(), err)
 	}
-	// A bad file among good ones: exit 1, both records printed, as JSON Lines.
-	os.WriteFile(filepath.Join(dir, "bad.txt"), []byte("text"), 0o644)
+	// A bad file among good ones: exit 1, both records printed, as JSON Lines. notes.txt is no image by its
+	// name and is left out of the folder, as a drop on the window leaves it out.
+	os.WriteFile(filepath.Join(dir, "bad.dat"), []byte("text"), 0o644)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("text"), 0o644)
 	code, stdout, _ = runVerb("classify", "--models", inferenceFixtures, "--model", "tiny-occl", "--format", "json", dir)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if code != ExitFailed || len(lines) != 2 {
+	if code != about.ExitFailed || len(lines) != 2 {
 		t.Fatalf("exit %d, %d lines: %s", code, len(lines), stdout)
 	}
 	var rec map[string]interface{}
-	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec["status"] != "error" {
-		t.Errorf("first line (bad.txt) %s: %v", lines[0], err)
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec["status"] != "error" || rec["error"] != "This file is not a DICOM, PNG or JPEG file, so it cannot be shown or classified." {
+		t.Errorf("first line (bad.dat) %s: %v", lines[0], err)
 	}
-	if err := json.Unmarshal([]byte(lines[1]), &rec); err != nil || rec["status"] != "ok" || rec["p_positive"] == nil {
+	if err := json.Unmarshal([]byte(lines[1]), &rec); err != nil || rec["status"] != "ok" || rec["p_positive"] == nil || rec["frame"] != 1.0 {
 		t.Errorf("second line (good.png) %s: %v", lines[1], err)
+	}
+	// Without --model, two fixture models accept a PNG: the record says so with the command line's advice.
+	code, stdout, _ = runVerb("classify", "--models", inferenceFixtures, "--format", "json", good)
+	if err := json.Unmarshal([]byte(stdout), &rec); err != nil || code != about.ExitFailed ||
+		!strings.Contains(rec["error"].(string), "Give --model") || strings.Contains(rec["error"].(string), "Model list") {
+		t.Errorf("ambiguous model: exit %d, %s", code, stdout)
 	}
 }
 
@@ -107,7 +116,7 @@ func TestOverlayName(t *testing.T) {
 
 func TestModelsCommand(t *testing.T) {
 	code, stdout, stderr := runVerb("models", "--json", "--models", inferenceFixtures)
-	if code != ExitOK {
+	if code != about.ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var list []map[string]interface{}
@@ -142,7 +151,7 @@ func TestModelsCommand(t *testing.T) {
 		}
 	}
 	code, stdout, _ = runVerb("models", "--models", inferenceFixtures)
-	if code != ExitOK || !strings.Contains(stdout, "tiny-cam") || !strings.Contains(stdout, "alpha,beta,gamma") {
+	if code != about.ExitOK || !strings.Contains(stdout, "tiny-cam") || !strings.Contains(stdout, "alpha,beta,gamma") {
 		t.Errorf("table: exit %d\n%s", code, stdout)
 	}
 }
@@ -166,12 +175,12 @@ func TestClassifyCUDAUnavailable(t *testing.T) {
 	}
 	img := filepath.Join(inferenceFixtures, "parity_rgb.png")
 	code, stdout, stderr := runVerb("classify", "--models", inferenceFixtures, "--model", "tiny-cam", "--device", "cuda", img, img)
-	if code != ExitFailed || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "--device cpu") {
+	if code != about.ExitFailed || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "--device cpu") {
 		t.Errorf("--device cuda without CUDA: exit %d, stdout %q, stderr %q; want exit 1 and one clear line", code, stdout, stderr)
 	}
 	// auto falls back to the CPU without a word.
 	code, stdout, stderr = runVerb("classify", "--models", inferenceFixtures, "--model", "tiny-cam", "--device", "auto", img)
-	if code != ExitOK || !strings.Contains(stdout, ",cpu,") || strings.Contains(stderr, "cuda") || strings.Contains(stderr, "CUDA") {
+	if code != about.ExitOK || !strings.Contains(stdout, ",cpu,") || strings.Contains(stderr, "cuda") || strings.Contains(stderr, "CUDA") {
 		t.Errorf("--device auto: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }

@@ -9,47 +9,35 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tumortracer/tumortracer/about"
 	"github.com/tumortracer/tumortracer/dicomio/codec"
 )
-
-// Exit statuses shared by every verb.
-const (
-	ExitOK     = 0
-	ExitFailed = 1
-	ExitUsage  = 2
-)
-
-// Build identifies the binary; main sets it from the linker flags.
-type Build struct {
-	Version string
-	Commit  string
-}
 
 // verb runs one command with its arguments (without the verb itself).
 type verb struct {
 	summary string
-	run     func(args []string, b Build, stdout, stderr io.Writer) int
+	run     func(args []string, b about.Build, stdout, stderr io.Writer) int
 }
 
 // verbs is filled by each verb's file in init, so that each command lives in its own file.
 var verbs = map[string]verb{}
 
-func register(name, summary string, run func(args []string, b Build, stdout, stderr io.Writer) int) {
+func register(name, summary string, run func(args []string, b about.Build, stdout, stderr io.Writer) int) {
 	verbs[name] = verb{summary: summary, run: run}
 }
 
 func init() {
-	register("version", "print the version", func(_ []string, b Build, stdout, _ io.Writer) int {
+	register("version", "print the version", func(_ []string, b about.Build, stdout, _ io.Writer) int {
 		fmt.Fprintf(stdout, "tumortracer %s (commit %s, %s, %s/%s)\n", b.Version, b.Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		// The Windows build leaves out the codecs that need C libraries; say so where people look first.
 		if missing := codec.Missing(); len(missing) > 0 {
 			fmt.Fprintf(stdout, "this build cannot decode DICOM compressed as %s (those codecs are not linked in)\n", strings.Join(missing, ", "))
 		}
-		return ExitOK
+		return about.ExitOK
 	})
-	register("help", "show this help", func(_ []string, _ Build, stdout, _ io.Writer) int {
+	register("help", "show this help", func(_ []string, _ about.Build, stdout, _ io.Writer) int {
 		Usage(stdout)
-		return ExitOK
+		return about.ExitOK
 	})
 }
 
@@ -64,11 +52,11 @@ func IsVerb(name string) bool {
 }
 
 // Run runs the verb args[0] with the rest of args.
-func Run(args []string, b Build, stdout, stderr io.Writer) int {
+func Run(args []string, b about.Build, stdout, stderr io.Writer) int {
 	v, ok := verbs[args[0]]
 	if !ok {
 		Usage(stdout)
-		return ExitOK
+		return about.ExitOK
 	}
 	return v.run(args[1:], b, stdout, stderr)
 }
@@ -86,8 +74,5 @@ func Usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, verbs[n].summary)
 	}
-	fmt.Fprintln(w, "\n"+strings.TrimSpace(Disclaimer))
+	fmt.Fprintln(w, "\n"+strings.TrimSpace(about.Disclaimer))
 }
-
-// Disclaimer is printed by every surface that shows a result.
-const Disclaimer = "Research use only — not for diagnosis."

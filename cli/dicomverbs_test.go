@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tumortracer/tumortracer/about"
 	"github.com/tumortracer/tumortracer/dicomio"
 	"github.com/tumortracer/tumortracer/internal/testenv"
 )
@@ -39,8 +40,8 @@ func TestInfoJSONLines(t *testing.T) {
 	os.WriteFile(bad, []byte("not an image"), 0o644)
 
 	code, stdout, _ := runVerb("info", "--json", good, bad)
-	if code != ExitFailed {
-		t.Errorf("exit %d with one bad file, want %d", code, ExitFailed)
+	if code != about.ExitFailed {
+		t.Errorf("exit %d with one bad file, want %d", code, about.ExitFailed)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	if len(lines) != 2 {
@@ -59,10 +60,10 @@ func TestInfoJSONLines(t *testing.T) {
 	if failed.Status != "error" || !strings.Contains(failed.Error, "not a DICOM, PNG or JPEG file") || strings.Contains(failed.Error, bad) {
 		t.Errorf("text file record %+v", failed)
 	}
-	if code, _, _ := runVerb("info", good); code != ExitOK {
+	if code, _, _ := runVerb("info", good); code != about.ExitOK {
 		t.Errorf("plain info exit %d", code)
 	}
-	if code, _, stderr := runVerb("info"); code != ExitUsage || !strings.Contains(stderr, "usage") {
+	if code, _, stderr := runVerb("info"); code != about.ExitUsage || !strings.Contains(stderr, "usage") {
 		t.Errorf("no files: exit %d, stderr %q", code, stderr)
 	}
 }
@@ -70,7 +71,7 @@ func TestInfoJSONLines(t *testing.T) {
 func TestInfoDICOM(t *testing.T) {
 	ct := ctSmall(t)
 	code, stdout, stderr := runVerb("info", "--json", ct)
-	if code != ExitOK {
+	if code != about.ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var r infoRecord
@@ -88,11 +89,11 @@ func TestRenderVerb(t *testing.T) {
 	dir := t.TempDir()
 	lung := filepath.Join(dir, "lung.png")
 	custom := filepath.Join(dir, "custom.png")
-	if code, _, stderr := runVerb("render", "--preset", "lung", "-o", lung, ct); code != ExitOK {
+	if code, _, stderr := runVerb("render", "--preset", "lung", "-o", lung, ct); code != about.ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	// Flags after the file, and the same window given by hand.
-	if code, _, stderr := runVerb("render", ct, "--window", "-600,1500", "-o", custom); code != ExitOK {
+	if code, _, stderr := runVerb("render", ct, "--window", "-600,1500", "-o", custom); code != about.ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	a, b := readPNG(t, lung), readPNG(t, custom)
@@ -112,11 +113,11 @@ func TestRenderVerb(t *testing.T) {
 		{"render", "--window", "40", "-o", lung, ct},
 		{"render", "--window", "40,80", "--preset", "lung", "-o", lung, ct},
 	} {
-		if code, _, stderr := runVerb(args...); code != ExitUsage || stderr == "" {
+		if code, _, stderr := runVerb(args...); code != about.ExitUsage || stderr == "" {
 			t.Errorf("%v: exit %d, stderr %q; want usage error", args, code, stderr)
 		}
 	}
-	if code, _, stderr := runVerb("render", "--frame", "3", "-o", lung, ct); code != ExitFailed || !strings.Contains(stderr, "out of range") {
+	if code, _, stderr := runVerb("render", "--frame", "3", "-o", lung, ct); code != about.ExitFailed || !strings.Contains(stderr, "out of range") {
 		t.Errorf("frame 3 of 1: exit %d, stderr %q", code, stderr)
 	}
 }
@@ -137,7 +138,7 @@ func readPNG(t *testing.T, path string) image.Image {
 func TestExportVerb(t *testing.T) {
 	ct := ctSmall(t)
 	out := filepath.Join(t.TempDir(), "ct.npy")
-	if code, _, stderr := runVerb("export", "-o", out, ct); code != ExitOK {
+	if code, _, stderr := runVerb("export", "-o", out, ct); code != about.ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	data, err := os.ReadFile(out)
@@ -154,36 +155,19 @@ func TestExportVerb(t *testing.T) {
 	if !bytes.Equal(data[10+hlen:], st.Data) {
 		t.Error("exported values differ from Stored(0)")
 	}
-	if code, _, _ := runVerb("export", "--frame", "1", "-o", out, ct); code != ExitFailed {
+	if code, _, _ := runVerb("export", "--frame", "1", "-o", out, ct); code != about.ExitFailed {
 		t.Errorf("frame 1 of 1: exit %d", code)
 	}
-	if code, _, _ := runVerb("export", ct); code != ExitUsage {
+	if code, _, _ := runVerb("export", ct); code != about.ExitUsage {
 		t.Errorf("no -o: exit %d", code)
 	}
-}
-
-// corpusFileOrSkip finds a file of the shared DICOM corpus; without the corpus it skips, or fails under CI.
-func corpusFileOrSkip(t *testing.T, rel string) string {
-	t.Helper()
-	root := os.Getenv("TUMORTRACER_DATA")
-	if root == "" {
-		root = filepath.Join("..", "..", "shared", "data")
-	}
-	p := filepath.Join(root, "dicom", rel)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("corpus file missing under CI: %v", err)
-		}
-		t.Skipf("corpus file not found (set TUMORTRACER_DATA): %v", err)
-	}
-	return p
 }
 
 // TestVerbsOnCorruptFrame runs the verbs on a 140-frame JPEG file whose frame 13 (and some others) cannot be
 // decoded: frames are decoded when used, so the good frames render and export, the bad ones fail with one line
 // naming the frame, and info reports the file's metadata with the first bad frame as its error.
 func TestVerbsOnCorruptFrame(t *testing.T) {
-	path := corpusFileOrSkip(t, "fo-dicom/multiframe.dcm")
+	path := testenv.DataPath(t, "dicom", "fo-dicom", "multiframe.dcm")
 	dir := t.TempDir()
 
 	code, stdout, _ := runVerb("info", "--json", path)
@@ -191,26 +175,26 @@ func TestVerbsOnCorruptFrame(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatal(err)
 	}
-	if code != ExitFailed || r.Status != "error" || !strings.HasPrefix(r.Error, "frame 13: ") || r.Frames != 140 || r.Rows != 240 {
+	if code != about.ExitFailed || r.Status != "error" || !strings.HasPrefix(r.Error, "frame 13: ") || r.Frames != 140 || r.Rows != 240 {
 		t.Errorf("info: exit %d, record %+v", code, r)
 	}
 
-	if code, _, stderr := runVerb("render", "--frame", "70", "-o", filepath.Join(dir, "70.png"), path); code != ExitOK {
+	if code, _, stderr := runVerb("render", "--frame", "70", "-o", filepath.Join(dir, "70.png"), path); code != about.ExitOK {
 		t.Errorf("render of a good frame: exit %d: %s", code, stderr)
 	}
 	code, _, stderr := runVerb("render", "--frame", "13", "-o", filepath.Join(dir, "13.png"), path)
-	if code != ExitFailed || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, path+": frame 13: ") {
+	if code != about.ExitFailed || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, path+": frame 13: ") {
 		t.Errorf("render of a bad frame: exit %d, stderr %q", code, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "13.png")); err == nil {
 		t.Error("render of a bad frame wrote a file")
 	}
 
-	if code, _, stderr := runVerb("export", "--frame", "0", "-o", filepath.Join(dir, "0.npy"), path); code != ExitOK {
+	if code, _, stderr := runVerb("export", "--frame", "0", "-o", filepath.Join(dir, "0.npy"), path); code != about.ExitOK {
 		t.Errorf("export of a good frame: exit %d: %s", code, stderr)
 	}
 	code, _, stderr = runVerb("export", "-o", filepath.Join(dir, "all.npy"), path)
-	if code != ExitFailed || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "frame 13: ") {
+	if code != about.ExitFailed || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "frame 13: ") {
 		t.Errorf("export of every frame: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tumortracer/tumortracer/about"
 	"github.com/tumortracer/tumortracer/dicomio"
 )
 
@@ -12,7 +13,7 @@ func init() {
 	register("export", "write stored pixel values as NumPy: tumortracer export [--frame N] -o OUT.npy FILE", runExport)
 }
 
-func runExport(args []string, _ Build, stdout, stderr io.Writer) int {
+func runExport(args []string, _ about.Build, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	frame := fs.Int("frame", -1, "export only this frame (0-based); default: every frame, shaped like pydicom's pixel_array")
@@ -23,16 +24,16 @@ func runExport(args []string, _ Build, stdout, stderr io.Writer) int {
 	}
 	files, ok := parseInterspersed(fs, args)
 	if !ok {
-		return ExitUsage
+		return about.ExitUsage
 	}
 	if len(files) != 1 || *out == "" || *frame < -1 {
 		fs.Usage()
-		return ExitUsage
+		return about.ExitUsage
 	}
 	s, err := dicomio.Open(files[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "export: %v\n", err)
-		return ExitFailed
+		return about.ExitFailed
 	}
 	var f dicomio.StoredFrame
 	if *frame >= 0 {
@@ -42,12 +43,12 @@ func runExport(args []string, _ Build, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "export: %s: %v\n", files[0], err)
-		return ExitFailed
+		return about.ExitFailed
 	}
 	if err := writeFile(*out, func(w io.Writer) error { return dicomio.WriteNPY(w, f) }); err != nil {
 		fmt.Fprintf(stderr, "export: %v\n", err)
-		return ExitFailed
+		return about.ExitFailed
 	}
 	fmt.Fprintf(stdout, "%s: %s %v → %s\n", files[0], f.Dtype, f.Shape, *out)
-	return ExitOK
+	return about.ExitOK
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/tumortracer/tumortracer/about"
 	"github.com/tumortracer/tumortracer/dicomio"
 	"github.com/tumortracer/tumortracer/dicomio/codec"
 )
@@ -61,7 +62,7 @@ type windowRecord struct {
 	LUT      bool    `json:"lut,omitempty"`
 }
 
-func runInfo(args []string, _ Build, stdout, stderr io.Writer) int {
+func runInfo(args []string, _ about.Build, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("info", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print one JSON object per file (JSON Lines)")
@@ -71,24 +72,24 @@ func runInfo(args []string, _ Build, stdout, stderr io.Writer) int {
 	}
 	files, ok := parseInterspersed(fs, args)
 	if !ok {
-		return ExitUsage
+		return about.ExitUsage
 	}
 	if len(files) == 0 {
 		fs.Usage()
-		return ExitUsage
+		return about.ExitUsage
 	}
-	status := ExitOK
+	status := about.ExitOK
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	for _, path := range files {
 		rec := describe(path)
 		if rec.Status != "ok" {
-			status = ExitFailed
+			status = about.ExitFailed
 		}
 		if *asJSON {
 			if err := enc.Encode(rec); err != nil {
 				fmt.Fprintf(stderr, "info: %v\n", err)
-				return ExitFailed
+				return about.ExitFailed
 			}
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/tumortracer/tumortracer/about"
 	"github.com/tumortracer/tumortracer/inference"
 )
 
@@ -61,7 +62,7 @@ type modelEntry struct {
 	Limitations   []string            `json:"limitations"`
 }
 
-func runModels(args []string, _ Build, stdout, stderr io.Writer) int {
+func runModels(args []string, _ about.Build, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("models", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print a JSON array with every model's card")
@@ -75,27 +76,27 @@ func runModels(args []string, _ Build, stdout, stderr io.Writer) int {
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
+			return about.ExitOK
 		}
-		return ExitUsage
+		return about.ExitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "tumortracer models: unexpected argument %q\n", fs.Arg(0))
-		return ExitUsage
+		return about.ExitUsage
 	}
 	dev, err := inference.ParseDevice(*device)
 	if err != nil {
 		fmt.Fprintf(stderr, "tumortracer models: %v\n", err)
-		return ExitUsage
+		return about.ExitUsage
 	}
 	cat, err := loadCatalogue(modelDirs, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "tumortracer models: %v\n", err)
-		return ExitUsage
+		return about.ExitUsage
 	}
-	status := ExitOK
+	status := about.ExitOK
 	if len(cat.Problems) > 0 {
-		status = ExitFailed
+		status = about.ExitFailed
 	}
 	// Creating each model's session checks its manifest against the real inputs and outputs and shows which
 	// provider auto picks; without the runtime the cards are still listed.
@@ -129,7 +130,7 @@ func runModels(args []string, _ Build, stdout, stderr io.Writer) int {
 		files, err := m.EvalFiles()
 		if err != nil {
 			fmt.Fprintf(stderr, "tumortracer models: %v\n", err)
-			status = ExitFailed
+			status = about.ExitFailed
 		}
 		for _, f := range files {
 			e.Evaluation.Files = append(e.Evaluation.Files, f.Path)
@@ -140,7 +141,7 @@ func runModels(args []string, _ Build, stdout, stderr io.Writer) int {
 		} else if d, err := eng.Device(m); err != nil {
 			e.Device.Error = err.Error()
 			fmt.Fprintf(stderr, "tumortracer models: %v\n", err)
-			status = ExitFailed
+			status = about.ExitFailed
 		} else {
 			e.Device.Auto = d
 		}
@@ -151,7 +152,7 @@ func runModels(args []string, _ Build, stdout, stderr io.Writer) int {
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(entries); err != nil {
 			fmt.Fprintf(stderr, "tumortracer models: %v\n", err)
-			return ExitFailed
+			return about.ExitFailed
 		}
 		return status
 	}
@@ -174,6 +175,6 @@ func runModels(args []string, _ Build, stdout, stderr io.Writer) int {
 			e.Evaluation.N, e.Evaluation.Accuracy, e.Evaluation.AUC, e.Source, e.Title)
 	}
 	tw.Flush()
-	fmt.Fprintln(stdout, Disclaimer)
+	fmt.Fprintln(stdout, about.Disclaimer)
 	return status
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tumortracer/tumortracer/about"
 	"github.com/tumortracer/tumortracer/dicomio"
 )
 
@@ -17,7 +18,7 @@ func init() {
 	register("render", "write the displayed image: tumortracer render [--frame N] [--window C,W | --preset NAME] -o OUT.png FILE", runRender)
 }
 
-func runRender(args []string, _ Build, stdout, stderr io.Writer) int {
+func runRender(args []string, _ about.Build, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("render", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	frame := fs.Int("frame", 0, "frame to render (0-based)")
@@ -32,18 +33,18 @@ func runRender(args []string, _ Build, stdout, stderr io.Writer) int {
 	}
 	files, ok := parseInterspersed(fs, args)
 	if !ok {
-		return ExitUsage
+		return about.ExitUsage
 	}
 	if len(files) != 1 || *out == "" || (*window != "" && *preset != "") {
 		fs.Usage()
-		return ExitUsage
+		return about.ExitUsage
 	}
 	var fixed *dicomio.Window
 	if *window != "" {
 		w, err := parseWindow(*window)
 		if err != nil {
 			fmt.Fprintf(stderr, "render: %v\n", err)
-			return ExitUsage
+			return about.ExitUsage
 		}
 		fixed = &w
 	}
@@ -51,7 +52,7 @@ func runRender(args []string, _ Build, stdout, stderr io.Writer) int {
 		w, ok := dicomio.Preset(p)
 		if !ok {
 			fmt.Fprintf(stderr, "render: unknown preset %q; use lung, mediastinum, soft-tissue, bone, brain, default or min-max\n", *preset)
-			return ExitUsage
+			return about.ExitUsage
 		}
 		fixed = &w
 	}
@@ -59,11 +60,11 @@ func runRender(args []string, _ Build, stdout, stderr io.Writer) int {
 	s, err := dicomio.Open(files[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "render: %v\n", err)
-		return ExitFailed
+		return about.ExitFailed
 	}
 	if *frame < 0 || *frame >= s.NumFrames {
 		fmt.Fprintf(stderr, "render: %s has %d frame(s); --frame %d is out of range\n", files[0], s.NumFrames, *frame)
-		return ExitFailed
+		return about.ExitFailed
 	}
 	w := s.DefaultWindow(*frame)
 	switch {
@@ -75,20 +76,20 @@ func runRender(args []string, _ Build, stdout, stderr io.Writer) int {
 	img, err := s.Render(*frame, w, dicomio.RenderOptions{Invert: *invert, AspectCorrect: *aspect})
 	if err != nil {
 		fmt.Fprintf(stderr, "render: %s: %v\n", files[0], err)
-		return ExitFailed
+		return about.ExitFailed
 	}
 	// BestSpeed: on a 1841×1955 chest CR it encodes in 0.24 s instead of 1.37 s for a file 15 % larger.
 	enc := png.Encoder{CompressionLevel: png.BestSpeed}
 	if err := writeFile(*out, func(f io.Writer) error { return enc.Encode(f, img) }); err != nil {
 		fmt.Fprintf(stderr, "render: %v\n", err)
-		return ExitFailed
+		return about.ExitFailed
 	}
 	desc := w.String()
 	if s.SamplesPerPixel == 3 {
 		desc = "colour, full range"
 	}
 	fmt.Fprintf(stdout, "%s: frame %d, %s → %s (%d×%d)\n", files[0], *frame, desc, *out, img.Bounds().Dx(), img.Bounds().Dy())
-	return ExitOK
+	return about.ExitOK
 }
 
 // parseWindow reads "C,W" (centre, width) as a LINEAR window.

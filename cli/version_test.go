@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tumortracer/tumortracer/about"
 	"github.com/tumortracer/tumortracer/dicomio/codec"
 )
 
@@ -14,7 +15,7 @@ import (
 // compressed transfer syntaxes it cannot decode; the packaging tests match its first line.
 func TestVersion(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := Run([]string{"version"}, Build{Version: "1.2.3", Commit: "abc1234"}, &out, &errb); code != ExitOK {
+	if code := Run([]string{"version"}, about.Build{Version: "1.2.3", Commit: "abc1234"}, &out, &errb); code != about.ExitOK {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")

@@ -43,6 +43,7 @@ type Option func(*options)
 type options struct {
 	metadataOnly bool
 	maxFileSize  int64
+	onDecode     func(frame int)
 }
 
 // MetadataOnly leaves the pixels out: the Scan has its metadata, geometry and windows but no frames (Frame,
@@ -53,6 +54,12 @@ func MetadataOnly() Option { return func(o *options) { o.metadataOnly = true } }
 
 // WithMaxFileSize replaces the MaxFileSize cap.
 func WithMaxFileSize(n int64) Option { return func(o *options) { o.maxFileSize = n } }
+
+// WithDecodeObserver has fn called with a frame's index each time the Scan decodes that frame from the file's
+// pixel data: the codec's run for a compressed frame, the slicing out of an uncompressed one, Open's decode of a
+// PNG or JPEG. A frame among those the Scan keeps decoded is not decoded again, so fn sees how often each frame
+// really was (what the pipeline's tests count); fn may be called from several goroutines at once.
+func WithDecodeObserver(fn func(frame int)) Option { return func(o *options) { o.onDecode = fn } }
 
 func newOptions(opts []Option) options {
 	o := options{maxFileSize: MaxFileSize}
@@ -113,7 +120,14 @@ func Decode(r io.Reader, size int64, opts ...Option) (*Scan, error) {
 	if n, err := io.ReadFull(r, buf); err != nil {
 		return nil, readError(n, size, err)
 	}
-	return decodeBuffer(buf, size, o)
+	s, err := decodeBuffer(buf, size, o)
+	if s != nil && o.onDecode != nil {
+		s.onDecode = o.onDecode
+		if s.pixels != nil && s.pixels.decoded != nil {
+			o.onDecode(0) // a PNG or JPEG, decoded just now
+		}
+	}
+	return s, err
 }
 
 func checkSize(size int64, o options) error {

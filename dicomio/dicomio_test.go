@@ -404,7 +404,7 @@ func TestRenderMatchesApply(t *testing.T) {
 			inv := c.inv
 			m := newGreyMap(w, inv, c.table, -2000, 1999, len(vals))
 			g := image.NewGray(image.Rect(0, 0, 64, 64))
-			m.apply(vals, g.Pix)
+			m.Map(g.Pix, vals)
 			for i, v := range vals {
 				want := math.Floor(w.Apply(float64(v))*255 + 0.5)
 				if inv {

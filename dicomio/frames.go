@@ -14,8 +14,9 @@ import (
 // first call that needs that frame.
 //
 // A decoded frame is kept as the codec returned it (for uncompressed frames: a slice of the pixel data, no
-// copy). Modality values (4 bytes a sample) are made only for Frame; Render and MinMaxWindow stream over the
-// stored samples chunk by chunk, so classifying a file never holds its frame as float32.
+// copy). Modality values (4 bytes a sample) are made only for Frame and Pixels (what the viewer shows); Render and
+// MinMaxWindow stream over the stored samples chunk by chunk, so classifying a file never holds its frame as
+// float32. This is the one frame cache: pipeline.Scan reads its frames from here and keeps none of its own.
 
 // cachedFrames is how many frames a Scan keeps decoded: the frame on screen and the one the classifier took (or
 // the previous one while scrolling), so that render-after-classify and scrolling back decode once.
@@ -92,7 +93,8 @@ type cacheEntry struct {
 	mu      sync.Mutex // guards what follows; held while converting, so that one conversion serves all
 	vals    []float32
 	lo, hi  float32
-	ranged  bool // lo and hi are known
+	ranged  bool    // lo and hi are known
+	px      *Pixels // vals with their range, once Pixels asked
 	renders int
 }
 
@@ -115,6 +117,21 @@ func (e *cacheEntry) values(s *Scan) ([]float32, error) {
 		e.ranged = true
 	}
 	return e.vals, nil
+}
+
+// pixels returns the frame's values with their range as Pixels, converting them on first use.
+func (e *cacheEntry) pixels(s *Scan) (*Pixels, error) {
+	vals, err := e.values(s)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.px == nil {
+		e.px = &Pixels{Values: vals, Rows: s.Rows, Columns: s.Columns, Samples: max(s.SamplesPerPixel, 1),
+			Min: e.lo, Max: e.hi, Integral: s.integral}
+	}
+	return e.px, nil
 }
 
 // valueRange returns the frame's smallest and largest value, streaming over the stored samples when the values
@@ -194,6 +211,9 @@ func (s *Scan) storedFrame(i int) (rawFrame, error) {
 
 // rawFrame slices native frame i from the pixel data, or joins and decodes encapsulated frame i.
 func (s *Scan) rawFrame(i int) (rawFrame, error) {
+	if s.onDecode != nil {
+		s.onDecode(i)
+	}
 	px := s.pixels
 	if px.fragments == nil {
 		n := s.storedSamplesPerFrame()
@@ -269,6 +289,17 @@ func (s *Scan) Frame(i int) ([]float32, error) {
 		return nil, err
 	}
 	return e.values(s)
+}
+
+// Pixels returns frame i as Pixels for display: Frame's values (the same shared slice, kept with the frame) and
+// their range, measured by the conversion. Integral is the file's: integer samples through an integer rescale or
+// a LUT, and PNG/JPEG. It decodes and fails like Frame, and is safe to call from several goroutines at once.
+func (s *Scan) Pixels(i int) (*Pixels, error) {
+	e, err := s.entry(i)
+	if err != nil {
+		return nil, err
+	}
+	return e.pixels(s)
 }
 
 // CheckFrames decodes every frame that could still fail, one at a time and keeping none, and returns the first

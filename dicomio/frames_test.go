@@ -3,6 +3,7 @@ package dicomio
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"io"
 	"math/rand/v2"
@@ -103,6 +104,45 @@ func TestFrameCache(t *testing.T) {
 	}
 	if again := first(0); again == f0 {
 		t.Error("frame 0 should have been evicted after frames 1 and 2 were used")
+	}
+}
+
+// TestPixelsShareTheFrameCache: Pixels is Frame's values (the same slice, not a copy) with the range the
+// conversion measured; a stream render, MinMaxWindow, Frame and Pixels of one frame decode it once (the observer
+// counts decodes), and the file's window rule (DefaultWindow) falls back on the frame's min–max.
+func TestPixelsShareTheFrameCache(t *testing.T) {
+	data := jpegFrames(t, -1)
+	var mu sync.Mutex
+	var decoded []int
+	s, err := Decode(bytes.NewReader(data), int64(len(data)), WithDecodeObserver(func(i int) {
+		mu.Lock()
+		decoded = append(decoded, i)
+		mu.Unlock()
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := s.DefaultWindow(1) // no file window: the min–max of frame 1, streamed
+	if _, err := s.Render(1, w, RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	px, err := s.Pixels(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, _ := s.Frame(1)
+	if &px.Values[0] != &vals[0] || px.Rows != 8 || px.Columns != 8 || px.Samples != 1 || !px.Integral {
+		t.Fatalf("Pixels %dx%dx%d integral %v, shares Frame's slice %v", px.Columns, px.Rows, px.Samples, px.Integral, &px.Values[0] == &vals[0])
+	}
+	if px.Min < 110 || px.Max > 130 || px.MinMaxWindow() != w {
+		t.Fatalf("frame 1 (grey 120) range %v…%v, min–max window %v, streamed %v", px.Min, px.Max, px.MinMaxWindow(), w)
+	}
+	again, _ := s.Pixels(1)
+	if again != px || fmt.Sprint(decoded) != "[1]" {
+		t.Fatalf("frame 1 decoded %v times (want [1]); same Pixels again: %v", decoded, again == px)
+	}
+	if _, err := s.Pixels(3); !errors.Is(err, ErrFrameRange) || fmt.Sprint(decoded) != "[1]" {
+		t.Fatalf("frame 3 of 3: %v, decodes %v", err, decoded)
 	}
 }
 

@@ -21,13 +21,14 @@ const (
 	maxAspect     = 8
 )
 
-// Render returns frame as the 8-bit image a viewer shows: grey frames through w (VOI output × 255, rounded) as
-// *image.Gray, MONOCHROME1 inverted so it displays like a film; colour frames as *image.RGBA scaled from their
+// Render returns frame as the 8-bit image a viewer shows: grey frames through w's GreyMap (VOI output × 255,
+// rounded) as *image.Gray, MONOCHROME1 inverted so it displays like a film; colour frames as *image.RGBA scaled from their
 // full sample range (w is ignored for colour). The image has the native pixel grid unless opt.AspectCorrect asks
 // for square pixels.
 //
-// The frame is decoded on first use and can fail here (see Frame); Render is safe to call from several
-// goroutines at once.
+// The frame is decoded on first use and can fail here (see Frame). A first render streams over the stored samples
+// without keeping the frame's values; a frame whose values are held (Frame, Pixels, or a second render) is rendered
+// from them. Render is safe to call from several goroutines at once.
 func (s *Scan) Render(frame int, w Window, opt RenderOptions) (image.Image, error) {
 	e, err := s.entry(frame)
 	if err != nil {
@@ -48,9 +49,9 @@ func (s *Scan) Render(frame int, w Window, opt RenderOptions) (image.Image, erro
 			lo, hi, _ = e.valueRange(s) // cannot fail: the frame is decoded
 		}
 		invert := (s.Photometric == "MONOCHROME1") != opt.Invert
-		m := newGreyMap(w, invert, s.integral, lo, hi, s.Rows*s.Columns)
+		g := newGreyMap(w, invert, s.integral, lo, hi, s.Rows*s.Columns)
 		grey := image.NewGray(image.Rect(0, 0, s.Columns, s.Rows))
-		s.eachValues(e, raw, func(first int, vals []float32) { m.apply(vals, grey.Pix[first:]) })
+		s.eachValues(e, raw, func(first int, vals []float32) { g.Map(grey.Pix[first:], vals) })
 		img = grey
 	}
 	if opt.AspectCorrect {
@@ -67,73 +68,6 @@ func (s *Scan) eachValues(e *cacheEntry, raw rawFrame, fn func(first int, vals [
 		return
 	}
 	s.eachChunk(raw, fn)
-}
-
-// greyMap maps modality values through a window to 8-bit grey. Integer-valued frames with a modest range go
-// through a table built with Apply (one evaluation per distinct value, then one lookup per pixel: the fastest
-// path, and exact); others through a tight affine loop (LINEAR, LINEAR_EXACT) or per-pixel Apply (SIGMOID, LUT).
-type greyMap struct {
-	table  []uint8 // grey level of value base+j
-	base   int
-	affine bool
-	fa, fb float32
-	w      Window
-	invert bool
-}
-
-// newGreyMap prepares the mapping for a frame of n pixels whose values lie in [lo, hi].
-func newGreyMap(w Window, invert bool, integral bool, lo, hi float32, n int) greyMap {
-	m := greyMap{w: w, invert: invert}
-	if integral && hi >= lo && hi-lo < 1<<20 && int(hi-lo)+1 <= max(n, 4096) {
-		m.base = int(lo)
-		m.table = make([]uint8, int(hi-lo)+1)
-		for j := range m.table {
-			y := uint8(math.Floor(w.Apply(float64(m.base+j))*255 + 0.5))
-			if invert {
-				y = 255 - y
-			}
-			m.table[j] = y
-		}
-		return m
-	}
-	if a, b, ok := w.affine(); ok {
-		// y = clamp(a·v + b) · 255, rounded half up; inversion is 255 − y.
-		m.affine = true
-		m.fa, m.fb = float32(a*255), float32(b*255)+0.5
-		if invert {
-			m.fa, m.fb = -m.fa, 255-float32(b*255)+0.5
-		}
-	}
-	return m
-}
-
-// apply writes the grey levels of vals to pix.
-func (m *greyMap) apply(vals []float32, pix []uint8) {
-	pix = pix[:len(vals)]
-	switch {
-	case m.table != nil:
-		for i, v := range vals {
-			pix[i] = m.table[int(v)-m.base]
-		}
-	case m.affine:
-		for i, v := range vals {
-			y := v*m.fa + m.fb
-			if y < 0 {
-				y = 0
-			} else if y > 255 {
-				y = 255
-			}
-			pix[i] = uint8(y)
-		}
-	default:
-		for i, v := range vals {
-			y := uint8(math.Floor(m.w.Apply(float64(v))*255 + 0.5))
-			if m.invert {
-				y = 255 - y
-			}
-			pix[i] = y
-		}
-	}
 }
 
 // renderRGB scales interleaved RGB samples from [0, colorMax] to 8 bits, writing RGBA pixels to pix.

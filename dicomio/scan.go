@@ -32,7 +32,7 @@ const (
 )
 
 // Scan is one image file: the metadata a viewer needs and its frames, which are decoded to modality units when
-// first asked for (Frame, Render, Stored, MinMaxWindow). Memory held: the pixel data as stored plus the last two
+// first asked for (Frame, Pixels, Render, Stored, MinMaxWindow). Memory held: the pixel data as stored plus the last two
 // frames decoded. A Scan is safe for concurrent use by several goroutines (a viewer rendering while a classifier
 // reads the same Scan) as long as no one modifies its exported fields.
 type Scan struct {
@@ -82,6 +82,8 @@ type Scan struct {
 	colorMax float32
 	// storedSPP is the file's Samples per Pixel (1 for PALETTE COLOR, whose frames are RGB).
 	storedSPP int
+	// onDecode, when set, is told of every frame decoded (WithDecodeObserver).
+	onDecode func(frame int)
 }
 
 // rawFrame is one frame's bytes; bitOffset is where a 1-bit frame starts within data (frames of 1-bit images

@@ -83,7 +83,8 @@ func (w Window) affine() (a, b float64, ok bool) {
 }
 
 // DefaultWindow is the window a viewer opens frame with: the file's first window, else the min–max of the frame
-// as LINEAR_EXACT (see MinMaxWindow). PNG/JPEG have a first window: the identity over the sample range.
+// as LINEAR_EXACT (see MinMaxWindow). PNG/JPEG have a first window: the identity over the sample range. WindowFor
+// is the same rule for a frame held as Pixels.
 func (s *Scan) DefaultWindow(frame int) Window {
 	if len(s.Windows) > 0 {
 		return s.Windows[0]
@@ -91,9 +92,10 @@ func (s *Scan) DefaultWindow(frame int) Window {
 	return s.MinMaxWindow(frame)
 }
 
-// MinMaxWindow is the LINEAR_EXACT window spanning frame's smallest to largest value (width at least 1). It
-// decodes the frame when no one has yet (it is kept for the Render that follows); for a frame that cannot be
-// decoded, or is out of range, it spans 0 to 1, and Render or Frame reports the error.
+// MinMaxWindow is the LINEAR_EXACT window spanning frame's smallest to largest value (see SpanWindow). It
+// decodes the frame when no one has yet (it is kept for the Render that follows) and streams over its stored
+// samples for the range; for a frame that cannot be decoded, or is out of range, it spans 0 to 1, and Render or
+// Frame reports the error.
 func (s *Scan) MinMaxWindow(frame int) Window {
 	lo, hi := 0.0, 1.0
 	if e, err := s.entry(frame); err == nil {
@@ -101,6 +103,5 @@ func (s *Scan) MinMaxWindow(frame int) Window {
 			lo, hi = float64(l), float64(h)
 		}
 	}
-	width := math.Max(hi-lo, 1)
-	return Window{Name: "min-max", Center: lo + width/2, Width: width, Function: VOILinearExact}
+	return SpanWindow(lo, hi)
 }

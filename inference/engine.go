@@ -68,7 +68,7 @@ type Prediction struct {
 	// Threshold is the decision threshold on the positive class for binary models, 0 otherwise.
 	Threshold float64
 	Logits    []float32
-	// Saliency is set when asked for: the map for the predicted class at the image's native size.
+	// Saliency is set when asked for: the map for the predicted class, on its own grid (see Saliency).
 	Saliency *Saliency
 	Timing   Timing
 }
@@ -425,21 +425,20 @@ func (e *Engine) classifyBatch(ctx context.Context, s *session, images []image.I
 	}
 	for i := range preds {
 		ts := time.Now()
-		b := images[i].Bounds()
 		cls := man.ClassIndex(preds[i].Label)
 		var sal *Saliency
 		if s.hasCAM {
 			m := append([]float32(nil), cams[(i*k+cls)*camH*camW:(i*k+cls+1)*camH*camW]...)
 			normalise(m)
-			sal = &Saliency{Method: SaliencyCAM, Values: upsample(m, camW, camH, b.Dx(), b.Dy())}
+			sal = &Saliency{Method: SaliencyCAM, Values: m, Width: camW, Height: camH}
 		} else {
 			m, err := s.occlusion(ctx, inputs[i*plane:(i+1)*plane], cls, preds[i].Classes[cls].Probability)
 			if err != nil {
 				return nil, err
 			}
-			sal = &Saliency{Method: SaliencyOcclusion, Values: upsample(m, man.Input.Width, man.Input.Height, b.Dx(), b.Dy())}
+			sal = &Saliency{Method: SaliencyOcclusion, Values: m, Width: man.Input.Width, Height: man.Input.Height}
 		}
-		sal.Class, sal.Width, sal.Height = preds[i].Label, b.Dx(), b.Dy()
+		sal.Class = preds[i].Label
 		preds[i].Saliency = sal
 		preds[i].Timing.Saliency = time.Since(ts)
 	}

@@ -15,12 +15,14 @@ const (
 	SaliencyOcclusion = "occlusion"
 )
 
-// Saliency is a map of where the model looked for the predicted class, at the image's native size, each value in
-// [0, 1] (1 = most important), row-major.
+// Saliency is a map of where the model looked for the predicted class, on its own grid — the CAM's (a few cells
+// a side) or, for occlusion, the model input's — which covers the whole image edge to edge, as the model saw it
+// (the image is resized to the input, not cropped). Values are in [0, 1] (1 = most important), row-major. Sample
+// it with At; draw it with OverlayRow or Overlay, the one overlay formula of the viewer and of --saliency files.
 type Saliency struct {
 	Method        string
 	Class         string
-	Width, Height int
+	Width, Height int // the grid's, not the image's
 	Values        []float32
 }
 
@@ -51,44 +53,77 @@ func normalise(v []float32) {
 	}
 }
 
-// upsample resizes a w×h map to W×H bilinearly with pixel centres aligned (PyTorch's align_corners=False).
-func upsample(src []float32, w, h, W, H int) []float32 {
-	out := make([]float32, W*H)
-	if w < 1 || h < 1 || len(src) < w*h {
-		return out
+// valid reports whether the map has a grid to sample.
+func (s *Saliency) valid() bool {
+	return s != nil && s.Width > 0 && s.Height > 0 && len(s.Values) >= s.Width*s.Height
+}
+
+// gridCoord maps a position t in [0, 1] across the image to grid coordinates with cell centres aligned (PyTorch's
+// interpolate with align_corners=False): cell i's centre is at (i+0.5)/n; beyond the outer centres the edge
+// value holds. It returns the two cells to blend and the weight of the second.
+func gridCoord(t float64, n int) (i0, i1 int, f float32) {
+	c := t*float64(n) - 0.5
+	if !(c > 0) {
+		return 0, 0, 0
 	}
-	type tap struct {
-		i0, i1 int
-		f      float32
+	if c >= float64(n-1) {
+		return n - 1, n - 1, 0
 	}
-	taps := func(n, N int) []tap {
-		t := make([]tap, N)
-		scale := float64(n) / float64(N)
-		for i := range t {
-			c := (float64(i)+0.5)*scale - 0.5
-			if c < 0 {
-				c = 0
-			}
-			i0 := int(c)
-			if i0 > n-1 {
-				i0 = n - 1
-			}
-			i1 := min(i0+1, n-1)
-			t[i] = tap{i0, i1, float32(c - float64(i0))}
-		}
-		return t
+	i0 = int(c)
+	return i0, i0 + 1, float32(c - float64(i0))
+}
+
+// At samples the map bilinearly at (u, v), each in [0, 1] across the image's width and height: pixel (x, y) of a
+// W×H image is at ((x+0.5)/W, (y+0.5)/H). Zero for a map without a grid.
+func (s *Saliency) At(u, v float64) float32 {
+	if !s.valid() {
+		return 0
 	}
-	tx, ty := taps(w, W), taps(h, H)
-	for y, ry := range ty {
-		r0, r1 := src[ry.i0*w:], src[ry.i1*w:]
-		o := out[y*W : (y+1)*W]
-		for x, cx := range tx {
-			top := r0[cx.i0] + (r0[cx.i1]-r0[cx.i0])*cx.f
-			bot := r1[cx.i0] + (r1[cx.i1]-r1[cx.i0])*cx.f
-			o[x] = top + (bot-top)*ry.f
-		}
+	x0, x1, fx := gridCoord(u, s.Width)
+	y0, y1, fy := gridCoord(v, s.Height)
+	r0, r1 := s.Values[y0*s.Width:], s.Values[y1*s.Width:]
+	top := r0[x0] + (r0[x1]-r0[x0])*fx
+	bot := r1[x0] + (r1[x1]-r1[x0])*fx
+	return top + (bot-top)*fy
+}
+
+// OverlayRow blends the map over one row of RGBA pixels (4 bytes each, alpha left alone): pixel i shows the image
+// at horizontal position us[i] and the row is at vertical position v (both in [0, 1], see At). Each pixel moves
+// towards Colormap(s) by opacity·s, where s is the sampled saliency: a cold pixel stays as it was.
+func (s *Saliency) OverlayRow(pix []uint8, us []float64, v, opacity float64) {
+	if !s.valid() {
+		return
 	}
-	return out
+	opacity = math.Max(0, math.Min(1, opacity))
+	// Blend the row's two grid rows once; each pixel then interpolates along that line.
+	y0, y1, fy := gridCoord(v, s.Height)
+	var buf [64]float32
+	var line []float32
+	if s.Width > len(buf) {
+		line = make([]float32, s.Width)
+	} else {
+		line = buf[:s.Width]
+	}
+	r0, r1 := s.Values[y0*s.Width:], s.Values[y1*s.Width:]
+	for x := range line {
+		line[x] = r0[x] + (r1[x]-r0[x])*fy
+	}
+	for i, u := range us {
+		x0, x1, fx := gridCoord(u, s.Width)
+		blend(pix[4*i:4*i+3:4*i+3], line[x0]+(line[x1]-line[x0])*fx, opacity)
+	}
+}
+
+// blend moves one RGB pixel towards the colour of saliency value sv by opacity·sv.
+func blend(p []uint8, sv float32, opacity float64) {
+	sv = min(max(sv, 0), 1)
+	if sv == 0 {
+		return
+	}
+	c := Colormap(sv)
+	a := opacity * float64(sv)
+	mix := func(under, over uint8) uint8 { return uint8(float64(under)*(1-a) + float64(over)*a + 0.5) }
+	p[0], p[1], p[2] = mix(p[0], c.R), mix(p[1], c.G), mix(p[2], c.B)
 }
 
 // Colormap returns the overlay colour for a saliency value in [0, 1] (matplotlib's perceptually uniform inferno).
@@ -101,57 +136,37 @@ func Colormap(v float32) color.NRGBA {
 	return color.NRGBA{c[0], c[1], c[2], 0xff}
 }
 
-// SaliencyLayer renders s as a colour image whose alpha grows with saliency (alpha × value), for drawing over the
-// display image at the same size.
-func SaliencyLayer(s *Saliency, alpha float64) *image.NRGBA {
-	img := image.NewNRGBA(image.Rect(0, 0, s.Width, s.Height))
-	alpha = math.Max(0, math.Min(1, alpha))
-	for i, v := range s.Values {
-		c := Colormap(v)
-		c.A = uint8(alpha*float64(min(max(v, 0), 1))*255 + 0.5)
-		img.Pix[i*4], img.Pix[i*4+1], img.Pix[i*4+2], img.Pix[i*4+3] = c.R, c.G, c.B, c.A
-	}
-	return img
-}
-
-// Overlay blends s over base (the display image the saliency was computed for, same size) with the given
-// opacity, weighted by saliency, and returns an opaque RGBA image for saving or showing.
+// Overlay blends s over base (the display image the saliency was computed for) with OverlayRow at the given
+// opacity and returns an opaque RGBA image of base's size, for saving or showing.
 func Overlay(base image.Image, s *Saliency, alpha float64) *image.RGBA {
 	b := base.Bounds()
-	out := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	alpha = math.Max(0, math.Min(1, alpha))
+	w, h := b.Dx(), b.Dy()
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
 	grey, _ := base.(*image.Gray)
 	rgba, _ := base.(*image.RGBA)
-	for y := 0; y < b.Dy(); y++ {
-		for x := 0; x < b.Dx(); x++ {
-			var r, g, bl uint8
+	for y := range h {
+		row := out.Pix[y*out.Stride : y*out.Stride+4*w]
+		for x := range w {
+			p := row[4*x : 4*x+4 : 4*x+4]
 			switch {
 			case grey != nil:
 				v := grey.Pix[y*grey.Stride+x]
-				r, g, bl = v, v, v
+				p[0], p[1], p[2] = v, v, v
 			case rgba != nil:
-				p := rgba.Pix[y*rgba.Stride+4*x:]
-				r, g, bl = p[0], p[1], p[2]
+				copy(p[:3], rgba.Pix[y*rgba.Stride+4*x:])
 			default:
 				c := color.RGBAModel.Convert(base.At(b.Min.X+x, b.Min.Y+y)).(color.RGBA)
-				r, g, bl = c.R, c.G, c.B
+				p[0], p[1], p[2] = c.R, c.G, c.B
 			}
-			var v float32
-			if x < s.Width && y < s.Height {
-				v = min(max(s.Values[y*s.Width+x], 0), 1)
-			}
-			i := out.PixOffset(x, y)
-			if v == 0 {
-				out.Pix[i], out.Pix[i+1], out.Pix[i+2], out.Pix[i+3] = r, g, bl, 0xff
-				continue
-			}
-			c := Colormap(v)
-			a := alpha * float64(v)
-			mix := func(under, over uint8) uint8 {
-				return uint8(float64(under)*(1-a) + float64(over)*a + 0.5)
-			}
-			out.Pix[i], out.Pix[i+1], out.Pix[i+2], out.Pix[i+3] = mix(r, c.R), mix(g, c.G), mix(bl, c.B), 0xff
+			p[3] = 0xff
 		}
+	}
+	us := make([]float64, w)
+	for x := range us {
+		us[x] = (float64(x) + 0.5) / float64(w)
+	}
+	for y := range h {
+		s.OverlayRow(out.Pix[y*out.Stride:y*out.Stride+4*w], us, (float64(y)+0.5)/float64(h), alpha)
 	}
 	return out
 }

@@ -60,12 +60,8 @@ common() {
 	mkdir -p "$WORK/samples" "$DIST"
 	$GO run ./packaging/phantom -kind cxr -o "$WORK/samples/phantom-chest-xray.dcm"
 	$GO run ./packaging/phantom -kind ct -o "$WORK/samples/phantom-chest-ct.dcm"
-	if [ -f assets/icon.png ]; then
-		cp assets/icon.png "$WORK/icon.png"
-	else
-		say "assets/icon.png is missing; using a stand-in icon drawn by packaging/phantom"
-		$GO run ./packaging/phantom -icon "$WORK/icon.png"
-	fi
+	# The one icon: assets/icon.png, drawn by assets/icongen (go generate ./assets).
+	cp assets/icon.png "$WORK/icon.png"
 	convert "$WORK/icon.png" -resize 256x256 "$WORK/icon-256.png"
 	convert "$WORK/icon.png" -resize 48x48 "$WORK/icon-48.png"
 	[ -f "$ORT_LIB" ] || die "$ORT_LIB is missing; run make deps"

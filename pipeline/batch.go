@@ -2,74 +2,12 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"image"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
-	"github.com/tumortracer/tumortracer/dicomio"
 	"github.com/tumortracer/tumortracer/inference"
 )
-
-// Input is one file to classify, or a path that could not be listed (Err set), which still gets its record.
-type Input struct {
-	Path string
-	Err  error
-}
-
-// Expand turns PATH arguments into the files to classify, in a stable order: each argument in the order given;
-// a folder contributes every file below it, recursively, in lexical order, skipping names that start with "."
-// (.DS_Store, .git …). A path that does not exist becomes an Input with Err set.
-func Expand(paths []string) []Input {
-	var out []Input
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			out = append(out, Input{Path: p, Err: fmt.Errorf("open %s: %w", p, err)})
-			continue
-		}
-		if !st.IsDir() {
-			out = append(out, Input{Path: p})
-			continue
-		}
-		var files []Input
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				files = append(files, Input{Path: path, Err: fmt.Errorf("open %s: %w", path, err)})
-				if d != nil && d.IsDir() && path != p {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if path != p && strings.HasPrefix(d.Name(), ".") {
-				if d.IsDir() {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if d.Type().IsRegular() {
-				files = append(files, Input{Path: path})
-			} else if d.Type()&fs.ModeSymlink != 0 {
-				if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
-					files = append(files, Input{Path: path})
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			files = append(files, Input{Path: p, Err: fmt.Errorf("list %s: %w", p, err)})
-		}
-		// WalkDir is already lexical within a folder; sorting the whole list keeps the order independent of
-		// how the walk interleaves folders and files.
-		sort.SliceStable(files, func(i, j int) bool { return files[i].Path < files[j].Path })
-		out = append(out, files...)
-	}
-	return out
-}
 
 // Progress reports a batch's advance after every record.
 type Progress struct {
@@ -85,27 +23,40 @@ type Summary struct {
 	Total, OK, Failed int
 }
 
-// decoded is one input after reading and rendering, before inference.
-type decoded struct {
-	in     Input
-	rec    Record
-	model  *inference.Model
-	img    image.Image
-	decode time.Duration
-	err    error
-}
-
 // Run classifies every input, in order, and calls emit once per input with its result (error results carry only
-// the record) as soon as its batch is done; progress, when not nil, is called after each emit. Files are read
-// and rendered by Options.Workers goroutines ahead of the engine, at most a few batches ahead, and no scan is kept
-// after its image is rendered, so memory stays flat however many files there are. Run stops at the first emit
-// error or when ctx is cancelled, returning that error; inputs not reached get no record.
+// the record) as soon as its batch is done; progress, when not nil, is called after each emit. Each file goes
+// through the steps of Analyse on its frame (Input.Frame, else AnalysisFrame): files are opened, their model chosen and
+// their frame rendered by Options.Workers goroutines ahead of the engine, at most a few batches ahead, and no scan
+// is kept after its image is rendered, so memory stays flat however many files there are. Run stops at the first
+// emit error or when ctx is cancelled, returning that error; inputs not reached get no record.
 func (c *Classifier) Run(ctx context.Context, inputs []Input, emit func(Result) error, progress func(Progress)) (Summary, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sum := Summary{Total: len(inputs)}
-	window := c.opts.BatchSize + 2*c.opts.Workers
-	futures := make(chan chan decoded, window)
+	futures := c.prepareAhead(ctx, inputs)
+	t := tally{sum: Summary{Total: len(inputs)}, start: time.Now(), emit: emit, progress: progress}
+	batch := make([]prepared, 0, c.opts.BatchSize)
+	for {
+		var err error
+		batch, err = c.nextBatch(ctx, futures, batch[:0])
+		if err != nil || len(batch) == 0 {
+			return t.sum, err
+		}
+		results := c.infer(ctx, batch)
+		if err := ctx.Err(); err != nil {
+			return t.sum, err
+		}
+		for _, r := range results {
+			if err := t.finish(r); err != nil {
+				return t.sum, err
+			}
+		}
+	}
+}
+
+// prepareAhead runs prepareInput for the inputs on Options.Workers goroutines and returns, in input order, one
+// future per input; at most a few batches are prepared ahead of the engine. It stops when ctx is done.
+func (c *Classifier) prepareAhead(ctx context.Context, inputs []Input) <-chan chan prepared {
+	futures := make(chan chan prepared, c.opts.BatchSize+2*c.opts.Workers)
 	jobs := make(chan func(), c.opts.Workers)
 	for range c.opts.Workers {
 		go func() {
@@ -118,111 +69,101 @@ func (c *Classifier) Run(ctx context.Context, inputs []Input, emit func(Result) 
 		defer close(futures)
 		defer close(jobs)
 		for _, in := range inputs {
-			f := make(chan decoded, 1)
+			f := make(chan prepared, 1)
 			select {
 			case futures <- f:
 			case <-ctx.Done():
 				return
 			}
 			select {
-			case jobs <- func() { f <- c.decode(in) }:
+			case jobs <- func() { f <- c.prepareInput(ctx, in) }:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
-
-	start := time.Now()
-	done := 0
-	finish := func(r Result) error {
-		done++
-		if r.Record.Status == StatusOK {
-			sum.OK++
-		} else {
-			sum.Failed++
-		}
-		if err := emit(r); err != nil {
-			return err
-		}
-		if progress != nil {
-			el := time.Since(start)
-			p := Progress{Done: done, Total: len(inputs), Failed: sum.Failed, Elapsed: el, Path: r.Record.Path}
-			p.ETA = time.Duration(float64(el) / float64(done) * float64(len(inputs)-done))
-			progress(p)
-		}
-		return nil
-	}
-	batch := make([]decoded, 0, c.opts.BatchSize)
-	for {
-		batch = batch[:0]
-		for len(batch) < c.opts.BatchSize {
-			f, ok := <-futures
-			if !ok {
-				break
-			}
-			select {
-			case d := <-f:
-				batch = append(batch, d)
-			case <-ctx.Done():
-				return sum, ctx.Err()
-			}
-		}
-		if len(batch) == 0 {
-			return sum, ctx.Err()
-		}
-		if err := ctx.Err(); err != nil {
-			return sum, err
-		}
-		results := c.infer(ctx, batch)
-		if err := ctx.Err(); err != nil {
-			return sum, err
-		}
-		for _, r := range results {
-			if err := finish(r); err != nil {
-				return sum, err
-			}
-		}
-	}
+	return futures
 }
 
-// decode opens one input, picks its model and renders its display image.
-func (c *Classifier) decode(in Input) decoded {
-	d := decoded{in: in, rec: c.newRecord(in.Path, nil)}
+// nextBatch appends up to Options.BatchSize prepared inputs, in order, to batch; empty when all are done.
+func (c *Classifier) nextBatch(ctx context.Context, futures <-chan chan prepared, batch []prepared) ([]prepared, error) {
+	for len(batch) < c.opts.BatchSize {
+		f, ok := <-futures
+		if !ok {
+			break
+		}
+		select {
+		case d := <-f:
+			batch = append(batch, d)
+		case <-ctx.Done():
+			return batch, ctx.Err()
+		}
+	}
+	return batch, ctx.Err()
+}
+
+// tally counts a run's records and reports its progress.
+type tally struct {
+	sum      Summary
+	done     int
+	start    time.Time
+	emit     func(Result) error
+	progress func(Progress)
+}
+
+// finish counts one result, emits it and reports progress.
+func (t *tally) finish(r Result) error {
+	t.done++
+	if r.Record.Status == StatusOK {
+		t.sum.OK++
+	} else {
+		t.sum.Failed++
+	}
+	if err := t.emit(r); err != nil {
+		return err
+	}
+	if t.progress != nil {
+		el := time.Since(t.start)
+		p := Progress{Done: t.done, Total: t.sum.Total, Failed: t.sum.Failed, Elapsed: el, Path: r.Record.Path}
+		p.ETA = time.Duration(float64(el) / float64(t.done) * float64(t.sum.Total-t.done))
+		t.progress(p)
+	}
+	return nil
+}
+
+// prepareInput opens one input (unless it comes open) and runs the steps before the forward run on its frame;
+// the scan is dropped once its image is rendered.
+func (c *Classifier) prepareInput(ctx context.Context, in Input) prepared {
 	if in.Err != nil {
-		d.err = in.Err
-		return d
+		return prepared{rec: Record{Path: in.Path}, err: in.Err}
 	}
 	t0 := time.Now()
-	scan, err := dicomio.Open(in.Path)
-	if err != nil {
-		d.err = err
-		return d
+	s := in.Scan
+	if s == nil {
+		var err error
+		if s, err = c.Open(in.Path); err != nil {
+			return prepared{rec: Record{Path: in.Path}, err: err, decode: time.Since(t0)}
+		}
 	}
-	d.rec = c.newRecord(in.Path, scan)
-	d.model, err = c.SelectModel(scan.Meta.Modality)
-	if err != nil {
-		d.err = fmt.Errorf("%s: %w", in.Path, err)
-		return d
+	frame := AnalysisFrame(s)
+	if in.Frame > 0 {
+		frame = in.Frame - 1
 	}
-	d.img, err = DisplayImage(scan, ClassifyFrame(scan), &d.model.Manifest)
-	if err != nil {
-		d.err = fmt.Errorf("%s: %w", in.Path, err)
-	}
-	d.decode = time.Since(t0)
-	return d
+	p := c.prepare(ctx, s, frame)
+	p.decode = time.Since(t0)
+	return p
 }
 
-// infer runs the batch's good images, grouped by model, and returns one result per item in order.
-func (c *Classifier) infer(ctx context.Context, batch []decoded) []Result {
+// infer runs the forward step for the good items, grouped by model, and returns one result per item in order:
+// the record filled from the prediction, or failed with the item's error.
+func (c *Classifier) infer(ctx context.Context, batch []prepared) []Result {
 	out := make([]Result, len(batch))
 	groups := map[*inference.Model][]int{}
 	var order []*inference.Model
 	for i, d := range batch {
 		out[i] = Result{Record: d.rec, Decode: d.decode}
 		if d.err != nil {
-			rec := ErrorRecord(d.in.Path, d.err)
-			rec.PatientID, rec.PatientName = d.rec.PatientID, d.rec.PatientName
-			out[i].Record = rec
+			out[i].Record.fail(d.err)
 			continue
 		}
 		if groups[d.model] == nil {
@@ -250,9 +191,10 @@ func (c *Classifier) infer(ctx context.Context, batch []decoded) []Result {
 				if e == nil {
 					e = ctx.Err()
 				}
-				rec := ErrorRecord(batch[i].in.Path, fmt.Errorf("%s: %w", batch[i].in.Path, e))
-				rec.PatientID, rec.PatientName = batch[i].rec.PatientID, batch[i].rec.PatientName
-				out[i].Record = rec
+				if e == nil {
+					e = errNoPrediction
+				}
+				out[i].Record.fail(e)
 				continue
 			}
 			p := preds[j].Prediction
@@ -263,6 +205,9 @@ func (c *Classifier) infer(ctx context.Context, batch []decoded) []Result {
 	}
 	return out
 }
+
+// errNoPrediction means the engine returned fewer predictions than images.
+var errNoPrediction = errors.New("the model returned no prediction for this image")
 
 // outcome is one image's prediction or error.
 type outcome struct {

@@ -61,7 +61,7 @@ func BenchmarkBatch(b *testing.B) {
 		testenv.Missing(b, "ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
 	}
 	defer eng.Close()
-	clf := New(cat, eng, Options{ModelID: id, Saliency: true, BatchSize: batch})
+	clf := New(cat, eng, Options{ModelID: id, Saliency: SaliencyAll, BatchSize: batch})
 	b.ReportAllocs()
 	var decode, pre, fwd, sal, wall time.Duration
 	var heapFirst, heapMax, rssFirst, rssMax uint64

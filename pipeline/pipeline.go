@@ -1,65 +1,91 @@
-// Package pipeline is the glue between a scan and a model that both `tumortracer classify` and the viewer use:
-// it picks the model for a scan (by id, else by modality), renders the scan for the model with dicomio using the
-// VOI window the model's manifest names, runs the inference engine and turns the answer into a Record — one per
-// input, good or bad — that the CSV and JSON Lines writers export with the same columns everywhere.
+// Package pipeline is the one analysis path of TumorTracer: both `tumortracer classify` and the viewer classify
+// scans here, and every view of a result — the window's AI panel, its batch table, the overlay, the exports —
+// shows the Record this package made.
+//
+// A scan goes through the same steps wherever it comes from:
+//
+//	open (Reader) → choose a model (Chooser) → decode and render the frame for it → forward (Engine) → Record
+//
+// Classifier.Analyse runs them for one open scan (the viewer's path); Classifier.Run runs them for a list of files,
+// decoding on worker goroutines while the engine runs batches (the batch table's and the command line's path).
+// The Reader, the Chooser and the Engine are interfaces so that a content gate can replace the modality rule and
+// a test can count opens, decodes (a Reader that opens with dicomio.WithDecodeObserver) and model runs. Frames are
+// cached by dicomio alone (see Scan). Records are written by the CSV and JSON Lines writers with the
+// same columns everywhere.
 package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
-	"strings"
 	"time"
 
 	"github.com/tumortracer/tumortracer/dicomio"
 	"github.com/tumortracer/tumortracer/inference"
 )
 
-// Sentinel errors.
-var (
-	// ErrNoModel means no available model accepts the scan's modality.
-	ErrNoModel = errors.New("no model accepts this image")
-	// ErrAmbiguousModel means several models accept the scan's modality and none is the modality's default.
-	ErrAmbiguousModel = errors.New("more than one model accepts this image")
-)
-
-// DefaultModels maps a DICOM Modality to the model chosen for it when --model is not given.
-var DefaultModels = map[string]string{
-	"CT": "ct-lung",
-	"CR": "cxr-pneumonia",
-	"DX": "cxr-pneumonia",
+// Engine runs a model on 8-bit display images and returns one prediction per image; *inference.Engine is the
+// program's.
+type Engine interface {
+	Classify(ctx context.Context, m *inference.Model, images []image.Image, saliency bool) ([]inference.Prediction, error)
 }
+
+// SaliencyMode says which predictions carry a saliency map.
+type SaliencyMode int
+
+const (
+	// SaliencyOff: none.
+	SaliencyOff SaliencyMode = iota
+	// SaliencyCAM: those of models with a CAM output, which comes with the forward run at no extra cost (the
+	// window's batch table keeps these small maps for the overlay).
+	SaliencyCAM
+	// SaliencyAll: every prediction; models without a CAM get occlusion sensitivity, many extra runs per image
+	// (--saliency, and the image on screen).
+	SaliencyAll
+)
 
 // Options configure a Classifier.
 type Options struct {
-	// ModelID forces one model for every scan (the --model flag); empty chooses by modality.
+	// ModelID forces one model for every scan (the --model flag) when Chooser is nil; empty chooses by modality.
 	ModelID string
-	// Saliency asks for a saliency map with every prediction.
-	Saliency bool
+	// Saliency says which predictions carry a saliency map.
+	Saliency SaliencyMode
 	// IncludePatient adds the patient's id and name to records; off by default.
 	IncludePatient bool
 	// Workers is the number of files decoded at once by Run (default 2).
 	Workers int
 	// BatchSize is the number of decoded images Run hands the engine at once (default 8).
 	BatchSize int
+	// Reader reads files (default Files: dicomio).
+	Reader Reader
+	// Chooser picks each scan's model (default ModalityChooser with ModelID).
+	Chooser Chooser
 }
 
 // Classifier classifies scans with the models of a catalogue. It is safe for concurrent use.
 type Classifier struct {
 	cat  *inference.Catalogue
-	eng  *inference.Engine
+	eng  Engine
 	opts Options
 }
 
 // New returns a Classifier. The engine may be nil when ONNX Runtime is missing; every classification then fails
-// with inference.ErrRuntimeMissing while model selection still works.
-func New(cat *inference.Catalogue, eng *inference.Engine, opts Options) *Classifier {
+// with inference.ErrRuntimeMissing while opening and model choice still work.
+func New(cat *inference.Catalogue, eng Engine, opts Options) *Classifier {
 	if opts.Workers < 1 {
 		opts.Workers = 2
 	}
 	if opts.BatchSize < 1 {
 		opts.BatchSize = 8
+	}
+	if opts.Reader == nil {
+		opts.Reader = Files{}
+	}
+	if opts.Chooser == nil {
+		opts.Chooser = ModalityChooser{Catalogue: cat, ModelID: opts.ModelID}
+	}
+	if e, ok := eng.(*inference.Engine); ok && e == nil {
+		eng = nil // a nil *Engine in the interface is still "no engine"
 	}
 	return &Classifier{cat: cat, eng: eng, opts: opts}
 }
@@ -67,54 +93,23 @@ func New(cat *inference.Catalogue, eng *inference.Engine, opts Options) *Classif
 // Catalogue returns the models the classifier chooses from.
 func (c *Classifier) Catalogue() *inference.Catalogue { return c.cat }
 
-// SelectModel returns the model for a scan of the given modality ("OT" for PNG/JPEG): Options.ModelID when set;
-// else the modality's default (DefaultModels) when available; else the only model that accepts the modality. The
-// errors (ErrNoModel, ErrAmbiguousModel, inference.ErrModelNotFound) say which --model to give.
-func (c *Classifier) SelectModel(modality string) (*inference.Model, error) {
-	if c.opts.ModelID != "" {
-		return c.cat.Get(c.opts.ModelID)
-	}
-	modality = strings.ToUpper(strings.TrimSpace(modality))
-	if id, ok := DefaultModels[modality]; ok {
-		if m, err := c.cat.Get(id); err == nil {
-			return m, nil
-		}
-	}
-	var fits, all []string
-	var found *inference.Model
-	for _, m := range c.cat.Models() {
-		all = append(all, m.Manifest.ID)
-		if m.Manifest.Accepts(modality) {
-			fits = append(fits, m.Manifest.ID)
-			found = m
-		}
-	}
-	switch len(fits) {
-	case 1:
-		return found, nil
-	case 0:
-		if len(all) == 0 {
-			return nil, fmt.Errorf("modality %s: %w: no models are installed", modality, ErrNoModel)
-		}
-		return nil, fmt.Errorf("modality %s: %w; give --model with one of %s", modality, ErrNoModel, strings.Join(all, ", "))
-	}
-	return nil, fmt.Errorf("modality %s: %w (%s); give --model %s", modality, ErrAmbiguousModel, strings.Join(fits, ", "), strings.Join(fits, " or --model "))
-}
+// Open is the first step: it reads path through the classifier's Reader. The error names the path.
+func (c *Classifier) Open(path string) (*Scan, error) { return Open(c.opts.Reader, path) }
 
-// Window returns the VOI window for rendering frame of scan for model m: PNG/JPEG keep their own grey levels;
+// Window returns the VOI window for rendering frame of s for model m: PNG/JPEG keep their own grey levels;
 // DICOM uses the manifest's preprocessing.voi entry for the scan's Modality, else its "default" entry, else the
-// file's own first window (min–max without one).
-func Window(scan *dicomio.Scan, frame int, m *inference.Manifest) (dicomio.Window, error) {
-	if scan.Format != dicomio.FormatDICOM {
-		return scan.DefaultWindow(frame), nil
+// file's own first window (the frame's min–max without one: see dicomio.Scan.DefaultWindow).
+func Window(s *dicomio.Scan, frame int, m *inference.Manifest) (dicomio.Window, error) {
+	if s.Format != dicomio.FormatDICOM {
+		return s.DefaultWindow(frame), nil
 	}
-	spec, ok := m.Preprocessing.VOI[scan.Meta.Modality]
+	spec, ok := m.Preprocessing.VOI[s.Meta.Modality]
 	if !ok {
 		spec, ok = m.Preprocessing.VOI["default"]
 	}
 	switch {
 	case !ok, spec.Preset == "file":
-		return scan.DefaultWindow(frame), nil
+		return s.DefaultWindow(frame), nil
 	case spec.Preset != "":
 		w, ok := dicomio.Preset(spec.Preset)
 		if !ok {
@@ -124,22 +119,18 @@ func Window(scan *dicomio.Scan, frame int, m *inference.Manifest) (dicomio.Windo
 	case spec.Center != nil && spec.Width != nil:
 		return dicomio.Window{Name: m.ID, Center: *spec.Center, Width: *spec.Width, Function: dicomio.VOILinear}, nil
 	}
-	return dicomio.Window{}, fmt.Errorf("model %s: %w: VOI entry for %s has neither a preset nor a window", m.ID, inference.ErrInvalidManifest, scan.Meta.Modality)
+	return dicomio.Window{}, fmt.Errorf("model %s: %w: VOI entry for %s has neither a preset nor a window", m.ID, inference.ErrInvalidManifest, s.Meta.Modality)
 }
 
-// DisplayImage renders frame of scan as the 8-bit image model m classifies (see Window; native pixel grid,
-// MONOCHROME1 inverted).
-func DisplayImage(scan *dicomio.Scan, frame int, m *inference.Manifest) (image.Image, error) {
-	w, err := Window(scan, frame, m)
+// DisplayImage is the render step: frame of s as the 8-bit image model m classifies (see Window; native pixel
+// grid, MONOCHROME1 inverted). It renders through the scan's frame cache: from the values the viewer holds when
+// the frame is on screen (no second decode), else streaming over the stored samples (no float32 frame).
+func DisplayImage(s *Scan, frame int, m *inference.Manifest) (image.Image, error) {
+	w, err := Window(s.File, frame, m)
 	if err != nil {
 		return nil, err
 	}
-	return scan.Render(frame, w, dicomio.RenderOptions{})
-}
-
-// ClassifyFrame is the frame Run classifies: the middle one of a multi-frame file, else the only one.
-func ClassifyFrame(scan *dicomio.Scan) int {
-	return max(scan.NumFrames, 1) / 2
+	return s.File.Render(frame, w, dicomio.RenderOptions{})
 }
 
 // Result is one classified input: its record plus, when it succeeded, the prediction and the display image the
@@ -152,39 +143,65 @@ type Result struct {
 	Decode time.Duration
 }
 
-// ClassifyScan classifies one frame of an open scan (the viewer's path).
-func (c *Classifier) ClassifyScan(ctx context.Context, scan *dicomio.Scan, frame int) (*Result, error) {
-	m, err := c.SelectModel(scan.Meta.Modality)
-	if err != nil {
-		return nil, err
-	}
+// prepared is one scan after the steps before the forward run: its record so far and, unless err is set, the
+// chosen model and the image to classify.
+type prepared struct {
+	rec    Record
+	model  *inference.Model
+	img    image.Image
+	decode time.Duration
+	err    error
+}
+
+// prepare runs the choose and render steps for frame of s.
+func (c *Classifier) prepare(ctx context.Context, s *Scan, frame int) prepared {
 	t0 := time.Now()
-	img, err := DisplayImage(scan, frame, &m.Manifest)
-	if err != nil {
-		return nil, err
+	p := prepared{rec: c.newRecord(s, frame)}
+	choice, err := c.opts.Chooser.Choose(ctx, s, frame)
+	switch {
+	case err != nil:
+		p.err = err
+	case choice.Refusal != nil:
+		p.err = choice.Refusal
+	case choice.Model == nil:
+		p.err = fmt.Errorf("model choice: %w", ErrNoModel)
+	default:
+		p.model = choice.Model
+		p.img, p.err = DisplayImage(s, frame, &choice.Model.Manifest)
 	}
-	res := &Result{Record: c.newRecord(scan.Path, scan), Image: img, Decode: time.Since(t0)}
-	preds, err := c.classify(ctx, m, []image.Image{img})
-	if err != nil {
-		return nil, err
+	p.decode = time.Since(t0)
+	return p
+}
+
+// Analyse classifies frame of an open scan through the same steps as Run and returns its result; a failure is an
+// error record, never a missing one.
+func (c *Classifier) Analyse(ctx context.Context, s *Scan, frame int) Result {
+	return c.infer(ctx, []prepared{c.prepare(ctx, s, frame)})[0]
+}
+
+// saliencyFor says whether m's predictions carry a map under the classifier's mode.
+func (c *Classifier) saliencyFor(m *inference.Model) bool {
+	switch c.opts.Saliency {
+	case SaliencyAll:
+		return true
+	case SaliencyCAM:
+		return m.Manifest.Outputs.CAM != ""
 	}
-	res.Prediction = &preds[0]
-	res.Record.fill(m, res.Prediction)
-	return res, nil
+	return false
 }
 
 func (c *Classifier) classify(ctx context.Context, m *inference.Model, imgs []image.Image) ([]inference.Prediction, error) {
 	if c.eng == nil {
 		return nil, inference.ErrRuntimeMissing
 	}
-	return c.eng.Classify(ctx, m, imgs, c.opts.Saliency)
+	return c.eng.Classify(ctx, m, imgs, c.saliencyFor(m))
 }
 
-// newRecord starts a record for path, with patient identifiers only when asked for.
-func (c *Classifier) newRecord(path string, scan *dicomio.Scan) Record {
-	r := Record{Path: path, Status: StatusOK}
-	if c.opts.IncludePatient && scan != nil {
-		r.PatientID, r.PatientName = scan.Meta.PatientID, scan.Meta.PatientName
+// newRecord starts the record of frame of s, with patient identifiers only when asked for.
+func (c *Classifier) newRecord(s *Scan, frame int) Record {
+	r := Record{Path: s.Path, Status: StatusOK, Frame: frame + 1, Modality: s.File.Meta.Modality}
+	if c.opts.IncludePatient {
+		r.PatientID, r.PatientName = s.File.Meta.PatientID, s.File.Meta.PatientName
 	}
 	return r
 }

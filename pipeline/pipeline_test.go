@@ -81,13 +81,13 @@ func TestBatchFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPaths := []string{"a-good.png", "c-corrupt.png", "d-notes.txt", "e-unsupported.gif", filepath.Join("sub", "b-good.png"), "missing.png"}
+	// d-notes.txt is no image by its name and is left out of the folder; .hidden too.
+	wantPaths := []string{"a-good.png", "c-corrupt.png", "e-unsupported.gif", filepath.Join("sub", "b-good.png"), "missing.png"}
 	if len(got) != len(wantPaths) || sum.Total != len(wantPaths) || len(progress) != len(wantPaths) {
 		t.Fatalf("got %d records (summary %+v, %d progress calls), want one per input: %v", len(got), sum, len(progress), wantPaths)
 	}
 	wantErr := map[string]string{
 		"c-corrupt.png":     "malformed",
-		"d-notes.txt":       "not a DICOM, PNG or JPEG file",
 		"e-unsupported.gif": "not a DICOM, PNG or JPEG file",
 		"missing.png":       "no such file",
 	}
@@ -108,15 +108,15 @@ func TestBatchFolder(t *testing.T) {
 			}
 			continue
 		}
-		if rec.Status != StatusOK || rec.Model != "tiny-cam" || rec.Version != "0.0.1" || rec.Device != "cpu" {
+		if rec.Status != StatusOK || rec.Model != "tiny-cam" || rec.Version != "0.0.1" || rec.Device != "cpu" || rec.Frame != 1 {
 			t.Errorf("%s: %+v, want ok from tiny-cam on cpu", wantPaths[i], rec)
 		}
 	}
-	if last := progress[len(progress)-1]; last.Done != 6 || last.Total != 6 || last.Failed != sum.Failed || last.ETA != 0 {
+	if last := progress[len(progress)-1]; last.Done != 5 || last.Total != 5 || last.Failed != sum.Failed || last.ETA != 0 {
 		t.Errorf("final progress %+v", last)
 	}
-	if eng != nil && (sum.OK != 2 || sum.Failed != 4) {
-		t.Errorf("summary %+v, want 2 ok and 4 failed", sum)
+	if eng != nil && (sum.OK != 2 || sum.Failed != 3) {
+		t.Errorf("summary %+v, want 2 ok and 3 failed", sum)
 	}
 
 	// CSV: a header and one row per input, with the fixed columns.
@@ -124,14 +124,14 @@ func TestBatchFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantHeader := "path,status,error,model,version,device,label,probability,p_alpha,p_beta,p_gamma"
-	if len(rows) != 7 || strings.Join(rows[0], ",") != wantHeader {
+	wantHeader := "path,status,error,model,version,device,label,probability,frame,p_alpha,p_beta,p_gamma"
+	if len(rows) != 6 || strings.Join(rows[0], ",") != wantHeader {
 		t.Fatalf("CSV has %d rows, header %v", len(rows), rows[0])
 	}
 	// JSON Lines: one object per input.
 	lines := strings.Split(strings.TrimSpace(jsonOut.String()), "\n")
-	if len(lines) != 6 {
-		t.Fatalf("JSON Lines has %d lines, want 6", len(lines))
+	if len(lines) != 5 {
+		t.Fatalf("JSON Lines has %d lines, want 5", len(lines))
 	}
 	for _, l := range lines {
 		var obj map[string]interface{}
@@ -164,7 +164,7 @@ func TestBatchFolder(t *testing.T) {
 		case c.Model == "tiny-cam" && c.Image == "parity_rgb.png":
 			r = &got[0]
 		case c.Model == "tiny-cam" && c.Image == "parity_rgba.png":
-			r = &got[4]
+			r = &got[3]
 		default:
 			continue
 		}
@@ -186,7 +186,7 @@ func TestBatchFolder(t *testing.T) {
 		t.Errorf("checked %d reference cases, want 2", checked)
 	}
 	// CSV cells carry the same numbers.
-	if rows[1][1] != "ok" || rows[1][7] == "" || rows[2][1] != "error" || rows[2][7] != "" {
+	if rows[1][1] != "ok" || rows[1][7] == "" || rows[1][8] != "1" || rows[2][1] != "error" || rows[2][7] != "" {
 		t.Errorf("CSV rows: %v / %v", rows[1], rows[2])
 	}
 }
@@ -223,56 +223,59 @@ func TestSelectModel(t *testing.T) {
 	if err != nil || len(cat.Models()) != 2 {
 		t.Fatalf("catalogue %v: %v %v", cat.Models(), err, cat.Problems)
 	}
-	clf := New(cat, nil, Options{})
-	if m, err := clf.SelectModel("CT"); err != nil || m.Manifest.ID != "ct-lung" {
-		t.Errorf("CT → %v, %v; want the default ct-lung although tiny-occl also accepts CT", m, err)
+	choose := ModalityChooser{Catalogue: cat}
+	if m, p := choose.Select("CT"); p != nil || m.Manifest.ID != "ct-lung" {
+		t.Errorf("CT → %v, %v; want the default ct-lung although tiny-occl also accepts CT", m, p)
 	}
-	_, err = clf.SelectModel("OT")
-	if !errors.Is(err, ErrAmbiguousModel) || !strings.Contains(err.Error(), "--model ct-lung or --model tiny-occl") {
-		t.Errorf("OT with two candidates: %v", err)
+	// A refusal says what failed in both front ends' words, each with its own advice.
+	_, p := choose.Select("OT")
+	if p == nil || !errors.Is(p, ErrAmbiguousModel) || !strings.Contains(p.ForCLI(), "Give --model ct-lung or --model tiny-occl.") ||
+		strings.Contains(p.ForWindow(), "--model") || !strings.Contains(p.ForWindow(), "Model list") {
+		t.Errorf("OT with two candidates: window %q, command line %q", p.ForWindow(), p.ForCLI())
 	}
-	if _, err := clf.SelectModel("MR"); !errors.Is(err, ErrNoModel) || !strings.Contains(err.Error(), "--model") {
-		t.Errorf("MR: %v", err)
+	if _, p := choose.Select("MR"); p == nil || !errors.Is(p, ErrNoModel) || !strings.Contains(p.CLIHint, "--model") || strings.Contains(p.ForWindow(), "--model") {
+		t.Errorf("MR: %v", p)
 	}
-	forced := New(cat, nil, Options{ModelID: "tiny-occl"})
-	if m, err := forced.SelectModel("CT"); err != nil || m.Manifest.ID != "tiny-occl" {
-		t.Errorf("--model tiny-occl on CT: %v %v", m, err)
+	forced := ModalityChooser{Catalogue: cat, ModelID: "tiny-occl"}
+	if m, p := forced.Select("CT"); p != nil || m.Manifest.ID != "tiny-occl" {
+		t.Errorf("--model tiny-occl on CT: %v %v", m, p)
 	}
-	if _, err := New(cat, nil, Options{ModelID: "cxr-pneumonia"}).SelectModel("DX"); !errors.Is(err, inference.ErrModelNotFound) {
-		t.Errorf("unknown --model: %v", err)
+	if _, p := (ModalityChooser{Catalogue: cat, ModelID: "cxr-pneumonia"}).Select("DX"); !errors.Is(p, inference.ErrModelNotFound) {
+		t.Errorf("unknown --model: %v", p)
 	}
 	empty, _ := inference.LoadCatalogue(nil)
-	if _, err := New(empty, nil, Options{}).SelectModel("DX"); !errors.Is(err, ErrNoModel) {
-		t.Errorf("no models: %v", err)
+	if _, p := (ModalityChooser{Catalogue: empty}).Select("DX"); !errors.Is(p, ErrNoModel) {
+		t.Errorf("no models: %v", p)
 	}
 }
 
 func TestWindowFromManifest(t *testing.T) {
 	path := testenv.DataPath(t, "dicom", "pydicom-test-files", "CT_small.dcm")
-	scan, err := dicomio.Open(path)
+	f, err := dicomio.Open(path)
 	if err != nil {
-		t.Skipf("%s not readable here: %v", path, err)
+		t.Fatal(err)
 	}
-	if scan.Meta.Modality != "CT" {
-		t.Fatalf("%s modality %q", path, scan.Meta.Modality)
+	scan := NewScan(path, f)
+	if f.Meta.Modality != "CT" {
+		t.Fatalf("%s modality %q", path, f.Meta.Modality)
 	}
 	c, w := 40.0, 400.0
 	man := &inference.Manifest{ID: "m", Preprocessing: inference.Preprocessing{VOI: map[string]inference.VOISpec{
 		"CT": {Preset: "lung"}, "default": {Preset: "file"}}}}
 	lung, _ := dicomio.Preset("lung")
-	if got, err := Window(scan, 0, man); err != nil || got.Center != lung.Center || got.Width != lung.Width {
+	if got, err := Window(f, 0, man); err != nil || got.Center != lung.Center || got.Width != lung.Width {
 		t.Errorf("CT with lung preset: %+v %v", got, err)
 	}
 	man.Preprocessing.VOI = map[string]inference.VOISpec{"default": {Preset: "file"}}
-	if got, err := Window(scan, 0, man); err != nil || got != scan.DefaultWindow(0) {
-		t.Errorf("file preset: %+v %v", got, err)
+	if got, err := Window(f, 0, man); err != nil || len(f.Windows) != 0 || got != f.MinMaxWindow(0) {
+		t.Errorf("file preset on a file without windows: %+v %v, want the min–max", got, err)
 	}
 	man.Preprocessing.VOI = map[string]inference.VOISpec{"CT": {Center: &c, Width: &w}}
-	if got, err := Window(scan, 0, man); err != nil || got.Center != 40 || got.Width != 400 {
+	if got, err := Window(f, 0, man); err != nil || got.Center != 40 || got.Width != 400 {
 		t.Errorf("explicit window: %+v %v", got, err)
 	}
 	man.Preprocessing.VOI = map[string]inference.VOISpec{"CT": {Preset: "no-such"}}
-	if _, err := Window(scan, 0, man); !errors.Is(err, inference.ErrInvalidManifest) {
+	if _, err := Window(f, 0, man); !errors.Is(err, inference.ErrInvalidManifest) {
 		t.Errorf("unknown preset: %v", err)
 	}
 	// The rendered image follows the window: lung and mediastinum windows give different images.
@@ -297,7 +300,9 @@ func TestExpand(t *testing.T) {
 		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
 		os.WriteFile(filepath.Join(dir, p), nil, 0o644)
 	}
-	got := Expand([]string{filepath.Join(dir, "b", "2.png"), dir, filepath.Join(dir, "nope")})
+	os.WriteFile(filepath.Join(dir, "b", "notes.txt"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "named.txt"), nil, 0o644)
+	got := Expand([]string{filepath.Join(dir, "b", "2.png"), dir, filepath.Join(dir, "nope"), filepath.Join(dir, "named.txt")})
 	var names []string
 	for _, in := range got {
 		rel, _ := filepath.Rel(dir, in.Path)
@@ -306,13 +311,15 @@ func TestExpand(t *testing.T) {
 		}
 		names = append(names, filepath.ToSlash(rel))
 	}
-	if want := "b/2.png a.png b/1.png b/2.png nope!"; strings.Join(names, " ") != want {
+	// b/2.png once (first named), hidden names and notes.txt left out of the folder, a named .txt kept, a
+	// missing path an error input.
+	if want := "b/2.png a.png b/1.png nope! named.txt"; strings.Join(names, " ") != want {
 		t.Errorf("Expand = %q, want %q", strings.Join(names, " "), want)
 	}
 }
 
 func TestWritersIncludePatientOnlyWhenAsked(t *testing.T) {
-	r := Record{Path: "x.dcm", Status: StatusOK, Model: "m", Version: "1", Device: "cpu", Label: "b", Probability: 0.75,
+	r := Record{Path: "x.dcm", Status: StatusOK, Model: "m", Version: "1", Device: "cpu", Label: "b", Probability: 0.75, Frame: 3,
 		Probabilities: []ClassValue{{"a", 0.25}, {"b", 0.75}}, PatientID: "PID-1", PatientName: "Doe^Jane"}
 	var plain, withPatient bytes.Buffer
 	NewCSVWriter(&plain, []string{"a", "b", "c"}, false).Write(r)
@@ -320,7 +327,7 @@ func TestWritersIncludePatientOnlyWhenAsked(t *testing.T) {
 	if strings.Contains(plain.String(), "PID-1") {
 		t.Errorf("identifiers leaked: %s", plain.String())
 	}
-	if want := "x.dcm,ok,,m,1,cpu,b,0.750000,0.250000,0.750000,\n"; !strings.HasSuffix(plain.String(), want) {
+	if want := "x.dcm,ok,,m,1,cpu,b,0.750000,3,0.250000,0.750000,\n"; !strings.HasSuffix(plain.String(), want) {
 		t.Errorf("CSV row %q, want suffix %q", plain.String(), want)
 	}
 	if !strings.Contains(withPatient.String(), "patient_id,patient_name") || !strings.Contains(withPatient.String(), "PID-1,Doe^Jane") {
@@ -328,7 +335,7 @@ func TestWritersIncludePatientOnlyWhenAsked(t *testing.T) {
 	}
 	var j bytes.Buffer
 	NewJSONWriter(&j, false).Write(ErrorRecord("y.png", errors.New(`bad "quote"`)))
-	if want := `{"path":"y.png","status":"error","error":"bad \"quote\"","model":"","version":"","device":"","label":"","probability":null}` + "\n"; j.String() != want {
+	if want := `{"path":"y.png","status":"error","error":"Bad \"quote\".","model":"","version":"","device":"","label":"","probability":null,"frame":null}` + "\n"; j.String() != want {
 		t.Errorf("JSON error line %q, want %q", j.String(), want)
 	}
 }
@@ -342,10 +349,10 @@ func TestBadImageDoesNotFailItsBatch(t *testing.T) {
 	m := cat.Models()[0]
 	clf := New(cat, eng, Options{})
 	good := image.NewGray(image.Rect(0, 0, 30, 30))
-	batch := []decoded{
-		{in: Input{Path: "good1"}, rec: Record{Path: "good1"}, model: m, img: good},
-		{in: Input{Path: "empty"}, rec: Record{Path: "empty"}, model: m, img: image.NewGray(image.Rect(0, 0, 0, 0))},
-		{in: Input{Path: "good2"}, rec: Record{Path: "good2"}, model: m, img: good},
+	batch := []prepared{
+		{rec: Record{Path: "good1"}, model: m, img: good},
+		{rec: Record{Path: "empty"}, model: m, img: image.NewGray(image.Rect(0, 0, 0, 0))},
+		{rec: Record{Path: "good2"}, model: m, img: good},
 	}
 	res := clf.infer(context.Background(), batch)
 	if res[0].Record.Status != StatusOK || res[2].Record.Status != StatusOK {

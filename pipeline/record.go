@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/tumortracer/tumortracer/inference"
 )
@@ -23,26 +24,45 @@ type ClassValue struct {
 }
 
 // Record is one input's line in the export: the columns are path, status, error, model, version, device, label,
-// probability, then p_<class-id> per class, then (only when asked for) patient_id and patient_name.
+// probability, frame, then p_<class-id> per class, then (only when asked for) patient_id and patient_name.
 type Record struct {
 	Path                   string
 	Status                 string // StatusOK or StatusError
-	Error                  string // one sentence; empty when Status is ok
+	Error                  string // one sentence for people; empty when Status is ok
 	Model, Version, Device string
 	Label                  string
 	Probability            float64 // of Label
-	Probabilities          []ClassValue
+	// Frame is the 1-based number of the frame classified (1 for a single-frame file); 0 when the file could not
+	// be opened.
+	Frame         int
+	Probabilities []ClassValue
 	// PatientID and PatientName are filled only with Options.IncludePatient.
 	PatientID, PatientName string
+	// Modality is the file's DICOM Modality ("OT" for PNG/JPEG), for the window's table; not a column.
+	Modality string
+	// problem is the failure behind Error, with the hints of each front end.
+	problem *Problem
 }
 
 // ErrorRecord is the record of an input that could not be classified.
 func ErrorRecord(path string, err error) Record {
-	return Record{Path: path, Status: StatusError, Error: err.Error()}
+	r := Record{Path: path}
+	r.fail(err)
+	return r
+}
+
+// Problem is the failure of an error record (nil for an ok record).
+func (r *Record) Problem() *Problem { return r.problem }
+
+// fail turns the record into an error record for err, keeping what it knows about the file.
+func (r *Record) fail(err error) {
+	r.problem = Explain(err)
+	r.Status, r.Error = StatusError, r.problem.Sentence
+	r.Model, r.Version, r.Device, r.Label, r.Probability, r.Probabilities = "", "", "", "", 0, nil
 }
 
 func (r *Record) fill(m *inference.Model, p *inference.Prediction) {
-	r.Status, r.Error = StatusOK, ""
+	r.Status, r.Error, r.problem = StatusOK, "", nil
 	r.Model, r.Version, r.Device = m.Manifest.ID, m.Manifest.Version, p.Device
 	r.Label, r.Probability = p.Label, p.Probability
 	r.Probabilities = r.Probabilities[:0]
@@ -79,7 +99,7 @@ func ClassColumns(models []*inference.Model) []string {
 
 // Columns returns the header for the given class columns.
 func Columns(classIDs []string, includePatient bool) []string {
-	cols := []string{"path", "status", "error", "model", "version", "device", "label", "probability"}
+	cols := []string{"path", "status", "error", "model", "version", "device", "label", "probability", "frame"}
 	for _, id := range classIDs {
 		cols = append(cols, "p_"+id)
 	}
@@ -96,8 +116,29 @@ type RecordWriter interface {
 
 func formatP(p float64) string { return strconv.FormatFloat(p, 'f', 6, 64) }
 
-// CSVWriter writes records as CSV with a header line.
+// errorText is the error cell: the sentence, and for the command line its hint too.
+func errorText(r *Record, commandLine bool) string {
+	if commandLine && r.problem != nil {
+		return r.problem.ForCLI()
+	}
+	return r.Error
+}
+
+// frameText is the frame cell: empty when no frame was reached.
+func frameText(r *Record) string {
+	if r.Frame < 1 {
+		return ""
+	}
+	return strconv.Itoa(r.Frame)
+}
+
+// CSVWriter writes records as CSV with a header line. Cells that a spreadsheet would take for a formula (they
+// start with =, +, -, @, a tab or a carriage return: file names and DICOM text are anyone's) get a leading '
+// so that they show as text; JSON Lines keep every value exact.
 type CSVWriter struct {
+	// CommandLine adds the command line's hints to error cells ("Give --model …").
+	CommandLine bool
+
 	w       *csv.Writer
 	classes []string
 	patient bool
@@ -127,7 +168,7 @@ func (w *CSVWriter) Write(r Record) error {
 	if err := w.WriteHeader(); err != nil {
 		return err
 	}
-	row := []string{r.Path, r.Status, r.Error, r.Model, r.Version, r.Device, r.Label, ""}
+	row := []string{r.Path, r.Status, errorText(&r, w.CommandLine), r.Model, r.Version, r.Device, r.Label, "", frameText(&r)}
 	if r.Status == StatusOK {
 		row[7] = formatP(r.Probability)
 	}
@@ -141,6 +182,9 @@ func (w *CSVWriter) Write(r Record) error {
 	if w.patient {
 		row = append(row, r.PatientID, r.PatientName)
 	}
+	for i, cell := range row {
+		row[i] = AsSpreadsheetText(cell)
+	}
 	if err := w.w.Write(row); err != nil {
 		return err
 	}
@@ -148,9 +192,22 @@ func (w *CSVWriter) Write(r Record) error {
 	return w.w.Error()
 }
 
+// AsSpreadsheetText returns cell with a leading ' when a spreadsheet would read it as a formula (OWASP's CSV
+// injection advice: =, +, -, @, tab, carriage return), unchanged otherwise.
+func AsSpreadsheetText(cell string) string {
+	if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+		return "'" + cell
+	}
+	return cell
+}
+
 // JSONWriter writes records as JSON Lines: one object per line with the CSV's columns as fields, in the same
-// order; p_<class> fields only for the record's own model; probability is null on error records.
+// order; p_<class> fields only for the record's own model; probability and frame are null when unknown. Values
+// are written exactly as they are (no spreadsheet quoting).
 type JSONWriter struct {
+	// CommandLine adds the command line's hints to error fields.
+	CommandLine bool
+
 	w       io.Writer
 	patient bool
 	buf     bytes.Buffer
@@ -185,7 +242,7 @@ func (w *JSONWriter) Write(r Record) error {
 	b.WriteByte('{')
 	field(true, "path", r.Path)
 	field(false, "status", r.Status)
-	field(false, "error", r.Error)
+	field(false, "error", errorText(&r, w.CommandLine))
 	field(false, "model", r.Model)
 	field(false, "version", r.Version)
 	field(false, "device", r.Device)
@@ -194,6 +251,11 @@ func (w *JSONWriter) Write(r Record) error {
 		field(false, "probability", r.Probability)
 	} else {
 		field(false, "probability", nil)
+	}
+	if r.Frame > 0 {
+		field(false, "frame", r.Frame)
+	} else {
+		field(false, "frame", nil)
 	}
 	for _, c := range r.Probabilities {
 		field(false, "p_"+c.ID, c.Probability)

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -16,14 +15,15 @@ import (
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/tumortracer/tumortracer/cli"
+	"github.com/tumortracer/tumortracer/about"
 	"github.com/tumortracer/tumortracer/pipeline"
 )
 
 const autoModel = "Auto (by modality)"
 
-// aiPanel shows the classification of the shown image: model and device pickers, the model line, the permanent
-// research-use line, per-class probability bars and the saliency overlay's controls.
+// aiPanel shows the analysis of the frame on screen — the record its file's batch row shows, or for another frame
+// of a multi-frame file that frame's own — with model and device pickers, the model line, the frame it belongs
+// to, the permanent research-use line, per-class probability bars and the saliency overlay's controls.
 type aiPanel struct {
 	vw           *viewer
 	content      *fyne.Container
@@ -31,6 +31,7 @@ type aiPanel struct {
 	deviceSelect *widget.Select
 	disclaimer   *widget.Label
 	modelLine    *widget.Label
+	frameLine    *widget.Label
 	statusLine   *widget.Label
 	topLine      *widget.Label
 	bars         *fyne.Container
@@ -56,10 +57,13 @@ func newAIPanel(vw *viewer) *aiPanel {
 	p.deviceSelect.Selected = "auto"
 	p.deviceSelect.OnChanged = p.pickDevice
 
-	p.disclaimer = widget.NewLabelWithStyle(cli.Disclaimer, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	p.disclaimer = widget.NewLabelWithStyle(about.Disclaimer, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	p.disclaimer.Importance = widget.WarningImportance
 	p.modelLine = widget.NewLabel("Model: –")
 	p.modelLine.Wrapping = fyne.TextWrapWord
+	p.frameLine = widget.NewLabel("")
+	p.frameLine.Wrapping = fyne.TextWrapWord
+	p.frameLine.Hide()
 	p.statusLine = widget.NewLabel("")
 	p.statusLine.Wrapping = fyne.TextWrapWord
 	p.topLine = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
@@ -78,6 +82,7 @@ func newAIPanel(vw *viewer) *aiPanel {
 		p.disclaimer,
 		form,
 		p.modelLine,
+		p.frameLine,
 		p.topLine,
 		container.NewPadded(p.bars),
 		p.statusLine,
@@ -106,7 +111,7 @@ func (p *aiPanel) pickModel(opt string) {
 		return
 	}
 	p.vw.modelID = id
-	p.vw.classify()
+	p.vw.reanalyse()
 }
 
 // analyserReady fills the model picker once the analyser has started, fixes it on modelID when given, and
@@ -147,10 +152,10 @@ func (p *aiPanel) pickDevice(name string) {
 		p.vw.onUI(func() {
 			if err != nil {
 				p.vw.showError("Cannot use device "+name, err)
-				p.statusLine.SetText(sentence(err))
+				p.statusLine.SetText(pipeline.Explain(err).ForWindow())
 				return
 			}
-			p.vw.classify()
+			p.vw.reanalyse()
 		})
 	}()
 }
@@ -169,11 +174,24 @@ func (p *aiPanel) clearBars() {
 	p.content.Refresh()
 }
 
+// showUnavailable says why nothing can be classified (ONNX Runtime missing, no models).
 func (p *aiPanel) showUnavailable(err error) {
 	p.clearBars()
 	p.modelLine.SetText("Model: –")
+	p.setFrameNote("")
 	p.statusLine.Importance = widget.WarningImportance
-	p.statusLine.SetText(sentence(err))
+	p.statusLine.SetText(pipeline.Explain(err).ForWindow())
+}
+
+// setFrameNote says which frame of a multi-frame file the panel's result belongs to; the line is hidden for
+// single-frame files.
+func (p *aiPanel) setFrameNote(note string) {
+	p.frameLine.SetText(note)
+	if note == "" {
+		p.frameLine.Hide()
+	} else {
+		p.frameLine.Show()
+	}
 }
 
 func (p *aiPanel) showRunning() {
@@ -181,42 +199,25 @@ func (p *aiPanel) showRunning() {
 	p.statusLine.SetText("Classifying…")
 }
 
-func (p *aiPanel) showError(err error) {
+// showError shows a failed record's sentence, in the window's words.
+func (p *aiPanel) showError(a *analysis, frameNote string) {
 	p.clearBars()
+	p.modelLine.SetText("Model: –")
+	p.setFrameNote(frameNote)
 	p.statusLine.Importance = widget.DangerImportance
-	if errors.Is(err, pipeline.ErrAmbiguousModel) || errors.Is(err, pipeline.ErrNoModel) {
-		// The pipeline's hint names the --model flag; here the choice is the Model list.
-		p.statusLine.SetText(sentence(err) + " Pick a model in the Model list.")
-		return
-	}
-	p.statusLine.SetText(sentence(err))
+	p.statusLine.SetText(a.sentence())
 }
 
-// sentence turns an error into the one sentence a person reads: its first clause, capitalised, with a full stop.
-func sentence(err error) string {
-	s := strings.TrimSpace(firstSentence(err))
-	if s == "" {
-		return ""
-	}
-	s = strings.ToUpper(s[:1]) + s[1:]
-	if !strings.HasSuffix(s, ".") {
-		s += "."
-	}
-	return s
-}
-
-// showResult fills the bars and the model line; the model's name and version are always shown with the result.
-func (p *aiPanel) showResult(r *result) {
-	m := r.Model
-	p.modelLine.SetText(fmt.Sprintf("Model: %s %s (%s) on %s", m.Title, m.Version, m.ID, r.Device))
+// showResult fills the bars and the model line from a record; the model's name and version are always shown with
+// the result, and for a multi-frame file the frame it belongs to.
+func (p *aiPanel) showResult(a *analysis, m modelInfo, frameNote string) {
+	rec := &a.rec
+	p.modelLine.SetText(fmt.Sprintf("Model: %s %s (%s) on %s", m.Title, rec.Version, m.ID, strings.ToUpper(rec.Device)))
+	p.setFrameNote(frameNote)
 	p.barList = p.barList[:0]
-	objs := make([]fyne.CanvasObject, 0, len(r.Probs))
-	for i, pr := range r.Probs {
-		name := fmt.Sprintf("class %d", i)
-		if i < len(m.Classes) {
-			name = m.Classes[i]
-		}
-		b := newProbBar(name, pr, i == r.Top)
+	objs := make([]fyne.CanvasObject, 0, len(rec.Probabilities))
+	for i, c := range rec.Probabilities {
+		b := newProbBar(m.className(c.ID), c.Probability, c.ID == rec.Label)
 		if i == m.PositiveClass {
 			b.threshold = m.Threshold
 		}
@@ -225,28 +226,32 @@ func (p *aiPanel) showResult(r *result) {
 	}
 	p.bars.Objects = objs
 	p.content.Refresh() // the panel's height changed with the number of bars
-	top := "–"
-	if r.Top >= 0 && r.Top < len(m.Classes) && r.Top < len(r.Probs) {
-		top = fmt.Sprintf("Top class: %s (%.1f%%)", m.Classes[r.Top], 100*r.Probs[r.Top])
-	}
-	if m.PositiveClass >= 0 && m.PositiveClass < len(m.Classes) {
+	top := fmt.Sprintf("Top class: %s (%.1f%%)", m.className(rec.Label), 100*rec.Probability)
+	if m.PositiveClass >= 0 && m.PositiveClass < len(m.ClassIDs) {
 		verdict := "below"
-		if r.Positive {
+		if rec.Label == m.ClassIDs[m.PositiveClass] {
 			verdict = "at or above"
 		}
 		top += fmt.Sprintf("\n%s %s threshold %.2f", m.Classes[m.PositiveClass], verdict, m.Threshold)
 	}
 	p.topLine.SetText(top)
 	p.statusLine.Importance = widget.LowImportance
-	p.statusLine.SetText(fmt.Sprintf("Classified in %.0f ms. Overlay: saliency of the top class.", r.ElapsedMillis))
+	overlay := "Overlay: saliency of the top class."
+	if a.saliency == nil {
+		overlay = "No saliency map: this model has no CAM and the record was made in the batch."
+	}
+	p.statusLine.SetText(fmt.Sprintf("Classified in %.0f ms. %s", float64(a.elapsed.Microseconds())/1000, overlay))
 }
 
 // showCard opens the model card of the shown result's model, or of the picked model.
 func (p *aiPanel) showCard() {
 	var m *modelInfo
-	if p.vw.result != nil {
-		m = &p.vw.result.Model
-	} else {
+	if a := p.vw.shown; a != nil && !a.failed() {
+		if info, ok := p.vw.an.model(a.rec.Model); ok {
+			m = &info
+		}
+	}
+	if m == nil {
 		for i := range p.models {
 			if p.models[i].ID == p.vw.modelID || (p.vw.modelID == "" && m == nil) {
 				m = &p.models[i]
@@ -259,7 +264,7 @@ func (p *aiPanel) showCard() {
 	}
 	text := widget.NewLabel(m.Card)
 	text.Wrapping = fyne.TextWrapWord
-	items := []fyne.CanvasObject{widget.NewLabelWithStyle(cli.Disclaimer, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), text}
+	items := []fyne.CanvasObject{widget.NewLabelWithStyle(about.Disclaimer, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), text}
 	titles := make([]string, 0, len(m.Figures))
 	for t := range m.Figures {
 		titles = append(titles, t)
@@ -375,12 +380,3 @@ func (r *probBarRenderer) Objects() []fyne.CanvasObject {
 }
 
 func (r *probBarRenderer) Destroy() {}
-
-// newColourScale draws the overlay's colour scale, low to high.
-func newColourScale() fyne.CanvasObject {
-	r := canvas.NewRasterWithPixels(func(x, _, w, _ int) color.Color {
-		return heatColour(float64(x) / float64(max(1, w-1)))
-	})
-	r.SetMinSize(fyne.NewSize(120, 12))
-	return r
-}

@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/tumortracer/tumortracer/pipeline"
 )
 
 // rowStatus is where a batch row is in its life.
@@ -29,17 +31,24 @@ func (s rowStatus) String() string {
 	return [...]string{"queued", "running", "done", "failed", "cancelled"}[s]
 }
 
-// batchRow is one queued file. It keeps the record only — never the scan or its pixels — so a batch of thousands
-// of files stays small; clicking the row re-opens the file.
+// batchRow is one queued file. It keeps its analysis only — the record and a small saliency grid, never the scan
+// or its pixels — so a batch of thousands of files stays small; clicking the row re-opens the file.
 type batchRow struct {
 	Path   string
 	status rowStatus
-	rec    batchRecord
+	result *analysis // the file's record once made
 	viewed bool
+	// byViewer is set while the viewer, not the batch, makes the record: reserved when it opens the file, and
+	// analysing once its run started. gen grows with every claim, so that a superseded run's answer is dropped.
+	byViewer, analysing bool
+	gen                 int
 }
 
+// reservedIdle reports a row the viewer reserved and has not started analysing.
+func (r *batchRow) reservedIdle() bool { return r.byViewer && !r.analysing && r.status == rowRunning }
+
 // The table's columns; sortable by tapping the header.
-var batchColumns = []string{"File", "Modality", "Status", "Top class", "Probability"}
+var batchColumns = []string{"File", "Modality", "Status", "Top class", "Probability", "Frame"}
 
 // batchPanel is the batch table with its progress bar, Cancel and Export.
 type batchPanel struct {
@@ -51,12 +60,16 @@ type batchPanel struct {
 	cancel   *widget.Button
 	export   *widget.Button
 
+	// queue is every row in the order it was queued: the batch classifies in this order and the viewer's
+	// slices follow it. rows is the same rows in the table's (sortable) order.
+	queue   []*batchRow
 	rows    []*batchRow
 	byPath  map[string]*batchRow
 	sortCol int
 	sortAsc bool
 
 	running    bool
+	cancelled  bool // the person cancelled the last run: rows the viewer gives back wait for the next
 	stop       context.CancelFunc
 	started    time.Time
 	doneAtRun  int // rows finished when this run started (for the ETA)
@@ -103,7 +116,7 @@ func newBatchPanel(vw *viewer) *batchPanel {
 		col := id.Col
 		b.OnTapped = func() { p.sortBy(col) }
 	}
-	for i, w := range []float32{260, 80, 200, 170, 90} {
+	for i, w := range []float32{250, 75, 200, 170, 85, 60} {
 		p.table.SetColumnWidth(i, w)
 	}
 	p.table.OnSelected = func(id widget.TableCellID) {
@@ -122,44 +135,64 @@ func newBatchPanel(vw *viewer) *batchPanel {
 }
 
 func (p *batchPanel) cell(r *batchRow, col int) string {
-	switch col {
-	case 0:
+	a := r.result
+	switch {
+	case col == 0:
 		return filepath.Base(r.Path)
+	case a == nil && col == 2:
+		return r.status.String()
+	case a == nil:
+		return ""
+	}
+	switch col {
 	case 1:
-		return r.rec.Modality
+		return a.rec.Modality
 	case 2:
-		if r.status == rowFailed && r.rec.Err != "" {
-			return "failed: " + r.rec.Err
+		if r.status == rowFailed {
+			return "failed: " + a.sentence()
 		}
 		return r.status.String()
 	case 3:
-		return r.rec.Top
+		if m, ok := p.vw.an.model(a.rec.Model); ok {
+			return m.className(a.rec.Label)
+		}
+		return a.rec.Label
 	case 4:
 		if r.status == rowDone {
-			return fmt.Sprintf("%.1f%%", 100*r.rec.Prob)
+			return fmt.Sprintf("%.1f%%", 100*a.rec.Probability)
+		}
+	case 5:
+		if a.rec.Frame > 0 {
+			return strconv.Itoa(a.rec.Frame)
 		}
 	}
 	return ""
 }
 
-// add queues files not already in the table and returns how many were new.
-func (p *batchPanel) add(files []string) int {
-	n := 0
-	for _, f := range files {
-		if _, ok := p.byPath[f]; ok {
+// add queues the inputs not already in the table and returns the new rows; an input that could not be listed
+// gets its failed row at once.
+func (p *batchPanel) add(inputs []pipeline.Input) []*batchRow {
+	var added []*batchRow
+	for _, in := range inputs {
+		if _, ok := p.byPath[in.Path]; ok {
 			continue
 		}
-		r := &batchRow{Path: f}
-		p.byPath[f] = r
+		r := &batchRow{Path: in.Path}
+		if in.Err != nil {
+			r.status, r.result = rowFailed, &analysis{rec: pipeline.ErrorRecord(in.Path, in.Err)}
+			p.finished++
+		}
+		p.byPath[in.Path] = r
+		p.queue = append(p.queue, r)
 		p.rows = append(p.rows, r)
-		n++
+		added = append(added, r)
 	}
-	if n > 0 {
+	if len(added) > 0 {
 		p.resort()
 		p.table.Refresh()
 		p.refreshProgress()
 	}
-	return n
+	return added
 }
 
 // markViewed notes that path is the file on screen.
@@ -189,7 +222,8 @@ func (p *batchPanel) resort() {
 		var less, more bool
 		switch col {
 		case 4:
-			less, more = a.rec.Prob < b.rec.Prob, a.rec.Prob > b.rec.Prob
+			pa, pb := a.probability(), b.probability()
+			less, more = pa < pb, pa > pb
 		case 0:
 			less, more = a.Path < b.Path, a.Path > b.Path
 		default:
@@ -203,7 +237,54 @@ func (p *batchPanel) resort() {
 	})
 }
 
-// start classifies the queued rows one after another off the UI thread; rows added meanwhile join the run.
+// probability is the record's probability for sorting (−1 before there is one).
+func (r *batchRow) probability() float64 {
+	if r.result == nil || r.result.failed() {
+		return -1
+	}
+	return r.result.rec.Probability
+}
+
+// reserve marks a queued row as the viewer's, so that the batch does not open the file the viewer is opening.
+func (p *batchPanel) reserve(r *batchRow) {
+	if r != nil && (r.status == rowQueued || r.status == rowCancelled) {
+		r.status, r.byViewer, r.analysing = rowRunning, true, false
+		p.table.Refresh()
+	}
+}
+
+// release gives a reserved row back to the batch (the viewer moved on before analysing it): the running batch
+// takes it, or a new run starts unless the person cancelled the last one.
+func (p *batchPanel) release(r *batchRow) {
+	if r == nil || !r.reservedIdle() {
+		return
+	}
+	r.status, r.byViewer = rowQueued, false
+	if p.cancelled {
+		r.status = rowCancelled
+		p.table.Refresh()
+		return
+	}
+	p.start()
+}
+
+// claim marks the row's record as being made by the viewer and returns the claim's generation for finish.
+func (p *batchPanel) claim(r *batchRow) int {
+	r.status, r.byViewer, r.analysing = rowRunning, true, true
+	r.gen++
+	p.table.Refresh()
+	return r.gen
+}
+
+// finishReserved finishes a reserved row whose file the viewer could not open.
+func (p *batchPanel) finishReserved(r *batchRow, a *analysis) {
+	if r != nil && r.reservedIdle() {
+		p.finish(r, r.gen, a)
+	}
+}
+
+// start classifies the queued rows off the UI thread, in the order they were queued; rows added meanwhile join
+// the run.
 func (p *batchPanel) start() {
 	if p.running {
 		return
@@ -218,27 +299,28 @@ func (p *batchPanel) start() {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p.running, p.stop = true, cancel
+	p.running, p.stop, p.cancelled = true, cancel, false
 	p.started = time.Now()
 	p.doneAtRun = p.finished
 	p.cancel.Enable()
 	model := p.vw.modelID
 	go func() {
 		for ctx.Err() == nil {
-			var next []*batchRow
+			var next []taken
 			p.vw.onUIWait(func() { next = p.takeQueued() })
 			if len(next) == 0 {
 				break
 			}
-			paths := make([]string, len(next))
-			byPath := make(map[string]*batchRow, len(next))
-			for i, r := range next {
-				paths[i] = r.Path
-				byPath[r.Path] = r
+			inputs := make([]pipeline.Input, len(next))
+			byPath := make(map[string]taken, len(next))
+			for i, t := range next {
+				inputs[i] = pipeline.Input{Path: t.row.Path}
+				byPath[t.row.Path] = t
 			}
-			p.vw.an.Batch(ctx, paths, model, func(rec batchRecord) {
-				if r := byPath[rec.Path]; r != nil {
-					p.vw.onUI(func() { p.finish(r, rec) })
+			p.vw.an.Batch(ctx, inputs, model, func(r pipeline.Result) {
+				if t, ok := byPath[r.Record.Path]; ok {
+					a := analysisOf(r)
+					p.vw.onUI(func() { p.finish(t.row, t.gen, a) })
 				}
 			})
 		}
@@ -246,30 +328,45 @@ func (p *batchPanel) start() {
 	}()
 }
 
-// takeQueued marks every queued row running and returns them in table order (none when the run was cancelled).
-func (p *batchPanel) takeQueued() []*batchRow {
+// taken is a row the batch took, with the generation of that claim.
+type taken struct {
+	row *batchRow
+	gen int
+}
+
+// takeQueued marks every queued row running and returns them in the order they were queued (none when the run
+// was cancelled).
+func (p *batchPanel) takeQueued() []taken {
 	if !p.running {
 		return nil
 	}
-	var out []*batchRow
-	for _, r := range p.rows {
+	var out []taken
+	for _, r := range p.queue {
 		if r.status == rowQueued {
-			r.status = rowRunning
-			out = append(out, r)
+			r.status, r.byViewer = rowRunning, false
+			r.gen++
+			out = append(out, taken{r, r.gen})
 		}
 	}
 	return out
 }
 
-func (p *batchPanel) finish(r *batchRow, rec batchRecord) {
-	r.rec = rec
-	if rec.Err != "" {
+// finish stores a row's record, made by the batch or the viewer under claim gen; a superseded claim's answer is
+// dropped.
+func (p *batchPanel) finish(r *batchRow, gen int, a *analysis) {
+	if gen != r.gen {
+		return
+	}
+	r.result = a
+	r.byViewer, r.analysing = false, false
+	if a.failed() {
 		r.status = rowFailed
 	} else {
 		r.status = rowDone
 	}
 	p.finished++
-	if time.Since(p.lastUpdate) > 100*time.Millisecond {
+	p.vw.recordFinished(r)
+	if !p.running || time.Since(p.lastUpdate) > 100*time.Millisecond {
 		p.lastUpdate = time.Now()
 		if p.sortCol >= 2 {
 			p.resort()
@@ -284,7 +381,7 @@ func (p *batchPanel) runEnded() {
 	p.running = false
 	p.stop = nil
 	for _, r := range p.rows {
-		if r.status == rowRunning {
+		if r.status == rowRunning && !r.byViewer {
 			r.status = rowCancelled
 		}
 	}
@@ -301,7 +398,7 @@ func (p *batchPanel) runEnded() {
 func (p *batchPanel) cancelRun() {
 	if p.stop != nil {
 		p.stop()
-		p.running = false
+		p.running, p.cancelled = false, true
 		p.count.SetText("Cancelling…")
 	}
 }
@@ -345,62 +442,12 @@ func (p *batchPanel) refreshProgress() {
 }
 
 // records returns the finished rows' records in table order.
-func (p *batchPanel) records() []batchRecord {
-	out := make([]batchRecord, 0, len(p.rows))
+func (p *batchPanel) records() []pipeline.Record {
+	out := make([]pipeline.Record, 0, len(p.rows))
 	for _, r := range p.rows {
-		if r.status == rowDone || r.status == rowFailed {
-			out = append(out, r.rec)
+		if (r.status == rowDone || r.status == rowFailed) && r.result != nil {
+			out = append(out, r.result.rec)
 		}
 	}
 	return out
-}
-
-// showExport asks for the format and whether to include patient identifiers, then for the file.
-func (vw *viewer) showExport() {
-	recs := vw.batch.records()
-	if len(recs) == 0 {
-		dialog.ShowInformation("Export", "Nothing to export yet: classify some files first.", vw.win)
-		return
-	}
-	format := widget.NewRadioGroup([]string{"CSV", "JSON"}, nil)
-	format.SetSelected("CSV")
-	format.Horizontal = true
-	ids := widget.NewCheck("Include patient identifiers", nil)
-	noun := "records"
-	if len(recs) == 1 {
-		noun = "record"
-	}
-	note := widget.NewLabel(fmt.Sprintf("%d %s, with the columns of `tumortracer classify`.", len(recs), noun))
-	dialog.ShowCustomConfirm("Export results", "Choose file…", "Cancel",
-		container.NewVBox(note, format, ids), func(ok bool) {
-			if !ok {
-				return
-			}
-			f := strings.ToLower(format.Selected)
-			include := ids.Checked
-			d := dialog.NewFileSave(func(w fyne.URIWriteCloser, err error) {
-				if err != nil {
-					vw.showError("Cannot save the export", err)
-					return
-				}
-				if w == nil {
-					return
-				}
-				go func() {
-					err := vw.an.Export(w, f, recs, include)
-					if cerr := w.Close(); err == nil {
-						err = cerr
-					}
-					vw.onUI(func() {
-						if err != nil {
-							vw.showError("Cannot write the export", err)
-							return
-						}
-						vw.setStatus(fmt.Sprintf("Exported %d records to %s.", len(recs), w.URI().Path()))
-					})
-				}()
-			}, vw.win)
-			d.SetFileName("tumortracer-results." + f)
-			d.Show()
-		}, vw.win)
 }

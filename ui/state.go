@@ -145,8 +145,8 @@ func (s *stateWriter) capture(vw *viewer) {
 		ay := v.pixelAspect()
 		x0 := float64(size.Width)/2 - v.cx*z
 		y0 := float64(size.Height)/2 - v.cy*z*ay
-		x1 := x0 + float64(f.cols)*z
-		y1 := y0 + float64(f.rows)*z*ay
+		x1 := x0 + float64(f.Columns)*z
+		y1 := y0 + float64(f.Rows)*z*ay
 		x0, y0 = max(x0, 0), max(y0, 0)
 		x1, y1 = min(x1, float64(size.Width)), min(y1, float64(size.Height))
 		if x1 > x0 && y1 > y0 {
@@ -159,7 +159,7 @@ func (s *stateWriter) capture(vw *viewer) {
 	}
 	if vw.scan != nil {
 		s.st.File = vw.path
-		s.st.Modality = vw.scan.Meta.Modality
+		s.st.Modality = vw.scan.File.Meta.Modality
 	}
 	s.st.ModelLine = textRect{Text: vw.ai.modelLine.Text, rect: toRect(vw.ai.modelLine)}
 	s.st.Disclaimer = textRect{Text: vw.ai.disclaimer.Text, rect: toRect(vw.ai.disclaimer)}

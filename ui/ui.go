@@ -7,6 +7,7 @@
 package ui
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,7 +21,7 @@ import (
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/tumortracer/tumortracer/cli"
+	"github.com/tumortracer/tumortracer/about"
 )
 
 // AppID is the application id, as in FyneApp.toml.
@@ -29,48 +30,82 @@ const AppID = "org.tumortracer.viewer"
 // memoryLimit is the Go heap's soft limit for the viewer (GOMEMLIMIT overrides it).
 const memoryLimit = 200 << 20
 
-// Main opens the viewer window with the given files and folders and returns the process exit status.
-func Main(args []string, b cli.Build) int {
+// windowFlags are the window's command-line options.
+type windowFlags struct {
+	ortLib, device, modelID string
+	overlay                 bool
+	modelDirs               []string
+}
+
+// parseFlags reads the window's options; the rest of args are files and folders to open. A bad flag prints the
+// window's own usage to stderr.
+func parseFlags(args []string, stderr io.Writer) (windowFlags, []string, error) {
+	var f windowFlags
 	fs := flag.NewFlagSet("tumortracer", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	ortLib := fs.String("ort-lib", "", "path of the ONNX Runtime shared library")
-	device := fs.String("device", "auto", "execution device: auto, cpu or cuda")
-	modelID := fs.String("model", "", "classify with this model id instead of choosing by modality")
-	overlay := fs.Bool("overlay", false, "start with the saliency overlay on")
-	var modelDirs []string
-	fs.Func("models", "a folder of extra models (repeatable)", func(s string) error {
-		modelDirs = append(modelDirs, s)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime library `PATH`")
+	fs.StringVar(&f.device, "device", "auto", "execution device: auto, cpu or cuda")
+	fs.StringVar(&f.modelID, "model", "", "classify with the model `ID` instead of choosing by modality")
+	fs.BoolVar(&f.overlay, "overlay", false, "start with the saliency overlay on")
+	fs.Func("models", "also load model folders from `DIR` (repeatable)", func(s string) error {
+		f.modelDirs = append(f.modelDirs, s)
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
-		fmt.Fprintf(os.Stderr, "tumortracer: %v\n", err)
-		cli.Usage(os.Stderr)
-		return cli.ExitUsage
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: tumortracer [options] [FILE|FOLDER...]")
+		fmt.Fprintln(stderr, "Opens the viewer window; files and folders given are queued and the first is shown.")
+		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "Command-line verbs (classify, info, render, …): tumortracer help")
+		fmt.Fprintln(stderr, about.Disclaimer)
 	}
+	err := fs.Parse(args)
+	return f, fs.Args(), err
+}
+
+// limitMemory sets the viewer's heap limit unless GOMEMLIMIT is set: a batch decodes files of any size one after
+// another, and without a limit the heap grows to twice its peak live size between collections.
+func limitMemory() {
 	if os.Getenv("GOMEMLIMIT") == "" {
-		// A batch decodes files of any size one after another; without a limit the heap grows to twice its
-		// peak live size between collections. The limit makes the collector keep the viewer near its live size.
 		debug.SetMemoryLimit(memoryLimit)
 	}
+}
+
+// Main opens the viewer window with the given files and folders and returns the process exit status.
+func Main(args []string, b about.Build) int {
+	f, files, err := parseFlags(args, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return about.ExitOK
+	}
+	if err != nil {
+		return about.ExitUsage
+	}
+	limitMemory()
 	a := app.NewWithID(AppID)
 	a.SetIcon(appIcon)
 	a.Settings().SetTheme(readingTheme{})
 	w := a.NewWindow("TumorTracer")
-	var vw *viewer
-	an := startAnalyser(func() analyser { return newPipelineAnalyser(*ortLib, *device, modelDirs) },
-		func() { vw.onUI(func() { vw.ai.analyserReady(*modelID) }) })
-	vw = newViewer(a, w, an, b)
-	if *overlay {
-		vw.ai.overlayCheck.SetChecked(true)
-	}
+	vw := newWindow(a, w, f, b)
 	vw.state = newStateWriter(os.Getenv(StateEnv))
 	vw.install()
 	w.Resize(fyne.NewSize(1280, 820))
-	if files := fs.Args(); len(files) > 0 {
+	if len(files) > 0 {
 		vw.open(files)
 	}
 	w.ShowAndRun()
-	return cli.ExitOK
+	return about.ExitOK
+}
+
+// newWindow builds the viewer on w with the program's parts: the analyst (bundled and --models models, ONNX
+// Runtime on f.device, dicomio) starting in the background.
+func newWindow(a fyne.App, w fyne.Window, f windowFlags, b about.Build) *viewer {
+	an := newAnalyst(realParts(f.ortLib, f.modelDirs))
+	vw := newViewer(a, w, an, b)
+	vw.modelID = f.modelID // before any file is opened, so its record is made with this model once
+	if f.overlay {
+		vw.ai.overlayCheck.SetChecked(true)
+	}
+	an.start(f.device, func() { vw.onUI(func() { vw.ai.analyserReady(f.modelID) }) })
+	return vw
 }
 
 // install puts the viewer's content, menus, shortcuts and drop handler on its window.
@@ -267,7 +302,7 @@ func (vw *viewer) showHelp() {
 func (vw *viewer) showAbout() {
 	dialog.ShowInformation("About TumorTracer",
 		fmt.Sprintf("TumorTracer %s (commit %s)\nChest CT and chest X-ray viewer with on-device classifiers.\n\n%s",
-			vw.build.Version, vw.build.Commit, cli.Disclaimer), vw.win)
+			vw.build.Version, vw.build.Commit, about.Disclaimer), vw.win)
 }
 
 func (vw *viewer) showOpenFile() {

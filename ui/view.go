@@ -3,7 +3,6 @@ package ui
 import (
 	"fmt"
 	"image"
-	"image/color"
 	"math"
 	"time"
 
@@ -16,57 +15,21 @@ import (
 	"github.com/tumortracer/tumortracer/inference"
 )
 
-// frameData is one frame ready for display: its values in modality units and what the renderer needs to know
-// about them. It is built off the UI thread and never changed afterwards.
+// frameData is one frame ready for display: its pixels (shared with the analysis: the scan's decoded frame) and
+// what the renderer needs to know about them. It is built off the UI thread and never changed afterwards.
 type frameData struct {
-	values              []float32 // samples interleaved, row-major
-	rows, cols, samples int
-	min, max            float32
-	integral            bool // every value is a whole number, so a lookup table indexed by value covers the frame
-	mono1               bool // MONOCHROME1: low values are white
-	rowSpacing          float64
-	colSpacing          float64
-	unit                string // "HU" for CT, else ""
-}
-
-// newFrameData wraps values (len rows*cols*samples) and scans them once for their range.
-func newFrameData(values []float32, rows, cols, samples int) *frameData {
-	f := &frameData{values: values, rows: rows, cols: cols, samples: samples, integral: true}
-	if len(values) == 0 {
-		return f
-	}
-	f.min, f.max = values[0], values[0]
-	for _, v := range values {
-		if v < f.min {
-			f.min = v
-		}
-		if v > f.max {
-			f.max = v
-		}
-		if f.integral && v != float32(math.Trunc(float64(v))) {
-			f.integral = false
-		}
-	}
-	return f
-}
-
-// minMaxWindow is the window spanning the frame's range, the fallback when a file carries none.
-func (f *frameData) minMaxWindow() dicomio.Window {
-	w := float64(f.max - f.min)
-	if f.integral {
-		w++
-	}
-	if w <= 0 {
-		w = 1
-	}
-	return dicomio.Window{Name: "min-max", Center: float64(f.min) + w/2, Width: w, Function: dicomio.VOILinear}
+	*dicomio.Pixels
+	mono1      bool // MONOCHROME1: low values are white
+	rowSpacing float64
+	colSpacing float64
+	unit       string // "HU" for CT, else ""
 }
 
 // wlStep is how much one Fyne unit of right-drag changes the window width (horizontal) or centre (vertical):
 // a thousandth of the frame's value range, and at least 1 for whole-number data so 8-bit images still move.
 func (f *frameData) wlStep() float64 {
-	s := float64(f.max-f.min) / 1000
-	if f.integral && s < 1 {
+	s := float64(f.Max-f.Min) / 1000
+	if f.Integral && s < 1 {
 		s = 1
 	}
 	if s <= 0 {
@@ -74,9 +37,6 @@ func (f *frameData) wlStep() float64 {
 	}
 	return s
 }
-
-// lutLimit is the largest value range rendered through a lookup table rather than one VOI call per pixel.
-const lutLimit = 1 << 20
 
 // Zoom limits relative to fit-to-window.
 const (
@@ -102,7 +62,7 @@ type imageView struct {
 	rightDown      bool
 	lastRight      fyne.Position
 
-	sal        *saliencyMap
+	sal        *inference.Saliency
 	salOn      bool
 	salOpacity float64
 
@@ -115,54 +75,18 @@ type imageView struct {
 	// onRender, when set, runs after each paint of the raster (start-up measurement).
 	onRender func(withImage bool)
 
-	lut        []uint8
-	lutKey     lutKey
+	// greys maps values to grey levels for greyKey; rebuilt when the window, the flip or the frame changes.
+	greys      *dicomio.GreyMap
+	greyKey    greyKey
 	buf        *image.RGBA
+	rowBuf     renderRows
 	lastRender time.Duration
 }
 
-type lutKey struct {
+type greyKey struct {
 	win   dicomio.Window
 	flip  bool
 	frame *frameData
-}
-
-// saliencyMap is one class's activation map, normalised to 0…1, stretched over the whole image (the model saw
-// the whole image resized, so the map's grid covers it edge to edge).
-type saliencyMap struct {
-	w, h   int
-	values []float32
-}
-
-// newSaliencyMap normalises a w×h map to 0…1; a flat map becomes all zeros.
-func newSaliencyMap(values []float32, w, h int) *saliencyMap {
-	if w <= 0 || h <= 0 || len(values) != w*h {
-		return nil
-	}
-	lo, hi := values[0], values[0]
-	for _, v := range values {
-		lo = min(lo, v)
-		hi = max(hi, v)
-	}
-	out := make([]float32, len(values))
-	if hi > lo {
-		for i, v := range values {
-			out[i] = (v - lo) / (hi - lo)
-		}
-	}
-	return &saliencyMap{w: w, h: h, values: out}
-}
-
-// at samples the map bilinearly at map coordinates (x, y), pixel centres at integers.
-func (s *saliencyMap) at(x, y float64) float32 {
-	x = math.Max(0, math.Min(float64(s.w-1), x))
-	y = math.Max(0, math.Min(float64(s.h-1), y))
-	x0, y0 := int(x), int(y)
-	x1, y1 := min(x0+1, s.w-1), min(y0+1, s.h-1)
-	fx, fy := float32(x-float64(x0)), float32(y-float64(y0))
-	a := s.values[y0*s.w+x0]*(1-fx) + s.values[y0*s.w+x1]*fx
-	b := s.values[y1*s.w+x0]*(1-fx) + s.values[y1*s.w+x1]*fx
-	return a*(1-fy) + b*fy
 }
 
 func newImageView() *imageView {
@@ -214,18 +138,6 @@ func (v *imageView) SetWindow(w dicomio.Window) {
 	v.changed()
 }
 
-// SetSaliency sets (or with nil clears) the overlay map.
-func (v *imageView) SetSaliency(s *saliencyMap) {
-	v.sal = s
-	v.raster.Refresh()
-}
-
-// SetOverlay turns the overlay on or off and sets its opacity (0…1).
-func (v *imageView) SetOverlay(on bool, opacity float64) {
-	v.salOn, v.salOpacity = on, math.Max(0, math.Min(1, opacity))
-	v.raster.Refresh()
-}
-
 // SetInvert sets the user's extra inversion.
 func (v *imageView) SetInvert(on bool) { v.invert = on; v.changed() }
 
@@ -238,7 +150,7 @@ func (v *imageView) Reset() { v.resetView(); v.changed() }
 func (v *imageView) resetView() {
 	v.zoomRel = 1
 	if v.frame != nil {
-		v.cx, v.cy = float64(v.frame.cols)/2, float64(v.frame.rows)/2
+		v.cx, v.cy = float64(v.frame.Columns)/2, float64(v.frame.Rows)/2
 	}
 }
 
@@ -262,10 +174,10 @@ func (v *imageView) pixelAspect() float64 {
 func (v *imageView) zoom() float64 {
 	f := v.frame
 	s := v.Size()
-	if f == nil || f.cols == 0 || f.rows == 0 || s.Width <= 0 || s.Height <= 0 {
+	if f == nil || f.Columns == 0 || f.Rows == 0 || s.Width <= 0 || s.Height <= 0 {
 		return 1
 	}
-	fit := math.Min(float64(s.Width)/float64(f.cols), float64(s.Height)/(float64(f.rows)*v.pixelAspect()))
+	fit := math.Min(float64(s.Width)/float64(f.Columns), float64(s.Height)/(float64(f.Rows)*v.pixelAspect()))
 	return fit * v.zoomRel
 }
 
@@ -336,7 +248,7 @@ func (v *imageView) adjustWindow(dx, dy float32) {
 	}
 	w := v.win
 	if w.LUT != nil || w.Width <= 0 {
-		w = f.minMaxWindow()
+		w = f.MinMaxWindow()
 	}
 	step := f.wlStep()
 	w.Width += float64(dx) * step
@@ -398,14 +310,14 @@ func (v *imageView) readout(p fyne.Position) string {
 	}
 	fx, fy := v.toImage(p)
 	x, y := int(math.Floor(fx)), int(math.Floor(fy))
-	if x < 0 || y < 0 || x >= f.cols || y >= f.rows {
+	if x < 0 || y < 0 || x >= f.Columns || y >= f.Rows {
 		return ""
 	}
-	i := (y*f.cols + x) * f.samples
-	if f.samples == 3 {
-		return fmt.Sprintf("x %d  y %d  RGB %g %g %g", x, y, f.values[i], f.values[i+1], f.values[i+2])
+	i := (y*f.Columns + x) * f.Samples
+	if f.Samples == 3 {
+		return fmt.Sprintf("x %d  y %d  RGB %g %g %g", x, y, f.Values[i], f.Values[i+1], f.Values[i+2])
 	}
-	val := fmt.Sprintf("%g", f.values[i])
+	val := fmt.Sprintf("%g", f.Values[i])
 	if f.unit != "" {
 		val += " " + f.unit
 	}
@@ -414,214 +326,3 @@ func (v *imageView) readout(p fyne.Position) string {
 
 // flip reports whether low output values are shown white: MONOCHROME1, or the user's inversion, not both.
 func (v *imageView) flip() bool { return v.frame != nil && v.frame.mono1 != v.invert }
-
-// grey maps a modality value to its displayed 8-bit grey level.
-func grey(w dicomio.Window, value float64, flip bool) uint8 {
-	o := w.Apply(value)
-	if flip {
-		o = 1 - o
-	}
-	return uint8(math.Max(0, math.Min(255, o*255+0.5)))
-}
-
-// affineOf returns a, b with grey = clamp(a·v + b, 0, 255) for the linear VOI functions — the same mapping as
-// Window.Apply (PS3.3 C.11.2.1.2: the piecewise definition is the clamped line) scaled to 8 bits, with the
-// display flip folded in; ok is false for SIGMOID, LUT and one-wide windows.
-func affineOf(w dicomio.Window, flip bool) (a, b float64, ok bool) {
-	if w.LUT != nil {
-		return 0, 0, false
-	}
-	switch w.Function {
-	case dicomio.VOISigmoid:
-		return 0, 0, false
-	case dicomio.VOILinearExact:
-		if w.Width <= 0 {
-			return 0, 0, false
-		}
-		a, b = 1/w.Width, 0.5-w.Center/w.Width
-	default:
-		if w.Width <= 1 {
-			return 0, 0, false
-		}
-		a, b = 1/(w.Width-1), 0.5-(w.Center-0.5)/(w.Width-1)
-	}
-	a, b = a*255, b*255
-	if flip {
-		a, b = -a, 255-b
-	}
-	return a, b, true
-}
-
-// ensureLUT builds a value-indexed table for whole-number grey frames so the per-pixel cost is one load.
-func (v *imageView) ensureLUT() []uint8 {
-	f := v.frame
-	if f == nil || !f.integral || f.samples != 1 || float64(f.max-f.min) >= lutLimit {
-		return nil
-	}
-	key := lutKey{win: v.win, flip: v.flip(), frame: f}
-	key.win.LUT = nil // compared by the pointer below
-	if v.lut != nil && v.lutKey == key && v.lutKey.win.LUT == v.win.LUT {
-		return v.lut
-	}
-	n := int(f.max-f.min) + 1
-	if cap(v.lut) >= n {
-		v.lut = v.lut[:n]
-	} else {
-		v.lut = make([]uint8, n)
-	}
-	base := float64(f.min)
-	for i := range v.lut {
-		v.lut[i] = grey(v.win, base+float64(i), key.flip)
-	}
-	key.win.LUT = v.win.LUT
-	v.lutKey = key
-	return v.lut
-}
-
-// render is the raster generator: it draws the visible part of the frame at the raster's pixel size.
-func (v *imageView) render(w, h int) image.Image {
-	start := time.Now()
-	if w <= 0 || h <= 0 {
-		return image.NewRGBA(image.Rect(0, 0, 1, 1))
-	}
-	if v.buf == nil || v.buf.Rect.Dx() != w || v.buf.Rect.Dy() != h {
-		v.buf = image.NewRGBA(image.Rect(0, 0, w, h))
-	}
-	dst := v.buf
-	// Opaque black: one row by hand, the rest copied.
-	row0 := dst.Pix[:w*4]
-	for i := range row0 {
-		row0[i] = 0
-		if i%4 == 3 {
-			row0[i] = 0xff
-		}
-	}
-	for py := 1; py < h; py++ {
-		copy(dst.Pix[py*dst.Stride:py*dst.Stride+w*4], row0)
-	}
-	f := v.frame
-	size := v.Size()
-	if f == nil || f.cols == 0 || f.rows == 0 || size.Width <= 0 {
-		v.lastRender = time.Since(start)
-		if v.onRender != nil {
-			v.onRender(false)
-		}
-		return dst
-	}
-	scale := float64(w) / float64(size.Width)
-	scaleY := float64(h) / float64(size.Height)
-	z := v.zoom()
-	ay := v.pixelAspect()
-
-	// Image coordinates of each output column and row (pixel centres), and the nearest pixel index.
-	xs := make([]float64, w)
-	ix := make([]int, w)
-	for px := range w {
-		fx := v.cx + ((float64(px)+0.5)/scale-float64(size.Width)/2)/z
-		xs[px] = fx
-		ix[px] = int(math.Floor(fx))
-		if fx < 0 || ix[px] >= f.cols {
-			ix[px] = -1
-		}
-	}
-	flip := v.flip()
-	a, b, affine := affineOf(v.win, flip)
-	var lut []uint8
-	if !affine {
-		lut = v.ensureLUT() // sigmoid and LUT windows: one Apply per value in range instead of per pixel
-	}
-	base := int(f.min)
-	sal := v.sal
-	if !v.salOn {
-		sal = nil
-	}
-	// Output columns showing the image form one run, x0 ≤ px < x1 (the mapping is monotonic).
-	x0, x1 := 0, w
-	for x0 < w && ix[x0] < 0 {
-		x0++
-	}
-	for x1 > x0 && ix[x1-1] < 0 {
-		x1--
-	}
-	prevY := -1
-	for py := range h {
-		fy := v.cy + ((float64(py)+0.5)/scaleY-float64(size.Height)/2)/(z*ay)
-		iy := int(math.Floor(fy))
-		if fy < 0 || iy >= f.rows || x0 >= x1 {
-			continue
-		}
-		row := dst.Pix[py*dst.Stride : py*dst.Stride+w*4]
-		if iy == prevY && sal == nil {
-			// Magnified: this output row shows the same image row as the one above.
-			copy(row[x0*4:x1*4], dst.Pix[(py-1)*dst.Stride+x0*4:(py-1)*dst.Stride+x1*4])
-			continue
-		}
-		prevY = iy
-		srow := iy * f.cols
-		switch {
-		case f.samples != 1:
-			for px := x0; px < x1; px++ {
-				k := (srow + ix[px]) * f.samples
-				o := row[px*4 : px*4+3 : px*4+3]
-				o[0] = grey(v.win, float64(f.values[k]), v.invert)
-				o[1] = grey(v.win, float64(f.values[k+1]), v.invert)
-				o[2] = grey(v.win, float64(f.values[k+2]), v.invert)
-			}
-		case affine:
-			src := f.values[srow : srow+f.cols]
-			for px := x0; px < x1; px++ {
-				y := a*float64(src[ix[px]]) + b
-				g := uint8(0)
-				if y >= 255 {
-					g = 255
-				} else if y > 0 {
-					g = uint8(y + 0.5)
-				}
-				o := row[px*4 : px*4+3 : px*4+3]
-				o[0], o[1], o[2] = g, g, g
-			}
-		case lut != nil:
-			src := f.values[srow : srow+f.cols]
-			for px := x0; px < x1; px++ {
-				g := lut[int(src[ix[px]])-base]
-				o := row[px*4 : px*4+3 : px*4+3]
-				o[0], o[1], o[2] = g, g, g
-			}
-		default:
-			src := f.values[srow : srow+f.cols]
-			for px := x0; px < x1; px++ {
-				g := grey(v.win, float64(src[ix[px]]), flip)
-				o := row[px*4 : px*4+3 : px*4+3]
-				o[0], o[1], o[2] = g, g, g
-			}
-		}
-		if sal != nil {
-			my := fy/float64(f.rows)*float64(sal.h) - 0.5
-			for px := x0; px < x1; px++ {
-				s := sal.at(xs[px]/float64(f.cols)*float64(sal.w)-0.5, my)
-				c := heatTable[int(s*255)]
-				al := float32(v.salOpacity) * s
-				o := row[px*4 : px*4+3 : px*4+3]
-				o[0] = uint8(float32(o[0])*(1-al) + float32(c.R)*al + 0.5)
-				o[1] = uint8(float32(o[1])*(1-al) + float32(c.G)*al + 0.5)
-				o[2] = uint8(float32(o[2])*(1-al) + float32(c.B)*al + 0.5)
-			}
-		}
-	}
-	v.lastRender = time.Since(start)
-	if v.onRender != nil {
-		v.onRender(true)
-	}
-	return dst
-}
-
-// heatColour maps 0…1 to the overlay's colour scale: inference's colormap, so the viewer's overlay and the
-// classify verb's saliency images agree.
-func heatColour(t float64) color.NRGBA { return inference.Colormap(float32(t)) }
-
-var heatTable = func() (t [256]color.NRGBA) {
-	for i := range t {
-		t[i] = heatColour(float64(i) / 255)
-	}
-	return t
-}()

@@ -10,8 +10,8 @@ import (
 )
 
 // BenchmarkWindowLevelDrag is one step of a right-drag: change the window, then repaint a 1600×1000 view. The
-// cost is a lookup-table rebuild (the frame's value range) plus one pass over the screen's pixels, whatever the
-// image size.
+// cost is dicomio's GreyMap rebuild (a table over the frame's value range) plus one pass over the screen's
+// pixels, whatever the image size.
 func BenchmarkWindowLevelDrag(b *testing.B) {
 	for _, sz := range []struct {
 		name       string
@@ -19,7 +19,7 @@ func BenchmarkWindowLevelDrag(b *testing.B) {
 	}{{"ct-512x512", 512, 512}, {"cr-2048x2500", 2048, 2500}} {
 		b.Run(sz.name, func(b *testing.B) {
 			test.NewTempApp(b)
-			f := ramp(sz.cols, sz.rows)
+			f := ramp(b, sz.cols, sz.rows)
 			v := newImageView()
 			w := test.NewTempWindow(b, v)
 			w.SetPadded(false)
@@ -35,14 +35,14 @@ func BenchmarkWindowLevelDrag(b *testing.B) {
 	}
 }
 
-// BenchmarkWindowLevelDragFloat is the same for fractional values, where each pixel goes through Window.Apply.
+// BenchmarkWindowLevelDragFloat is the same for fractional values, where each pixel goes through the window's line.
 func BenchmarkWindowLevelDragFloat(b *testing.B) {
 	test.NewTempApp(b)
-	f := ramp(512, 512)
-	for i := range f.values {
-		f.values[i] += 0.5
+	f := ramp(b, 512, 512)
+	for i := range f.Values {
+		f.Values[i] += 0.5
 	}
-	f = newFrameData(f.values, 512, 512, 1)
+	f = frameOf(b, f.Values, 512, 512)
 	v := newImageView()
 	w := test.NewTempWindow(b, v)
 	w.SetPadded(false)

@@ -1,12 +1,10 @@
 // Command phantom draws TumorTracer's bundled sample scans: a synthetic chest radiograph and a synthetic chest CT
 // slice, written as DICOM Part 10 files, so that the packages ship a scan to try without carrying anyone's data.
-// It also renders a stand-in application icon for builds made before assets/icon.png exists.
 //
 // Usage:
 //
 //	go run ./packaging/phantom -kind cxr -o dist/samples/phantom-chest-xray.dcm
 //	go run ./packaging/phantom -kind ct -o dist/samples/phantom-chest-ct.dcm
-//	go run ./packaging/phantom -icon build/icon.png
 //
 // The images are drawn, not acquired: they are for trying the software, and say nothing about any patient.
 package main
@@ -16,7 +14,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"image/png"
 	"io"
 	"os"
 	"path/filepath"
@@ -33,12 +30,11 @@ func run(args []string, stderr io.Writer) int {
 	kind := fs.String("kind", string(KindCXR), "phantom to draw: cxr or ct")
 	size := fs.Int("size", 512, "rows and columns")
 	out := fs.String("o", "", "DICOM file to write")
-	icon := fs.String("icon", "", "PNG application icon (256×256) to write instead")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if (*out == "") == (*icon == "") || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "phantom: give exactly one of -o FILE.dcm or -icon FILE.png")
+	if *out == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "phantom: give the DICOM file to write with -o FILE.dcm")
 		return 2
 	}
 	p, err := New(Kind(*kind), *size)
@@ -47,15 +43,9 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	var buf bytes.Buffer
-	path := *out
-	if *icon != "" {
-		path = *icon
-		err = png.Encode(&buf, p.Icon(256))
-	} else {
-		err = p.WriteDICOM(&buf)
-	}
+	err = p.WriteDICOM(&buf)
 	if err == nil {
-		err = writeFile(path, buf.Bytes())
+		err = writeFile(*out, buf.Bytes())
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "phantom: %v\n", err)

@@ -3,8 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"fmt"
-	"image"
-	"image/color"
 	"math"
 	"math/big"
 	"math/rand/v2"
@@ -172,41 +170,6 @@ func newCT(n int) *Phantom {
 		}
 	}
 	return p
-}
-
-// Gray renders the phantom through its own window to 8 bits, for a preview or an icon.
-func (p *Phantom) Gray() *image.Gray {
-	img := image.NewGray(image.Rect(0, 0, p.Columns, p.Rows))
-	lo := p.WindowCenter - p.WindowWidth/2
-	for i, sv := range p.Stored {
-		v := float64(sv)*p.RescaleSlope + p.RescaleIntercept
-		t := (v - lo) / p.WindowWidth
-		img.Pix[i] = uint8(math.Round(255 * math.Min(math.Max(t, 0), 1)))
-	}
-	return img
-}
-
-// Icon renders the phantom into a size×size RGBA image with a rounded, transparent border: a stand-in application
-// icon for builds made before assets/icon.png exists.
-func (p *Phantom) Icon(size int) *image.RGBA {
-	g := p.Gray()
-	img := image.NewRGBA(image.Rect(0, 0, size, size))
-	r := float64(size) * 0.18
-	for y := 0; y < size; y++ {
-		for x := 0; x < size; x++ {
-			// Distance outside the rounded square, for a transparent corner.
-			cx := math.Max(math.Max(r-float64(x)-0.5, float64(x)+0.5-(float64(size)-r)), 0)
-			cy := math.Max(math.Max(r-float64(y)-0.5, float64(y)+0.5-(float64(size)-r)), 0)
-			if math.Hypot(cx, cy) > r {
-				continue
-			}
-			sx, sy := x*p.Columns/size, y*p.Rows/size
-			v := g.Pix[sy*g.Stride+sx]
-			// A teal tint keeps the icon recognisable next to plain grey image viewers.
-			img.Set(x, y, color.RGBA{R: v / 2, G: v, B: uint8(math.Min(float64(v)+40, 255)), A: 255})
-		}
-	}
-	return img
 }
 
 // uidFor derives a DICOM UID under the 2.25 root (PS3.5 B.2: a UUID written as one decimal integer) from a name,

@@ -19,56 +19,55 @@ import (
 	"github.com/tumortracer/tumortracer/pipeline"
 )
 
-// fixtureAnalyser is the real pipeline analyser on the inference test fixture tiny-cam (random weights), using the
-// repository's lib/libonnxruntime.so.1; it skips when the library is absent.
-func fixtureAnalyser(t *testing.T) *pipelineAnalyser {
+// fixtureAnalyst is the window's analyst with its real parts on the inference test fixture tiny-cam (random
+// weights), using the repository's lib/libonnxruntime.so.1; it skips when the library is absent.
+func fixtureAnalyst(t *testing.T) *analyst {
 	t.Helper()
 	lib := filepath.Join(repoRoot(t), "lib", "libonnxruntime.so.1")
 	if _, err := os.Stat(lib); err != nil {
 		testenv.Missing(t, "needs ONNX Runtime at %s (make deps): %v", lib, err)
 	}
-	an := newPipelineAnalyser(lib, "cpu", []string{filepath.Join(repoRoot(t), "inference", "testdata", "tiny-cam")})
-	pa, ok := an.(*pipelineAnalyser)
-	if !ok {
-		t.Fatalf("analyser is %T: %v", an, an.Ready())
+	an := newAnalyst(realParts(lib, []string{filepath.Join(repoRoot(t), "inference", "testdata", "tiny-cam")}))
+	an.start("cpu", nil)
+	if err := an.wait(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	if err := pa.Ready(); err != nil {
-		t.Fatalf("analyser not ready: %v", err)
+	if err := an.Ready(); err != nil {
+		t.Fatalf("analyst not ready: %v", err)
 	}
-	return pa
+	return an
 }
 
-func TestPipelineAnalyserClassifiesWithSaliency(t *testing.T) {
-	an := fixtureAnalyser(t)
+func TestAnalystClassifiesWithSaliency(t *testing.T) {
+	an := fixtureAnalyst(t)
 	p := filepath.Join(t.TempDir(), "scan.png")
 	writeGreyPNG(t, p, 40, 30, func(x, y int) uint16 { return uint16(x*1000 + y*300) })
-	s, err := dicomio.Open(p)
+	s, err := an.Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := an.Classify(context.Background(), s, 0, "tiny-cam")
-	if err != nil {
-		t.Fatalf("classify: %v", err)
-	}
-	if r.Model.ID != "tiny-cam" || r.Model.Version != "0.0.1" || r.Device != "CPU" {
-		t.Fatalf("model %s %s on %s", r.Model.ID, r.Model.Version, r.Device)
+	r := an.Analyse(context.Background(), s, 0, "tiny-cam")
+	rec := r.Record
+	if rec.Status != pipeline.StatusOK || rec.Model != "tiny-cam" || rec.Version != "0.0.1" || rec.Device != "cpu" || rec.Frame != 1 {
+		t.Fatalf("record %+v", rec)
 	}
 	sum := 0.0
 	best := 0
-	for i, p := range r.Probs {
-		sum += p
-		if p > r.Probs[best] {
+	for i, p := range rec.Probabilities {
+		sum += p.Probability
+		if p.Probability > rec.Probabilities[best].Probability {
 			best = i
 		}
 	}
-	if len(r.Probs) != 3 || math.Abs(sum-1) > 1e-6 || r.Top != best {
-		t.Fatalf("probs %v (sum %g), top %d, want 3 classes summing to 1 with the top the largest", r.Probs, sum, r.Top)
+	if len(rec.Probabilities) != 3 || math.Abs(sum-1) > 1e-6 || rec.Probabilities[best].ID != rec.Label {
+		t.Fatalf("probabilities %v (sum %g), label %s: want 3 classes summing to 1 with the label the largest", rec.Probabilities, sum, rec.Label)
 	}
-	// The saliency map covers the image at its native size, in 0…1.
-	if r.SalW != 40 || r.SalH != 30 || len(r.Saliency) != 1200 {
-		t.Fatalf("saliency %d×%d (%d values), want 40×30", r.SalW, r.SalH, len(r.Saliency))
+	// The saliency map stays on the CAM's own small grid, in 0…1.
+	sal := r.Prediction.Saliency
+	if sal == nil || sal.Width*sal.Height != len(sal.Values) || sal.Width >= 40 || sal.Height >= 30 {
+		t.Fatalf("saliency %+v, want a grid smaller than the 40×30 image", sal)
 	}
-	for _, v := range r.Saliency {
+	for _, v := range sal.Values {
 		if v < 0 || v > 1 {
 			t.Fatalf("saliency value %g outside 0…1", v)
 		}
@@ -78,30 +77,35 @@ func TestPipelineAnalyserClassifiesWithSaliency(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not a png"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var recs []batchRecord
-	an.Batch(context.Background(), []string{p, bad}, "tiny-cam", func(r batchRecord) { recs = append(recs, r) })
+	var recs []pipeline.Record
+	an.Batch(context.Background(), []pipeline.Input{{Path: p}, {Path: bad}}, "tiny-cam", func(r pipeline.Result) { recs = append(recs, r.Record) })
 	if len(recs) != 2 || recs[0].Path != p || recs[1].Path != bad {
 		t.Fatalf("batch records %+v", recs)
 	}
-	if recs[0].Err != "" || recs[0].Modality != "OT" || recs[0].Top == "" || recs[0].Model != "tiny-cam 0.0.1" {
+	if recs[0].Status != pipeline.StatusOK || recs[0].Modality != "OT" || recs[0].Label == "" || recs[0].Model != "tiny-cam" {
 		t.Fatalf("good record %+v", recs[0])
 	}
-	if recs[1].Err == "" || strings.Contains(recs[1].Err, "\n") || !strings.HasSuffix(recs[1].Err, ".") {
-		t.Fatalf("bad file's error %q, want one sentence", recs[1].Err)
+	// The batch's record of a file equals the viewer's.
+	for i, c := range recs[0].Probabilities {
+		if c != rec.Probabilities[i] {
+			t.Fatalf("batch %v, viewer %v: one file, two answers", recs[0].Probabilities, rec.Probabilities)
+		}
+	}
+	if recs[1].Error == "" || strings.Contains(recs[1].Error, "\n") || !strings.HasSuffix(recs[1].Error, ".") {
+		t.Fatalf("bad file's error %q, want one sentence", recs[1].Error)
 	}
 }
 
 func TestExportColumnsAndPatientTick(t *testing.T) {
-	cat, err := inference.LoadCatalogue(nil, filepath.Join(repoRoot(t), "inference", "testdata", "tiny-cam"))
-	if err != nil || len(cat.Models()) != 1 {
-		t.Fatalf("fixture catalogue: %v (%d models)", err, len(cat.Models()))
-	}
-	an := &pipelineAnalyser{cat: cat}
-	rec := pipeline.Record{Path: "a.dcm", Status: pipeline.StatusOK, Model: "tiny-cam", Version: "0.0.1", Device: "cpu",
-		Label: "beta", Probability: 0.5, Probabilities: []pipeline.ClassValue{{ID: "alpha", Probability: 0.2},
-			{ID: "beta", Probability: 0.5}, {ID: "gamma", Probability: 0.3}},
+	an := newAnalyst(scriptedParts(&scriptedEngine{}, nil, nil))
+	an.start("cpu", nil)
+	an.wait(context.Background())
+	rec := pipeline.Record{Path: "a.dcm", Status: pipeline.StatusOK, Model: "cxr-test", Version: "1.2.3", Device: "cpu", Frame: 2,
+		Label: "pneumonia", Probability: 0.5, Probabilities: []pipeline.ClassValue{{ID: "normal", Probability: 0.5},
+			{ID: "pneumonia", Probability: 0.5}},
 		PatientID: "PID-7", PatientName: "Doe^Jane"}
-	recs := []batchRecord{recordOf(rec, "CT"), recordOf(pipeline.ErrorRecord("b.dcm", errors.New("file is truncated")), "")}
+	formula := `=HYPERLINK("http:x","y").jpeg`
+	recs := []pipeline.Record{rec, pipeline.ErrorRecord("b.dcm", dicomio.ErrTruncated), pipeline.ErrorRecord(formula, dicomio.ErrNotImage)}
 	for _, include := range []bool{false, true} {
 		var buf bytes.Buffer
 		if err := an.Export(&buf, "csv", recs, include); err != nil {
@@ -111,15 +115,19 @@ func TestExportColumnsAndPatientTick(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := "path,status,error,model,version,device,label,probability,p_alpha,p_beta,p_gamma"
+		want := "path,status,error,model,version,device,label,probability,frame,p_normal,p_pneumonia"
 		if include {
 			want += ",patient_id,patient_name"
 		}
 		if got := strings.Join(rows[0], ","); got != want {
 			t.Fatalf("include=%v: header %q, want %q", include, got, want)
 		}
-		if len(rows) != 3 || rows[1][0] != "a.dcm" || rows[1][6] != "beta" || rows[1][9] != "0.500000" || rows[2][1] != "error" {
+		if len(rows) != 4 || rows[1][0] != "a.dcm" || rows[1][6] != "pneumonia" || rows[1][8] != "2" || rows[1][10] != "0.500000" || rows[2][1] != "error" {
 			t.Fatalf("include=%v: rows %q", include, rows)
+		}
+		// A file named like a formula is text in the spreadsheet.
+		if rows[3][0] != "'"+formula {
+			t.Fatalf("include=%v: formula file's cell %q", include, rows[3][0])
 		}
 		if has := strings.Contains(buf.String()+strings.Join(rows[1], ","), "Doe^Jane"); has != include {
 			t.Fatalf("include=%v: patient name present = %v", include, has)
@@ -130,7 +138,8 @@ func TestExportColumnsAndPatientTick(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(js.String()), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], `{"path":"a.dcm"`) || strings.Contains(js.String(), "PID-7") {
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], `{"path":"a.dcm"`) || strings.Contains(js.String(), "PID-7") ||
+		!strings.HasPrefix(lines[2], `{"path":"=HYPERLINK(\"http:x\",\"y\").jpeg"`) {
 		t.Fatalf("JSON Lines export: %q", js.String())
 	}
 	if err := an.Export(&js, "xml", recs, false); !errors.Is(err, errUnknownFormat) {
@@ -156,18 +165,18 @@ func TestModelCardText(t *testing.T) {
 }
 
 func TestDeviceSwitchDuringBatch(t *testing.T) {
-	an := fixtureAnalyser(t)
+	an := fixtureAnalyst(t)
 	dir := t.TempDir()
-	var paths []string
+	var inputs []pipeline.Input
 	for i := range 30 {
 		p := filepath.Join(dir, fmt.Sprintf("%02d.png", i))
 		writeGreyPNG(t, p, 64, 64, func(x, y int) uint16 { return uint16(x*y + i) })
-		paths = append(paths, p)
+		inputs = append(inputs, pipeline.Input{Path: p})
 	}
 	done := make(chan int)
 	go func() {
 		n := 0
-		an.Batch(context.Background(), paths, "tiny-cam", func(batchRecord) { n++ })
+		an.Batch(context.Background(), inputs, "tiny-cam", func(pipeline.Result) { n++ })
 		done <- n
 	}()
 	switched := make(chan error)

@@ -1,0 +1,102 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tumortracer/tumortracer/inference"
+)
+
+// Sentinel errors of the modality chooser, wrapped by its refusals.
+var (
+	// ErrNoModel means no available model accepts the scan's modality.
+	ErrNoModel = errors.New("no model accepts this image")
+	// ErrAmbiguousModel means several models accept the scan's modality and none is the modality's default.
+	ErrAmbiguousModel = errors.New("more than one model accepts this image")
+)
+
+// Chooser is the step between decoding a scan and running a model: it decides which model answers frame of s, or
+// that none may. It is the one replaceable step of model choice (the modality rule today; a content gate can
+// take its place). Choose returns an error only when the step itself failed; a decision not to classify is a
+// Choice with Refusal set.
+type Chooser interface {
+	Choose(ctx context.Context, s *Scan, frame int) (Choice, error)
+}
+
+// Choice is a Chooser's decision: Model, or Refusal saying in a sentence why no model may answer.
+type Choice struct {
+	Model   *inference.Model
+	Refusal *Problem
+}
+
+// DefaultModels maps a DICOM Modality to the model chosen for it when no model is forced.
+var DefaultModels = map[string]string{
+	"CT": "ct-lung",
+	"CR": "cxr-pneumonia",
+	"DX": "cxr-pneumonia",
+}
+
+// ModalityChooser chooses by the file's Modality ("OT" for PNG/JPEG): ModelID when set (the --model flag, the
+// window's Model list); else the modality's default (DefaultModels) when installed; else the only model that
+// accepts the modality. Anything else is refused.
+type ModalityChooser struct {
+	Catalogue *inference.Catalogue
+	ModelID   string
+}
+
+// Choose implements Chooser.
+func (c ModalityChooser) Choose(_ context.Context, s *Scan, _ int) (Choice, error) {
+	m, p := c.Select(s.File.Meta.Modality)
+	return Choice{Model: m, Refusal: p}, nil
+}
+
+// Select is the rule for one modality: the model, or the refusal.
+func (c ModalityChooser) Select(modality string) (*inference.Model, *Problem) {
+	if c.ModelID != "" {
+		m, err := c.Catalogue.Get(c.ModelID)
+		if err != nil {
+			return nil, Explain(err)
+		}
+		return m, nil
+	}
+	modality = strings.ToUpper(strings.TrimSpace(modality))
+	if id, ok := DefaultModels[modality]; ok {
+		if m, err := c.Catalogue.Get(id); err == nil {
+			return m, nil
+		}
+	}
+	var fits, all []string
+	var found *inference.Model
+	for _, m := range c.Catalogue.Models() {
+		all = append(all, m.Manifest.ID)
+		if m.Manifest.Accepts(modality) {
+			fits = append(fits, m.Manifest.ID)
+			found = m
+		}
+	}
+	what := "images of modality " + modality
+	if modality == "OT" {
+		what = "PNG and JPEG images"
+	}
+	switch {
+	case len(fits) == 1:
+		return found, nil
+	case len(all) == 0:
+		return nil, &Problem{Sentence: "No classification models are installed.", Err: ErrNoModel}
+	case len(fits) == 0:
+		return nil, &Problem{
+			Sentence:   fmt.Sprintf("No installed model accepts %s.", what),
+			WindowHint: "Pick a model in the Model list to force one.",
+			CLIHint:    fmt.Sprintf("Give --model with one of %s to force one.", strings.Join(all, ", ")),
+			Err:        fmt.Errorf("modality %s: %w", modality, ErrNoModel),
+		}
+	}
+	return nil, &Problem{
+		Sentence:   fmt.Sprintf("More than one model accepts %s (%s).", what, strings.Join(fits, ", ")),
+		WindowHint: "Pick one in the Model list.",
+		CLIHint:    fmt.Sprintf("Give --model %s.", strings.Join(fits, " or --model ")),
+		Err:        fmt.Errorf("modality %s: %w", modality, ErrAmbiguousModel),
+	}
+}

@@ -1,0 +1,134 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// MaxInputs bounds how many files one Expand returns, so that a dropped home folder cannot exhaust memory.
+const MaxInputs = 100000
+
+// ErrTooManyFiles means Expand found more than MaxInputs files; the first MaxInputs are kept.
+var ErrTooManyFiles = fmt.Errorf("more than %d files; only the first %d were taken", MaxInputs, MaxInputs)
+
+// Input is one file to classify, or a path that could not be listed (Err set), which still gets its record.
+type Input struct {
+	Path string
+	Err  error
+	// Scan, when set, is the file already open (its Path is Path): Run classifies it without opening it again,
+	// so that the frames of one multi-frame file can go through Run as inputs of their own.
+	Scan *Scan
+	// Frame is the 1-based frame to classify; 0 means the file's analysis frame (AnalysisFrame).
+	Frame int
+}
+
+// Expand turns the paths a person gave — `tumortracer classify PATH…` or a drop on the window, the same rules
+// for both — into the files to classify, in a stable order:
+//   - each path in the order given; a file is taken whatever its name (a named file always gets its record);
+//   - a folder contributes every file below it, recursively, in lexical order, except names starting with "."
+//     (.DS_Store, .git …) and files that are certainly not images by their extension (notes.txt, a .zip …;
+//     DICOM files often have no extension, so nothing else is skipped); a link to a file counts as the file,
+//     links to folders are not followed (no cycles);
+//   - each file once, where it first appears;
+//   - at most MaxInputs files.
+//
+// A path that does not exist, a folder that cannot be read and the cap each become an Input with Err set.
+func Expand(paths []string) []Input {
+	var out []Input
+	seen := map[string]bool{}
+	full := false
+	add := func(in Input) bool {
+		if in.Err == nil {
+			key := filepath.Clean(in.Path)
+			if seen[key] {
+				return true
+			}
+			if len(seen) >= MaxInputs {
+				full = true
+				return false
+			}
+			seen[key] = true
+		}
+		out = append(out, in)
+		return true
+	}
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			add(Input{Path: p, Err: fmt.Errorf("open %s: %w", p, err)})
+			continue
+		}
+		if !st.IsDir() {
+			if !add(Input{Path: p}) {
+				break
+			}
+			continue
+		}
+		for _, in := range listFolder(p) {
+			if !add(in) {
+				break
+			}
+		}
+		if full {
+			break
+		}
+	}
+	if full {
+		out = append(out, Input{Path: paths[len(paths)-1], Err: ErrTooManyFiles})
+	}
+	return out
+}
+
+// listFolder lists the files below dir by Expand's rules, sorted by path.
+func listFolder(dir string) []Input {
+	var files []Input
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			files = append(files, Input{Path: path, Err: fmt.Errorf("read %s: %w", path, err)})
+			if d != nil && d.IsDir() && path != dir {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		name := d.Name()
+		if path != dir && strings.HasPrefix(name, ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || notAnImage(name) {
+			return nil
+		}
+		if d.Type().IsRegular() {
+			files = append(files, Input{Path: path})
+		} else if d.Type()&fs.ModeSymlink != 0 {
+			if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+				files = append(files, Input{Path: path})
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.SkipDir) {
+		files = append(files, Input{Path: dir, Err: fmt.Errorf("list %s: %w", dir, err)})
+	}
+	// WalkDir is lexical within a folder; sorting the whole list keeps the order independent of how the walk
+	// interleaves folders and files.
+	sort.SliceStable(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return files
+}
+
+// notAnImage reports files that are certainly not images by their extension.
+func notAnImage(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".txt", ".md", ".csv", ".tsv", ".json", ".jsonl", ".yaml", ".yml", ".xml", ".html", ".pdf", ".zip", ".gz",
+		".tar", ".py", ".go", ".sh", ".exe", ".dll", ".so", ".onnx", ".npy", ".db", ".ini", ".log":
+		return true
+	}
+	return false
+}
