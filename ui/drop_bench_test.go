@@ -2,10 +2,13 @@ package ui
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,6 +28,10 @@ import (
 // until the batch table has a record for each. It drives the window's own drop path (viewer.dropped with the
 // bundled models on a CPU engine, the viewer's memory limit) and reports the process's peak resident set
 // (VmHWM, native memory of ONNX Runtime and the codecs included), reset just before the drop, as peak-RSS-MB.
+//
+// Most files of the corpus are refused undecoded (no model for MR, US …; no image at all). $TUMORTRACER_BENCH_MODEL
+// forces one model on every file, as the window's --model flag and Model list do, so that every file with an
+// image is decoded and classified: the heaviest drop the corpus allows.
 //
 // Run it alone, one iteration: go test ./ui -run '^$' -bench DropRSS -benchtime 1x. $TUMORTRACER_BENCH_N
 // changes the number of files.
@@ -46,31 +53,60 @@ func BenchmarkDropRSS(b *testing.B) {
 		}
 	}
 	for b.Loop() {
-		peak, took := dropAndWait(b, dir, lib, n)
+		before, peak, took, vw := dropAndWait(b, dir, lib, n)
+		done, failed, _ := vw.batch.counts()
+		b.ReportMetric(before, "RSS-before-MB")
 		b.ReportMetric(peak, "peak-RSS-MB")
 		b.ReportMetric(took.Seconds(), "s/drop")
+		b.ReportMetric(float64(done), "records-ok")
+		b.ReportMetric(float64(failed), "records-failed")
+		logFailures(b, vw)
+		if done == 0 {
+			b.Fatal("no file of the drop was classified: the figure would measure error records only")
+		}
 	}
 }
 
-// dropAndWait builds the window as Main does (newWindow, limitMemory), drops dir on it and returns the peak RSS in MB (from the drop to
-// the last record) and how long the batch took.
-func dropAndWait(b *testing.B, dir, lib string, n int) (float64, time.Duration) {
+// logFailures logs how many records failed with each sentence, most first, so that a peak reported for a drop is
+// known to include the classifications it should (files of modalities no model accepts are refused undecoded).
+func logFailures(b *testing.B, vw *viewer) {
+	why := map[string]int{}
+	for _, r := range vw.batch.rows {
+		if r.status == rowFailed && r.result != nil {
+			why[r.result.rec.Error]++
+		}
+	}
+	sentences := slices.Collect(maps.Keys(why))
+	slices.SortFunc(sentences, func(x, y string) int { return cmp.Or(why[y]-why[x], strings.Compare(x, y)) })
+	var out strings.Builder
+	for _, sentence := range sentences {
+		fmt.Fprintf(&out, "\n%5d failed: %s", why[sentence], sentence)
+	}
+	b.Logf("records by failure:%s", out.String())
+}
+
+// dropAndWait builds the window as Main does (newWindow, limitMemory), drops dir on it and returns the resident set
+// just before the drop (window, models and ONNX Runtime loaded) and its peak from the drop to the last record, in
+// MB, how long the batch took, and the window.
+func dropAndWait(b *testing.B, dir, lib string, n int) (before, peak float64, took time.Duration, vw *viewer) {
 	runUI(true)
 	a := test.NewTempApp(b)
 	w := test.NewTempWindow(b, nil)
-	vw := newWindow(a, w, windowFlags{ortLib: lib, device: "cpu"}, about.Build{Version: "bench"})
+	flags := windowFlags{ortLib: lib, device: "cpu", modelID: os.Getenv("TUMORTRACER_BENCH_MODEL")}
+	vw = newWindow(a, w, flags, about.Build{Version: "bench"})
 	vw.install()
 	waitForTB(b, time.Minute, "the analyst", vw.an.isStarted)
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	limitMemory()
 	resetPeakRSS(b)
+	before = procStatusMB(b, "VmRSS:")
 	start := time.Now()
 	vw.dropped(fyne.NewPos(10, 10), []fyne.URI{storage.NewFileURI(dir)})
 	waitForTB(b, 30*time.Minute, "the batch", func() bool {
 		done, failed, _ := vw.batch.counts()
 		return !vw.batch.running && len(vw.batch.rows) == n && done+failed == n
 	})
-	return peakRSS(b), time.Since(start)
+	return before, procStatusMB(b, "VmHWM:"), time.Since(start), vw
 }
 
 // corpusFiles lists the files under root that a drop of root queues (pipeline.Expand's rules), in order.
@@ -95,8 +131,8 @@ func resetPeakRSS(b *testing.B) {
 	}
 }
 
-// peakRSS reads VmHWM from /proc/self/status, in MB (10^6 bytes).
-func peakRSS(b *testing.B) float64 {
+// procStatusMB reads a kB field of /proc/self/status (VmRSS:, VmHWM: the peak), in MB (10^6 bytes).
+func procStatusMB(b *testing.B, field string) float64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		b.Fatal(err)
@@ -104,7 +140,7 @@ func peakRSS(b *testing.B) float64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
 			if err != nil {
 				b.Fatal(err)
@@ -112,6 +148,6 @@ func peakRSS(b *testing.B) float64 {
 			return kb * 1024 / 1e6
 		}
 	}
-	b.Fatal("no VmHWM in /proc/self/status")
+	b.Fatalf("no %s in /proc/self/status", field)
 	return 0
 }
