@@ -18,7 +18,7 @@ import (
 
 	"github.com/tumortracer/tumortracer/dicomio"
 	"github.com/tumortracer/tumortracer/inference"
-	"github.com/tumortracer/tumortracer/internal/dicomtest"
+	"github.com/tumortracer/tumortracer/internal/dicomsynth"
 )
 
 // countingReader is the program's Reader with counts of opens and of frame decodes (dicomio's observer, which
@@ -88,15 +88,25 @@ func tinyCam(t *testing.T) *inference.Catalogue {
 // writeMultiFrame writes a CT file of n 8×6 frames whose values tell the frames apart.
 func writeMultiFrame(t *testing.T, path string, n int) {
 	t.Helper()
-	img := dicomtest.Image{Modality: "CT", Rows: 6, Columns: 8}
+	var frames [][]uint16
 	for f := range n {
 		vals := make([]uint16, 48)
 		for i := range vals {
 			vals[i] = uint16(100*f + i)
 		}
-		img.Frames = append(img.Frames, vals)
+		frames = append(frames, vals)
 	}
-	if err := dicomtest.Write(path, img); err != nil {
+	writeGrey(t, path, "CT", 6, 8, frames)
+}
+
+// writeGrey writes a grey DICOM file of the modality whose frames hold the given values (dicomsynth.GreyFrames).
+func writeGrey(t *testing.T, path, modality string, rows, cols int, frames [][]uint16) {
+	t.Helper()
+	ds, err := dicomsynth.GreyFrames(modality, rows, cols, frames)
+	if err == nil {
+		err = dicomsynth.Write(path, ds)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 }
@@ -217,9 +227,7 @@ func TestScanDecodesEachFrameOnceAndKeepsTwo(t *testing.T) {
 
 func TestRefusalAndMissingRuntimeAreErrorRecords(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mr.dcm")
-	if err := dicomtest.Write(path, dicomtest.Image{Modality: "MR", Rows: 2, Columns: 2, Frames: [][]uint16{{1, 2, 3, 4}}}); err != nil {
-		t.Fatal(err)
-	}
+	writeGrey(t, path, "MR", 2, 2, [][]uint16{{1, 2, 3, 4}})
 	rd, eng := &countingReader{}, &countingEngine{}
 	clf := New(tinyCam(t), eng, Options{Reader: rd})
 	s, err := clf.Open(path)

@@ -10,7 +10,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/storage"
 
-	"github.com/tumortracer/tumortracer/internal/dicomtest"
+	"github.com/tumortracer/tumortracer/internal/dicomsynth"
 )
 
 // TestDropOpensDecodesAndClassifiesOnce drops a file on the window and counts, through the pipeline's Reader
@@ -22,15 +22,19 @@ func TestDropOpensDecodesAndClassifiesOnce(t *testing.T) {
 	png := filepath.Join(dir, "film.png")
 	writeGreyPNG(t, png, 32, 24, func(x, y int) uint16 { return uint16(x * 900) })
 	multi := filepath.Join(dir, "series.dcm")
-	img := dicomtest.Image{Modality: "CT", Rows: 12, Columns: 16}
+	var frames [][]uint16
 	for f := range 5 {
 		vals := make([]uint16, 12*16)
 		for i := range vals {
 			vals[i] = uint16(200*f + i)
 		}
-		img.Frames = append(img.Frames, vals)
+		frames = append(frames, vals)
 	}
-	if err := dicomtest.Write(multi, img); err != nil {
+	ds, err := dicomsynth.GreyFrames("CT", 12, 16, frames)
+	if err == nil {
+		err = dicomsynth.Write(multi, ds)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {

@@ -1,7 +1,8 @@
 // Package dicomsynth writes small synthetic DICOM files for tests: CT slices and series, an Enhanced CT
-// multi-frame object, localizers, a dose report, and DICOMDIRs, with this repository's own encoder (Part 10,
-// Explicit VR Little Endian). Nothing here is shipped; it exists so that series indexing and DICOMDIR reading
-// are tested without the shared corpus, on files whose every attribute the test chose.
+// multi-frame object, localizers, a dose report, DICOMDIRs, and grey images whose frames hold chosen values, with
+// this repository's own encoder (Part 10, Explicit VR Little Endian). Nothing here is shipped; it exists so that
+// series indexing, DICOMDIR reading and the pipeline's frame counting are tested without the shared corpus, on
+// files whose every attribute the test chose.
 package dicomsynth
 
 import (
@@ -235,6 +236,37 @@ func Write(path string, ds []Element) error {
 		return err
 	}
 	return os.WriteFile(path, File(ds), 0o644)
+}
+
+// GreyFrames is a bare image dataset of the given modality whose frames hold the given values: rows×cols unsigned
+// 16-bit values each, MONOCHROME2, Number of Frames when there are several. It is for tests that tell frames
+// apart by value (which frame was decoded, classified, shown); an error names a frame of the wrong size.
+func GreyFrames(modality string, rows, cols int, frames [][]uint16) ([]Element, error) {
+	px := make([]byte, 0, 2*rows*cols*len(frames))
+	for i, f := range frames {
+		if len(f) != rows*cols {
+			return nil, fmt.Errorf("frame %d has %d values for %d×%d", i, len(f), cols, rows)
+		}
+		for _, v := range f {
+			px = binary.LittleEndian.AppendUint16(px, v)
+		}
+	}
+	ds := []Element{
+		Text(TagModality, "CS", modality),
+		US(TagSamplesPerPixel, 1),
+		Text(TagPhotometric, "CS", "MONOCHROME2"),
+		US(TagRows, rows),
+		US(TagColumns, cols),
+		US(TagBitsAllocated, 16),
+		US(TagBitsStored, 16),
+		US(TagHighBit, 15),
+		US(TagPixelRepresentation, 0),
+		{Tag: TagPixelData, VR: "OW", Value: px},
+	}
+	if len(frames) > 1 {
+		ds = append(ds, IS(TagNumberOfFrames, len(frames)))
+	}
+	return ds, nil
 }
 
 // Series describes a CT series; its zero values are filled with defaults by the writers.
