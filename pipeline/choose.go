@@ -77,8 +77,11 @@ func (c ModalityChooser) Select(modality string) (*inference.Model, *Problem) {
 		}
 	}
 	what := "images of modality " + modality
-	if modality == "OT" {
-		what = "PNG and JPEG images"
+	switch modality {
+	case "OT": // PNG and JPEG, and DICOM secondary captures
+		what = "PNG, JPEG and other (OT) images"
+	case "":
+		what = "images that name no modality"
 	}
 	switch {
 	case len(fits) == 1:

@@ -236,6 +236,13 @@ func TestSelectModel(t *testing.T) {
 	if _, p := choose.Select("MR"); p == nil || !errors.Is(p, ErrNoModel) || !strings.Contains(p.CLIHint, "--model") || strings.Contains(p.ForWindow(), "--model") {
 		t.Errorf("MR: %v", p)
 	}
+	// The sentence names the file's kind: OT is also a DICOM secondary capture, and a file may name no modality.
+	if !strings.HasPrefix(p.Sentence, "More than one model accepts PNG, JPEG and other (OT) images (") {
+		t.Errorf("OT sentence %q", p.Sentence)
+	}
+	if _, p := choose.Select(""); p == nil || p.Sentence != "No installed model accepts images that name no modality." {
+		t.Errorf("no modality: %v", p)
+	}
 	forced := ModalityChooser{Catalogue: cat, ModelID: "tiny-occl"}
 	if m, p := forced.Select("CT"); p != nil || m.Manifest.ID != "tiny-occl" {
 		t.Errorf("--model tiny-occl on CT: %v %v", m, p)
