@@ -9,7 +9,6 @@ import (
 	"image/jpeg"
 	"image/png"
 	"math"
-	"math/rand/v2"
 	"reflect"
 	"runtime"
 	"strings"
@@ -384,37 +383,6 @@ func TestWindowApply(t *testing.T) {
 	}
 	if _, ok := Preset("liver"); ok {
 		t.Error("unknown preset found")
-	}
-}
-
-// TestRenderMatchesApply checks the fast render loop against Window.Apply for every function.
-func TestRenderMatchesApply(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	vals := make([]float32, 4096)
-	for i := range vals {
-		vals[i] = float32(rng.IntN(4000) - 2000)
-	}
-	for _, w := range []Window{
-		{Center: -600, Width: 1500, Function: VOILinear},
-		{Center: 40, Width: 80, Function: VOILinearExact},
-		{Center: 0, Width: 1, Function: VOILinear},
-		{Center: 100, Width: 300, Function: VOISigmoid},
-	} {
-		for _, c := range []struct{ inv, table bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
-			inv := c.inv
-			m := newGreyMap(w, inv, c.table, -2000, 1999, len(vals))
-			g := image.NewGray(image.Rect(0, 0, 64, 64))
-			m.Map(g.Pix, vals)
-			for i, v := range vals {
-				want := math.Floor(w.Apply(float64(v))*255 + 0.5)
-				if inv {
-					want = 255 - want
-				}
-				if d := math.Abs(float64(g.Pix[i]) - want); d > 1 {
-					t.Fatalf("%v invert=%v table=%v: value %v renders %d, Apply gives %v", w, inv, c.table, v, g.Pix[i], want)
-				}
-			}
-		}
 	}
 }
 

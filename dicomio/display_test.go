@@ -32,7 +32,8 @@ func TestNewPixelsAndSpanWindow(t *testing.T) {
 	}
 }
 
-// TestGreyMapPathsAgree: the table, the line and Apply give the same grey levels, and Map, Gather and Grey agree.
+// TestGreyMapPathsAgree: the table, the line and Apply give the same grey levels (the line within one level), and
+// Map, Gather and Grey agree; Render's streamed chunks go through the same Map (TestStreamedRenderEqualsFrame).
 func TestGreyMapPathsAgree(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	whole := make([]float32, 5000)
@@ -47,6 +48,7 @@ func TestGreyMapPathsAgree(t *testing.T) {
 	for _, w := range []Window{
 		{Center: -600, Width: 1500, Function: VOILinear},
 		{Center: 40, Width: 80, Function: VOILinearExact},
+		{Center: 0, Width: 1, Function: VOILinear}, // a threshold: no line, Apply
 		{Center: 100, Width: 300, Function: VOISigmoid},
 	} {
 		for _, inv := range []bool{false, true} {
