@@ -3,6 +3,7 @@ package dicomio
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -58,4 +59,19 @@ func BenchmarkRenderChestCR(b *testing.B) {
 // BenchmarkRenderChestCRSigmoid is the slow path (per-pixel exp) on the large chest CR.
 func BenchmarkRenderChestCRSigmoid(b *testing.B) {
 	benchmarkRender(b, "derived-dcmtk-gdcm/rg1_chest_cr_from_j2ki_raw_gdcm.dcm", Window{Center: 15000, Width: 30000, Function: VOISigmoid})
+}
+
+// BenchmarkOpenChestXrayJPEG opens a 224×224 4:2:0 chest X-ray JPEG, the images `classify` reads in bulk: file read,
+// header, decode (libjpeg-turbo in cgo Linux builds, else the pure-Go DCT decoder) and the scan's samples.
+func BenchmarkOpenChestXrayJPEG(b *testing.B) {
+	files, _ := filepath.Glob(filepath.Join(dataRoot(b), "chest-xray", "train", "NORMAL", "*.jpeg"))
+	if len(files) == 0 {
+		b.Skip("chest-xray/train not found (set TUMORTRACER_DATA)")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Open(files[0]); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
