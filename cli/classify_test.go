@@ -91,6 +91,36 @@ func TestClassifyCommand(t *testing.T) {
 	}
 }
 
+// TestClassifyTimings: --timings adds one JSON line on stderr with the files counted, bad ones included, and stage
+// sums; the forward runs one batch at a time, so its sum cannot exceed the wall time.
+func TestClassifyTimings(t *testing.T) {
+	if _, err := inference.InitRuntime(""); err != nil {
+		t.Skipf("ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
+	}
+	dir := t.TempDir()
+	data, _ := os.ReadFile(filepath.Join(inferenceFixtures, "parity_rgb.png"))
+	os.WriteFile(filepath.Join(dir, "a.png"), data, 0o644)
+	os.WriteFile(filepath.Join(dir, "b.png"), data, 0o644)
+	os.WriteFile(filepath.Join(dir, "c.txt"), []byte("text"), 0o644)
+	code, _, stderr := runVerb("classify", "--timings", "--models", inferenceFixtures, "--model", "tiny-cam", dir)
+	if code != ExitFailed {
+		t.Fatalf("exit %d, want %d for the text file; stderr %s", code, ExitFailed, stderr)
+	}
+	line, _, _ := strings.Cut(stderr, "\n")
+	var report map[string]float64
+	if err := json.Unmarshal([]byte(line), &report); err != nil {
+		t.Fatalf("first stderr line %q is not the timings object: %v", line, err)
+	}
+	for _, k := range []string{"wall_ms", "decode_ms", "preprocess_ms", "forward_ms"} {
+		if v, ok := report[k]; !ok || v < 0 {
+			t.Errorf("timings %s = %v (present %v)", k, v, ok)
+		}
+	}
+	if report["files"] != 3 || report["wall_ms"] <= 0 || report["forward_ms"] > report["wall_ms"] {
+		t.Errorf("timings %s: want 3 files and forward within wall", line)
+	}
+}
+
 func TestOverlayName(t *testing.T) {
 	for in, want := range map[string]string{
 		"a/b.dcm":         "a__b.dcm.saliency.png",

@@ -55,6 +55,13 @@ func Luma(img image.Image) *image.Gray {
 	return out
 }
 
+// ModelImage is the grey image at the model's input size that Preprocess normalises: img through Luma and
+// ResizeLinear. Preprocess(ModelImage(img, in), …) gives exactly what Preprocess(img, …) gives, so a batch can
+// make it on its decode workers and leave only the normalisation to the goroutine that runs the model.
+func ModelImage(img image.Image, in InputSpec) *image.Gray {
+	return ResizeLinear(Luma(img), in.Width, in.Height)
+}
+
 // Preprocess turns an 8-bit display image into the model's input and writes it into dst, which must hold exactly
 // channels×height×width float32 values (one image of an NCHW batch): grey by PIL's luma formula, resized with
 // imaging's Linear filter (horizontal then vertical pass, each rounded to 8 bits), x = (v/255 − mean)/std, the
@@ -70,7 +77,7 @@ func Preprocess(img image.Image, in InputSpec, pre Preprocessing, dst []float32)
 	if len(pre.Mean) == 0 || len(pre.Std) == 0 {
 		return fmt.Errorf("preprocess: %w: mean and std are missing", ErrBadImage)
 	}
-	grey := ResizeLinear(Luma(img), in.Width, in.Height)
+	grey := ModelImage(img, in)
 	pix, stride := grey.Pix, grey.Stride
 	for c := 0; c < in.Channels; c++ {
 		mean, std := pre.Mean[0], pre.Std[0]

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"runtime"
 	"strings"
 	"time"
 
@@ -39,7 +40,8 @@ type Options struct {
 	Saliency bool
 	// IncludePatient adds the patient's id and name to records; off by default.
 	IncludePatient bool
-	// Workers is the number of files decoded at once by Run (default 2).
+	// Workers is the number of files decoded at once by Run (default: the number of CPUs, at least 2). Decoding
+	// overlaps the model, whose own threads sleep rather than spin while they wait (inference.Options.SpinWait).
 	Workers int
 	// BatchSize is the number of decoded images Run hands the engine at once (default 8).
 	BatchSize int
@@ -56,7 +58,7 @@ type Classifier struct {
 // with inference.ErrRuntimeMissing while model selection still works.
 func New(cat *inference.Catalogue, eng *inference.Engine, opts Options) *Classifier {
 	if opts.Workers < 1 {
-		opts.Workers = 2
+		opts.Workers = max(2, runtime.NumCPU())
 	}
 	if opts.BatchSize < 1 {
 		opts.BatchSize = 8
