@@ -2,8 +2,16 @@ package codec
 
 import "fmt"
 
-// libjpegFile is libjpeg-turbo's decoder for JPEG files in builds that link it (libjpeg.go), else nil.
-var libjpegFile func(data []byte, columns, rows, spp int) ([]byte, bool)
+// libjpegFile is libjpeg-turbo's decoder for JPEG files in builds that link it (libjpeg.go), else nil;
+// libjpegVersion is the version of the libjpeg-turbo headers it was built with.
+var (
+	libjpegFile    func(data []byte, columns, rows, spp int) ([]byte, bool)
+	libjpegVersion string
+)
+
+// LibjpegTurbo returns the version of libjpeg-turbo this build decodes 8-bit JPEG with ("2.1.5"), or "" when it
+// uses only the pure-Go decoder (builds without cgo, Windows, -tags nocgocodecs).
+func LibjpegTurbo() string { return libjpegVersion }
 
 // DecodeJPEGFile decodes a JPEG file (JFIF, Exif or bare; not a DICOM frame) of columns×rows with spp samples
 // per pixel (1 grey, 3 colour) into 8-bit interleaved samples, as PIL's Image.open(...).convert("RGB" or "L")

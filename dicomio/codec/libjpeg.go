@@ -120,6 +120,7 @@ static int tt_jpeg_decode(const unsigned char *src, unsigned long n, unsigned ch
 import "C"
 
 import (
+	"fmt"
 	"strings"
 	"unsafe"
 )
@@ -133,6 +134,8 @@ func init() {
 	decoders[tsJPEGBaseline] = decodeJPEGFast
 	decoders[tsJPEGExtended] = decodeJPEGFast
 	libjpegFile = decodeLibjpegFile
+	v := int(C.LIBJPEG_TURBO_VERSION_NUMBER) // e.g. 2001005
+	libjpegVersion = fmt.Sprintf("%d.%d.%d", v/1000000, v/1000%1000, v%1000)
 }
 
 // libjpegMode is how tt_jpeg_decode treats colour.

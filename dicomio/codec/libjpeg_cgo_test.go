@@ -4,12 +4,14 @@ package codec
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -149,6 +151,11 @@ func TestLibjpegMatchesGo(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { checkLibjpegCase(t, c) })
 	}
+	t.Run("pil", func(t *testing.T) {
+		for _, c := range pilCases(t) {
+			checkLibjpegCase(t, c)
+		}
+	})
 	t.Run("chest-xray", func(t *testing.T) {
 		for _, c := range chestXrayCases(t) {
 			checkLibjpegCase(t, c)
@@ -248,6 +255,40 @@ func chestXrayCases(t *testing.T) []libjpegCase {
 		}
 		p := Params{Rows: cfg.Height, Columns: cfg.Width, SamplesPerPixel: spp, BitsAllocated: 8, BitsStored: 8, Photometric: photometric}
 		cases = append(cases, libjpegCase{name: filepath.Base(files[i]), data: data, p: p, file: true})
+	}
+	return cases
+}
+
+// pilCases are the JPEGs scripts/jpeg_variants.py writes with PIL (grey, 4:4:4, 4:2:2, 4:2:0, odd sizes, optimised
+// tables); its progressive files must be declined as DICOM frames, which DICOM's sequential syntaxes cannot carry.
+func pilCases(t *testing.T) []libjpegCase {
+	if err := exec.Command(python, "-c", "import PIL, numpy").Run(); err != nil {
+		t.Skipf("python3-pil and python3-numpy are needed: %v", err)
+	}
+	out, err := exec.Command(python, filepath.Join("..", "..", "scripts", "jpeg_variants.py"), t.TempDir()).Output()
+	if err != nil {
+		t.Fatalf("jpeg_variants.py: %v", err)
+	}
+	var cases []libjpegCase
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var r struct {
+			Path, Mode string
+			Shape      []int
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(r.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := Params{Rows: r.Shape[0], Columns: r.Shape[1], SamplesPerPixel: 1, BitsAllocated: 8, BitsStored: 8, Photometric: "MONOCHROME2"}
+		if r.Mode == "RGB" {
+			p.SamplesPerPixel, p.Photometric = 3, "YBR_FULL_422"
+		}
+		name := strings.TrimSuffix(filepath.Base(r.Path), ".jpg")
+		cases = append(cases, libjpegCase{name: "pil/" + name, data: data, p: p, file: true,
+			wantDecline: strings.Contains(name, "progressive")})
 	}
 	return cases
 }
