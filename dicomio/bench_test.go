@@ -75,3 +75,21 @@ func BenchmarkOpenChestXrayJPEG(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOpenChestCTPNG opens the chest-ct training PNGs (RGBA, about 600×450), the ct-lung model's inputs.
+func BenchmarkOpenChestCTPNG(b *testing.B) {
+	files, _ := filepath.Glob(filepath.Join(dataRoot(b), "chest-ct", "train", "normal", "*.png"))
+	if len(files) == 0 {
+		b.Skip("chest-ct/train/normal not found (set TUMORTRACER_DATA)")
+	}
+	files = files[:min(len(files), 20)]
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, f := range files {
+			if _, err := Open(f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*len(files)), "ms/file")
+}

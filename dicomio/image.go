@@ -140,13 +140,14 @@ func imageSamples(img image.Image, spp, bits int) ([]float32, []byte) {
 		}
 		return vals, raw
 	case *image.NRGBA:
+		// Most CT PNGs are RGBA: one pass over re-sliced rows, without put's per-sample width test.
 		for y := range h {
+			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
+			v, r := vals[3*w*y:3*w*(y+1)], raw[3*w*y:3*w*(y+1)]
 			for x := range w {
-				o := y*m.Stride + 4*x
-				i := 3 * (y*w + x)
-				put(i, uint32(m.Pix[o]))
-				put(i+1, uint32(m.Pix[o+1]))
-				put(i+2, uint32(m.Pix[o+2]))
+				p, vp, rp := row[4*x:4*x+3:4*x+3], v[3*x:3*x+3:3*x+3], r[3*x:3*x+3:3*x+3]
+				rp[0], rp[1], rp[2] = p[0], p[1], p[2]
+				vp[0], vp[1], vp[2] = float32(p[0]), float32(p[1]), float32(p[2])
 			}
 		}
 		return vals, raw
