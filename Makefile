@@ -39,6 +39,7 @@ BENCH_MODELS ?= pipeline/testdata/cxr-pneumonia-1.0.0
 BENCH_FILES  ?= $(DATA)/chest-xray/test
 RUNS         ?= 5
 bench-classify: build scripts/nodepeer/node_modules
+	@test -d $(BENCH_FILES) || { echo "bench-classify: $(BENCH_FILES) not found (give DATA=the shared data folder)"; exit 1; }
 	TUMORTRACER_ORT_LIB=$(abspath lib/libonnxruntime.so.1) node scripts/nodepeer/bench.js --bin $(BIN) \
 		--models $(BENCH_MODELS) --model cxr-pneumonia --runs $(RUNS) $(BENCH_FILES)
 
