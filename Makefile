@@ -9,7 +9,7 @@ MODEL     ?= cxr-pneumonia
 PYTHON    ?= /usr/bin/python3
 export CGO_ENABLED = 1
 
-.PHONY: all deps build run test test-go test-training bench lint train evaluate package test-package clean
+.PHONY: all deps build run test test-go test-training bench bench-classify lint train evaluate package test-package clean
 
 all: build
 
@@ -36,8 +36,25 @@ test: build
 	TUMORTRACER_DATA=$(abspath $(DATA)) TUMORTRACER_ORT_LIB=$(abspath lib/libonnxruntime.so.1) \
 		TUMORTRACER_BIN=$(abspath $(BIN)) $(GO) test -timeout 25m ./...
 
-bench: deps
+# The classify throughput comparison first (it prints the ratio), then every Go benchmark.
+bench: deps bench-classify
 	TUMORTRACER_DATA=$(abspath $(DATA)) TUMORTRACER_ORT_LIB=$(abspath lib/libonnxruntime.so.1) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+# `tumortracer classify` against the same job in Node (scripts/nodepeer/classify.js: onnxruntime-node + sharp) on
+# the 624 chest X-ray test JPEGs with the cxr-pneumonia 1.0.0 fixture: whole process, RUNS runs each, interleaved;
+# prints every run, the medians, ORT forward time on both sides and the ratio (goal: at most 0.75).
+BENCH_MODELS ?= pipeline/testdata/cxr-pneumonia-1.0.0
+BENCH_FILES  ?= $(DATA)/chest-xray/test
+RUNS         ?= 5
+bench-classify: build scripts/nodepeer/node_modules
+	@test -d $(BENCH_FILES) || { echo "bench-classify: $(BENCH_FILES) not found (give DATA=the shared data folder)"; exit 1; }
+	TUMORTRACER_ORT_LIB=$(abspath lib/libonnxruntime.so.1) node scripts/nodepeer/bench.js --bin $(BIN) \
+		--models $(BENCH_MODELS) --model cxr-pneumonia --runs $(RUNS) $(BENCH_FILES)
+
+# The Node peer's packages, pinned by package-lock.json (onnxruntime-node's optional CUDA download skipped).
+scripts/nodepeer/node_modules: scripts/nodepeer/package.json scripts/nodepeer/package-lock.json
+	cd scripts/nodepeer && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+	@touch $@
 
 lint:
 	$(GO) vet ./...

@@ -101,6 +101,45 @@ func TestClassifyCommand(t *testing.T) {
 	}
 }
 
+// TestClassifyTimings: --timings adds one JSON line on stderr with the files counted, bad ones included, and stage
+// sums; the forward runs one batch at a time, so its sum cannot exceed the wall time.
+func TestClassifyTimings(t *testing.T) {
+	if _, err := inference.InitRuntime(""); err != nil {
+		testenv.Missing(t, "ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
+	}
+	dir := t.TempDir()
+	data, _ := os.ReadFile(filepath.Join(inferenceFixtures, "parity_rgb.png"))
+	os.WriteFile(filepath.Join(dir, "a.png"), data, 0o644)
+	os.WriteFile(filepath.Join(dir, "b.png"), data, 0o644)
+	os.WriteFile(filepath.Join(dir, "c.png"), []byte("text, not a PNG"), 0o644) // a folder's .txt would be left out
+	code, _, stderr := runVerb("classify", "--timings", "--models", inferenceFixtures, "--model", "tiny-cam", dir)
+	if code != about.ExitFailed {
+		t.Fatalf("exit %d, want %d for the broken PNG; stderr %s", code, about.ExitFailed, stderr)
+	}
+	// The log lines of failed inputs come first; the timings follow the run, before the summary line.
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if strings.HasPrefix(l, "{") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 {
+		t.Fatalf("stderr has %d JSON lines, want the one timings object:\n%s", len(lines), stderr)
+	}
+	var report map[string]float64
+	if err := json.Unmarshal([]byte(lines[0]), &report); err != nil {
+		t.Fatalf("stderr line %q is not the timings object: %v", lines[0], err)
+	}
+	for _, k := range []string{"wall_ms", "decode_ms", "preprocess_ms", "forward_ms"} {
+		if v, ok := report[k]; !ok || v < 0 {
+			t.Errorf("timings %s = %v (present %v)", k, v, ok)
+		}
+	}
+	if report["files"] != 3 || report["wall_ms"] <= 0 || report["forward_ms"] > report["wall_ms"] {
+		t.Errorf("timings %s: want 3 files and forward within wall", lines[0])
+	}
+}
+
 func TestOverlayName(t *testing.T) {
 	for in, want := range map[string]string{
 		"a/b.dcm":         "a__b.dcm.saliency.png",

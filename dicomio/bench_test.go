@@ -99,6 +99,22 @@ func benchmarkOpenRender(b *testing.B, path string) {
 	}
 }
 
+// BenchmarkOpenChestXrayJPEG opens a 224×224 4:2:0 chest X-ray JPEG, the images `classify` reads in bulk: file read,
+// header, decode (libjpeg-turbo in cgo Linux builds, else the pure-Go DCT decoder) and the scan's samples.
+func BenchmarkOpenChestXrayJPEG(b *testing.B) {
+	dir := testenv.DataPath(b, "chest-xray", "train", "NORMAL")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.jpeg"))
+	if len(files) == 0 {
+		testenv.Missing(b, "no chest X-ray JPEGs in %s (set %s to the shared data folder)", dir, testenv.DataEnv)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Open(files[0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // writeMultiFrameCT writes a signed 16-bit CT-like multi-frame file (explicit VR little endian) to a temporary
 // folder: the corpus' largest native multi-frame file has 19 frames of 256×256.
 func writeMultiFrameCT(b *testing.B, frames, rows, cols int) string {
@@ -182,4 +198,23 @@ func peakRSS(b *testing.B) int64 {
 	}
 	b.Fatal("no VmHWM in /proc/self/status")
 	return 0
+}
+
+// BenchmarkOpenChestCTPNG opens the chest-ct training PNGs (RGBA, about 600×450), the ct-lung model's inputs.
+func BenchmarkOpenChestCTPNG(b *testing.B) {
+	dir := testenv.DataPath(b, "chest-ct", "train", "normal")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.png"))
+	if len(files) == 0 {
+		testenv.Missing(b, "no chest CT PNGs in %s (set %s to the shared data folder)", dir, testenv.DataEnv)
+	}
+	files = files[:min(len(files), 20)]
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, f := range files {
+			if _, err := Open(f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*len(files)), "ms/file")
 }

@@ -69,13 +69,26 @@ func decodeImage(buf []byte, format Format, o options) (*Scan, error) {
 		}
 		vals, raw = imageSamples(img, s.SamplesPerPixel, bits)
 	}
-	lo, hi := float32(full), float32(0)
-	for _, v := range vals {
-		lo, hi = min(lo, v), max(hi, v)
-	}
+	lo, hi := sampleRange(vals, float32(full))
 	s.integral = true
 	s.pixels = imageFrame(vals, lo, hi, rawFrame{data: raw, photometric: s.StoredPhotometric})
 	return s, nil
+}
+
+// sampleRange returns the smallest and largest of samples that lie in [0, full]. The samples are integers, never
+// NaN, so plain comparisons do; the min and max builtins, which order NaN and signed zeros, took half of opening
+// a 224×224 JPEG.
+func sampleRange(vals []float32, full float32) (lo, hi float32) {
+	lo, hi = full, 0
+	for _, v := range vals {
+		if v < lo {
+			lo = v
+		}
+		if v > hi {
+			hi = v
+		}
+	}
+	return lo, hi
 }
 
 // colourModel says whether an image is grey and how many bits its samples have.
@@ -125,13 +138,14 @@ func imageSamples(img image.Image, spp, bits int) ([]float32, []byte) {
 		}
 		return vals, raw
 	case *image.NRGBA:
+		// Most CT PNGs are RGBA: one pass over re-sliced rows, without put's per-sample width test.
 		for y := range h {
+			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
+			v, r := vals[3*w*y:3*w*(y+1)], raw[3*w*y:3*w*(y+1)]
 			for x := range w {
-				o := y*m.Stride + 4*x
-				i := 3 * (y*w + x)
-				put(i, uint32(m.Pix[o]))
-				put(i+1, uint32(m.Pix[o+1]))
-				put(i+2, uint32(m.Pix[o+2]))
+				p, vp, rp := row[4*x:4*x+3:4*x+3], v[3*x:3*x+3:3*x+3], r[3*x:3*x+3:3*x+3]
+				rp[0], rp[1], rp[2] = p[0], p[1], p[2]
+				vp[0], vp[1], vp[2] = float32(p[0]), float32(p[1]), float32(p[2])
 			}
 		}
 		return vals, raw
@@ -187,23 +201,16 @@ func imageSamples(img image.Image, spp, bits int) ([]float32, []byte) {
 	return vals, raw
 }
 
-// jpegLikeLibjpeg decodes a sequential 8-bit JPEG with package codec's DCT decoder, which reproduces IJG libjpeg
-// (islow IDCT, fancy upsampling, its YCbCr → RGB) and so PIL's decoding, which the models were trained on; Go's
-// image/jpeg differs by one grey level on about 1 % of pixels. It returns nil when that decoder declines
-// (progressive, CMYK, …), and image/jpeg takes over.
+// jpegLikeLibjpeg decodes an 8-bit JPEG exactly as PIL does, which the models were trained on (see
+// codec.DecodeJPEGFile: libjpeg-turbo where linked, else package codec's DCT decoder, which reproduces IJG libjpeg's
+// islow IDCT, fancy upsampling and YCbCr → RGB); Go's image/jpeg differs by one grey level on about 1 % of pixels.
+// It returns nil when both decline (progressive without libjpeg-turbo, CMYK, …), and image/jpeg takes over.
 func jpegLikeLibjpeg(buf []byte, s *Scan) ([]float32, []byte) {
-	photometric := "MONOCHROME2"
-	if s.SamplesPerPixel == 3 {
-		photometric = "YBR_FULL_422" // asks the decoder for its libjpeg colour conversion
-	}
-	f, err := codec.Decode(tsJPEGBaseline, buf, codec.Params{Rows: s.Rows, Columns: s.Columns,
-		SamplesPerPixel: s.SamplesPerPixel, BitsAllocated: 8, BitsStored: 8, Photometric: photometric})
-	n := s.Rows * s.Columns * s.SamplesPerPixel
-	if err != nil || len(f.Data) < n || (s.SamplesPerPixel == 3 && f.Photometric != "RGB") {
+	raw, err := codec.DecodeJPEGFile(buf, s.Columns, s.Rows, s.SamplesPerPixel)
+	if err != nil {
 		return nil, nil
 	}
-	raw := f.Data[:n]
-	vals := make([]float32, n)
+	vals := make([]float32, len(raw))
 	for i, b := range raw {
 		vals[i] = float32(b)
 	}

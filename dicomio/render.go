@@ -70,29 +70,33 @@ func (s *Scan) eachValues(e *cacheEntry, raw rawFrame, fn func(first int, vals [
 	s.eachChunk(raw, fn)
 }
 
-// renderRGB scales interleaved RGB samples from [0, colorMax] to 8 bits, writing RGBA pixels to pix.
+// renderRGB scales interleaved RGB samples from [0, colorMax] to 8 bits, writing RGBA pixels to pix. The loop
+// works on re-sliced pixels so the compiler drops its bounds checks: it is on the path of every colour JPEG that
+// `classify` reads.
 func (s *Scan) renderRGB(vals []float32, pix []uint8, invert bool) {
 	full := s.colorMax
 	if full <= 0 {
 		full = 255
 	}
 	k := 255 / full
-	for p := range len(vals) / 3 {
-		o := 4 * p
-		for c := range 3 {
-			y := vals[3*p+c]*k + 0.5
-			if y < 0 {
-				y = 0
-			} else if y > 255 {
-				y = 255
-			}
-			b := uint8(y)
-			if invert {
-				b = 255 - b
-			}
-			pix[o+c] = b
+	var flip uint8 // 255 − b is b XOR 255
+	if invert {
+		flip = 255
+	}
+	to8 := func(v float32) uint8 {
+		y := v*k + 0.5
+		if y < 0 {
+			y = 0
+		} else if y > 255 {
+			y = 255
 		}
-		pix[o+3] = 255
+		return uint8(y) ^ flip
+	}
+	n := len(vals) / 3
+	vals, pix = vals[:3*n], pix[:4*n]
+	for p := range n {
+		src, dst := vals[3*p:3*p+3:3*p+3], pix[4*p:4*p+4:4*p+4]
+		dst[0], dst[1], dst[2], dst[3] = to8(src[0]), to8(src[1]), to8(src[2]), 255
 	}
 }
 

@@ -42,6 +42,10 @@ type Options struct {
 	BatchSize int
 	// Threads is ONNX Runtime's intra-op thread count; 0 lets it use every core.
 	Threads int
+	// SpinWait lets ONNX Runtime's intra-op threads spin between parallel sections instead of sleeping. Off by
+	// default: the batch decodes images on the same cores while the model runs, and spinning threads took their
+	// time (a third more CPU for the same `classify` of 624 chest X-rays on two cores).
+	SpinWait bool
 }
 
 // ClassProbability is one class's post-softmax probability.
@@ -188,6 +192,11 @@ func newSession(m *Model, opts Options) (*session, error) {
 		defer so.Destroy()
 		if opts.Threads > 0 {
 			if err := so.SetIntraOpNumThreads(opts.Threads); err != nil {
+				return nil, err
+			}
+		}
+		if !opts.SpinWait {
+			if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
 				return nil, err
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -887,5 +888,54 @@ func TestLongCommandLine(t *testing.T) {
 			out = out[:2000]
 		}
 		t.Fatalf("child with a 200 KB command line: %v\n%s", err, out)
+	}
+}
+
+// TestModelImageKeepsPreprocess: Preprocess of the grey model-size image a batch worker makes (ModelImage) equals
+// Preprocess of the display image, for grey, RGBA (opaque and translucent) and NRGBA images larger, smaller and
+// as large as the input; and Luma's opaque RGBA and NRGBA loops equal the colour-model conversion of the generic
+// path.
+func TestModelImageKeepsPreprocess(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	in := InputSpec{Name: "image", Layout: "NCHW", Channels: 3, Height: 20, Width: 24}
+	pre := Preprocessing{Mean: []float64{0.4, 0.5, 0.6}, Std: []float64{0.2, 0.25, 0.3}}
+	for _, size := range [][2]int{{24, 20}, {61, 47}, {9, 13}} {
+		rect := image.Rect(0, 0, size[0], size[1])
+		grey, rgba, translucent, nrgba := image.NewGray(rect), image.NewRGBA(rect), image.NewRGBA(rect), image.NewNRGBA(rect)
+		for i := range grey.Pix {
+			grey.Pix[i] = uint8(rng.IntN(256))
+		}
+		for i := 0; i < len(rgba.Pix); i += 4 {
+			for c := range 3 {
+				rgba.Pix[i+c] = uint8(rng.IntN(256))
+				nrgba.Pix[i+c] = uint8(rng.IntN(256))
+			}
+			rgba.Pix[i+3], nrgba.Pix[i+3] = 255, uint8(rng.IntN(256))
+			a := uint8(rng.IntN(256))
+			for c := range 3 {
+				translucent.Pix[i+c] = uint8(rng.IntN(int(a) + 1)) // premultiplied: colour ≤ alpha
+			}
+			translucent.Pix[i+3] = a
+		}
+		for name, img := range map[string]image.Image{"grey": grey, "rgba": rgba, "translucent": translucent, "nrgba": nrgba} {
+			want := make([]float32, 3*20*24)
+			got := make([]float32, len(want))
+			if err := Preprocess(img, in, pre, want); err != nil {
+				t.Fatal(err)
+			}
+			if err := Preprocess(ModelImage(img, in), in, pre, got); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s %v: Preprocess(ModelImage(img)) differs from Preprocess(img)", name, size)
+			}
+			// The generic path (an image type Luma has no loop for) must agree with the typed loops. (Translucent
+			// RGBA is left out: the two undo premultiplication with 8- and 16-bit arithmetic, and the renderer only
+			// makes opaque images.)
+			generic := Luma(struct{ image.Image }{img})
+			if name != "translucent" && !bytes.Equal(Luma(img).Pix, generic.Pix) {
+				t.Errorf("%s %v: Luma's typed loop differs from the colour-model path", name, size)
+			}
+		}
 	}
 }

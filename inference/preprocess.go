@@ -8,30 +8,33 @@ import (
 )
 
 // Luma converts an 8-bit display image to grey with PIL's "L" formula (19595 R + 38470 G + 7471 B + 0x8000) >> 16
-// on the non-premultiplied colour; alpha is ignored. A *image.Gray is returned as it is.
+// on the non-premultiplied colour; alpha is ignored. A *image.Gray is returned as it is. The RGBA and NRGBA loops
+// work on re-sliced rows so that the compiler drops their bounds checks: every colour JPEG `classify` reads comes
+// through here.
 func Luma(img image.Image) *image.Gray {
 	if g, ok := img.(*image.Gray); ok {
 		return g
 	}
 	b := img.Bounds()
-	out := image.NewGray(image.Rect(0, 0, b.Dx(), b.Dy()))
+	w, h := b.Dx(), b.Dy()
+	out := image.NewGray(image.Rect(0, 0, w, h))
 	luma := func(r, g, bl uint32) uint8 { return uint8((19595*r + 38470*g + 7471*bl + 0x8000) >> 16) }
 	switch src := img.(type) {
 	case *image.NRGBA:
-		for y := 0; y < b.Dy(); y++ {
-			row := src.Pix[(y)*src.Stride : (y)*src.Stride+b.Dx()*4]
-			o := out.Pix[y*out.Stride:]
-			for x := 0; x < b.Dx(); x++ {
-				p := row[x*4 : x*4+3 : x*4+3]
+		for y := range h {
+			row := src.Pix[y*src.Stride : y*src.Stride+4*w]
+			o := out.Pix[y*out.Stride : y*out.Stride+w]
+			for x := range o {
+				p := row[4*x : 4*x+4 : 4*x+4]
 				o[x] = luma(uint32(p[0]), uint32(p[1]), uint32(p[2]))
 			}
 		}
 	case *image.RGBA:
-		for y := 0; y < b.Dy(); y++ {
-			row := src.Pix[y*src.Stride : y*src.Stride+b.Dx()*4]
-			o := out.Pix[y*out.Stride:]
-			for x := 0; x < b.Dx(); x++ {
-				p := row[x*4 : x*4+4 : x*4+4]
+		for y := range h {
+			row := src.Pix[y*src.Stride : y*src.Stride+4*w]
+			o := out.Pix[y*out.Stride : y*out.Stride+w]
+			for x := range o {
+				p := row[4*x : 4*x+4 : 4*x+4]
 				r, g, bl := uint32(p[0]), uint32(p[1]), uint32(p[2])
 				if a := uint32(p[3]); a != 0xff && a != 0 {
 					// Undo premultiplication so that alpha is ignored as PIL does.
@@ -41,15 +44,22 @@ func Luma(img image.Image) *image.Gray {
 			}
 		}
 	default:
-		for y := 0; y < b.Dy(); y++ {
+		for y := range h {
 			o := out.Pix[y*out.Stride:]
-			for x := 0; x < b.Dx(); x++ {
+			for x := range w {
 				c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
 				o[x] = luma(uint32(c.R), uint32(c.G), uint32(c.B))
 			}
 		}
 	}
 	return out
+}
+
+// ModelImage is the grey image at the model's input size that Preprocess normalises: img through Luma and
+// ResizeLinear. Preprocess(ModelImage(img, in), …) gives exactly what Preprocess(img, …) gives, so a batch can
+// make it on its decode workers and leave only the normalisation to the goroutine that runs the model.
+func ModelImage(img image.Image, in InputSpec) *image.Gray {
+	return ResizeLinear(Luma(img), in.Width, in.Height)
 }
 
 // Preprocess turns an 8-bit display image into the model's input and writes it into dst, which must hold exactly
@@ -67,7 +77,7 @@ func Preprocess(img image.Image, in InputSpec, pre Preprocessing, dst []float32)
 	if len(pre.Mean) == 0 || len(pre.Std) == 0 {
 		return fmt.Errorf("preprocess: %w: mean and std are missing", ErrBadImage)
 	}
-	grey := ResizeLinear(Luma(img), in.Width, in.Height)
+	grey := ModelImage(img, in)
 	pix, stride := grey.Pix, grey.Stride
 	for c := 0; c < in.Channels; c++ {
 		mean, std := pre.Mean[0], pre.Std[0]
@@ -160,7 +170,8 @@ func passWeights(dstLen, srcLen int) (idx []int32, aw []float64, start []int, in
 // ResizeLinear resizes a grey image to width×height with results identical to
 // imaging.Resize(img, width, height, imaging.Linear) (v1.6.2) but on one channel: horizontal pass, then vertical
 // pass, each sample weighted by alpha (255·w), each sum accumulated in the same order, divided by the summed alpha
-// and rounded to 8 bits; an image already that size is returned as it is.
+// and rounded to 8 bits; an image already that size is returned as it is. The loops run over re-sliced taps and
+// rows so that the compiler drops most bounds checks; the floating-point operations and their order are imaging's.
 func ResizeLinear(img *image.Gray, width, height int) *image.Gray {
 	b := img.Bounds()
 	sw, sh := b.Dx(), b.Dy()
@@ -171,16 +182,19 @@ func ResizeLinear(img *image.Gray, width, height int) *image.Gray {
 	if sw != width {
 		tmp := image.NewGray(image.Rect(0, 0, width, sh))
 		idx, aw, start, inv := passWeights(width, sw)
-		for y := 0; y < sh; y++ {
+		for y := range sh {
 			row := src.Pix[y*src.Stride : y*src.Stride+sw]
 			out := tmp.Pix[y*tmp.Stride : y*tmp.Stride+width]
 			for x := range out {
 				if inv[x] == 0 {
 					continue
 				}
+				taps := idx[start[x]:start[x+1]]
+				ws := aw[start[x]:start[x+1]]
+				ws = ws[:len(taps)]
 				var r float64
-				for k := start[x]; k < start[x+1]; k++ {
-					r += float64(row[idx[k]]) * aw[k]
+				for k, i := range taps {
+					r += float64(row[i]) * ws[k]
 				}
 				out[x] = clampRound(r * inv[x])
 			}
@@ -191,7 +205,7 @@ func ResizeLinear(img *image.Gray, width, height int) *image.Gray {
 		tmp := image.NewGray(image.Rect(0, 0, width, height))
 		idx, aw, start, inv := passWeights(height, sh)
 		acc := make([]float64, width)
-		for y := 0; y < height; y++ {
+		for y := range height {
 			if inv[y] == 0 {
 				continue
 			}
@@ -199,14 +213,16 @@ func ResizeLinear(img *image.Gray, width, height int) *image.Gray {
 			// Row by row rather than column by column: each pixel still adds its taps in the same order.
 			for k := start[y]; k < start[y+1]; k++ {
 				row := src.Pix[int(idx[k])*src.Stride : int(idx[k])*src.Stride+width]
+				row = row[:len(acc)]
 				wk := aw[k]
 				for x, v := range row {
 					acc[x] += float64(v) * wk
 				}
 			}
 			out := tmp.Pix[y*tmp.Stride : y*tmp.Stride+width]
-			for x := range out {
-				out[x] = clampRound(acc[x] * inv[y])
+			out = out[:len(acc)]
+			for x, a := range acc {
+				out[x] = clampRound(a * inv[y])
 			}
 		}
 		src = tmp

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves the .deb works once installed: builds it (packaging/package.sh deb), unpacks it into a scratch root with
 # dpkg-deb -x, and checks that
-#   - the control file's version comes from FyneApp.toml and Depends names the GL/X11 libraries the binary needs;
+#   - the control file's version comes from FyneApp.toml and Depends names the GL/X11 libraries and the C codec
+#     libraries (libjpeg-turbo, CharLS, OpenJPEG) the binary needs;
 #   - every file is where the desktop expects it, ONNX Runtime in the private /usr/lib/tumortracer/ only;
 #   - the MIME XML compiles with update-mime-database and maps *.dcm and the DICM magic to application/dicom,
 #     and the .desktop entry offers TumorTracer for application/dicom;
@@ -70,6 +71,7 @@ for need in $(objdump -p "$bin" | awk '$1 == "NEEDED" {print $2}') $dlopened; do
 	check "Depends covers $need (package $pkg)" grep -Eq "(^|, )$pkg( |,|$)" <<<"$depends"
 done
 check "Depends names libgl1 and libx11-6" grep -q "libgl1.*libx11-6\|libx11-6.*libgl1" <<<"$depends"
+check "Depends names libjpeg-turbo (8-bit JPEG decoding)" grep -Eq "(^|, )libjpeg(62-turbo|-turbo8)( |,|$)" <<<"$depends"
 
 # Layout.
 for f in usr/bin/tumortracer usr/lib/tumortracer/libonnxruntime.so.1 \
@@ -155,6 +157,12 @@ sed 's/^/    /' "$scratch/classify.out" "$scratch/classify.err"
 check "installed classify exits 0" test "$status" -eq 0
 check "classify gives the radiograph to cxr-pneumonia" grep -Eq "phantom-chest-xray\.dcm,ok,,cxr-pneumonia," "$scratch/classify.out"
 check "classify gives the CT slice to ct-lung" grep -Eq "phantom-chest-ct\.dcm,ok,,ct-lung," "$scratch/classify.out"
+
+# A JPEG goes through the system's libjpeg-turbo (the Depends above): a 4:2:0 colour file, as chest X-rays come.
+convert -size 224x224 gradient:navy-orange -sampling-factor 2x2 "$scratch/film.jpg"
+status=0
+env -i "$bin" classify --model cxr-pneumonia "$scratch/film.jpg" >"$scratch/jpeg.out" 2>&1 || status=$?
+check "installed classify reads a JPEG" bash -c "[ $status -eq 0 ] && grep -Eq 'film\.jpg,ok,,cxr-pneumonia,' '$scratch/jpeg.out'"
 
 # Without the packaged library the same command must fail: the success above did not come from elsewhere.
 nolib=$scratch/nolib

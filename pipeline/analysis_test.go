@@ -45,6 +45,7 @@ type countingEngine struct {
 	mu           sync.Mutex
 	runs, images int
 	saliency     []bool
+	sizes        []image.Point // of every image handed over, in order
 }
 
 func (e *countingEngine) Classify(_ context.Context, m *inference.Model, imgs []image.Image, saliency bool) ([]inference.Prediction, error) {
@@ -52,6 +53,9 @@ func (e *countingEngine) Classify(_ context.Context, m *inference.Model, imgs []
 	e.runs++
 	e.images += len(imgs)
 	e.saliency = append(e.saliency, saliency)
+	for _, img := range imgs {
+		e.sizes = append(e.sizes, img.Bounds().Size())
+	}
 	e.mu.Unlock()
 	out := make([]inference.Prediction, len(imgs))
 	k := len(m.Manifest.Classes)
@@ -152,6 +156,35 @@ func TestOneOpenOneDecodeOneRun(t *testing.T) {
 				t.Fatalf("Run: %v, records %+v, opens %d, decodes %v, images %d", err, got, rd2.opens, rd2.frames, eng2.images)
 			}
 		})
+	}
+}
+
+// TestRunHandsTheEngineTheModelImage: without saliency, Run's decode workers make the grey model-size image
+// (inference.ModelImage) and the engine gets that, while the result keeps the display image for overlays and the
+// frame is still decoded once; with saliency the engine gets the display image, from which the map is sized.
+func TestRunHandsTheEngineTheModelImage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "film.png")
+	copyFile(t, filepath.Join(fixtures, "parity_rgb.png"), path)
+	for _, c := range []struct {
+		mode SaliencyMode
+		grey bool // the engine gets the 24×20 model image
+	}{{SaliencyOff, true}, {SaliencyAll, false}} {
+		rd, eng := &countingReader{}, &countingEngine{}
+		var got []Result
+		_, err := New(tinyCam(t), eng, Options{Reader: rd, ModelID: "tiny-cam", Saliency: c.mode}).Run(context.Background(),
+			[]Input{{Path: path}}, func(r Result) error { got = append(got, r); return nil }, nil)
+		if err != nil || len(got) != 1 || got[0].Image == nil || got[0].Prediction == nil {
+			t.Fatalf("saliency %v: %v, %+v", c.mode, err, got)
+		}
+		display := got[0].Image.Bounds().Size()
+		want := display
+		if c.grey {
+			want = image.Pt(24, 20)
+		}
+		if len(eng.sizes) != 1 || eng.sizes[0] != want || display == image.Pt(24, 20) || rd.opens != 1 || len(rd.frames) != 1 {
+			t.Errorf("saliency %v: engine got %v, want [%v] (display image %v); opens %d, decodes %v",
+				c.mode, eng.sizes, want, display, rd.opens, rd.frames)
+		}
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"runtime"
 	"time"
 
 	"github.com/tumortracer/tumortracer/dicomio"
@@ -25,7 +26,8 @@ import (
 )
 
 // Engine runs a model on 8-bit display images and returns one prediction per image; *inference.Engine is the
-// program's.
+// program's. Without saliency, Run may hand it an image already made grey at the model's input size
+// (inference.ModelImage), which inference.Preprocess turns into the same input as the display image.
 type Engine interface {
 	Classify(ctx context.Context, m *inference.Model, images []image.Image, saliency bool) ([]inference.Prediction, error)
 }
@@ -52,7 +54,8 @@ type Options struct {
 	Saliency SaliencyMode
 	// IncludePatient adds the patient's id and name to records; off by default.
 	IncludePatient bool
-	// Workers is the number of files decoded at once by Run (default 2).
+	// Workers is the number of files decoded at once by Run (default: the number of CPUs, at least 2). Decoding
+	// overlaps the model, whose own threads sleep rather than spin while they wait (inference.Options.SpinWait).
 	Workers int
 	// BatchSize is the number of decoded images Run hands the engine at once (default 8).
 	BatchSize int
@@ -73,7 +76,7 @@ type Classifier struct {
 // with inference.ErrRuntimeMissing while opening and model choice still work.
 func New(cat *inference.Catalogue, eng Engine, opts Options) *Classifier {
 	if opts.Workers < 1 {
-		opts.Workers = 2
+		opts.Workers = max(2, runtime.NumCPU())
 	}
 	if opts.BatchSize < 1 {
 		opts.BatchSize = 8
@@ -146,10 +149,15 @@ type Result struct {
 // prepared is one scan after the steps before the forward run: its record so far and, unless err is set, the
 // chosen model and the image to classify.
 type prepared struct {
-	rec    Record
-	model  *inference.Model
-	img    image.Image
+	rec   Record
+	model *inference.Model
+	img   image.Image
+	// input is img already grey at the model's input size (inference.ModelImage), made by Run's decode workers
+	// for models that give no saliency map under the classifier's mode; nil otherwise. prep is the time that took,
+	// part of the preprocessing stage, not of decode.
+	input  image.Image
 	decode time.Duration
+	prep   time.Duration
 	err    error
 }
 

@@ -9,8 +9,9 @@ PKGS=(
   # Fyne (cgo, OpenGL, X11/Wayland)
   gcc pkg-config libgl1-mesa-dev libx11-dev libxext-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev
   libxxf86vm-dev libwayland-dev libxkbcommon-dev
-  # compressed DICOM through cgo: JPEG 2000 (OpenJPEG) and JPEG-LS (CharLS)
-  libopenjp2-7-dev libcharls-dev
+  # through cgo: JPEG 2000 (OpenJPEG) and JPEG-LS (CharLS) DICOM; 8-bit JPEG files and frames (libjpeg-turbo's
+  # libjpeg API: libjpeg-dev is libjpeg62-turbo-dev on Debian, libjpeg-turbo8-dev on Ubuntu)
+  libopenjp2-7-dev libcharls-dev libjpeg-dev
   # tests: a real window under Xvfb and its screenshot; reference DICOM decoders
   xvfb xauth x11-apps imagemagick python3-pydicom python3-numpy dcmtk libgdcm-tools
   # training recipe

@@ -3,16 +3,16 @@
 // `go test -bench Batch ./pipeline/`: session.run per batch on random inputs of the model's input size, read from
 // the model.yaml beside the model. Prints one JSON object.
 //
-//   cd scripts/ortbench && ONNXRUNTIME_NODE_INSTALL=skip npm install   # once; node_modules is git-ignored
-//   node scripts/ort_bench.js models/cxr-pneumonia/model.onnx [--batch 8] [--images 1000] [--threads 0]
+//   make scripts/nodepeer/node_modules   # once (npm ci from package-lock.json); node_modules is git-ignored
+//   node scripts/nodepeer/ort_bench.js models/cxr-pneumonia/model.onnx [--batch 8] [--images 1000] [--threads 0]
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const ort = require(path.join(__dirname, 'ortbench', 'node_modules', 'onnxruntime-node'));
+const ort = require('onnxruntime-node');
 
 function usage(msg) {
   if (msg) console.error('ort_bench: ' + msg);
-  console.error('usage: node scripts/ort_bench.js MODEL.onnx [--batch B] [--images N] [--threads T]');
+  console.error('usage: node scripts/nodepeer/ort_bench.js MODEL.onnx [--batch B] [--images N] [--threads T]');
   process.exit(2);
 }
 
@@ -84,7 +84,7 @@ async function main() {
   runs.sort((a, b) => a - b);
   console.log(JSON.stringify({
     model: o.model, input: [spec.c, spec.h, spec.w], batch: o.batch, images: o.images,
-    onnxruntime_node: require(path.join(__dirname, 'ortbench', 'node_modules', 'onnxruntime-node', 'package.json')).version,
+    onnxruntime_node: require('onnxruntime-node/package.json').version,
     session_ms_per_image: +(runMs / o.images).toFixed(3),
     median_ms_per_run: +runs[Math.floor(runs.length / 2)].toFixed(3),
     images_per_s: +(o.images / (total / 1000)).toFixed(1),
