@@ -3,9 +3,13 @@
 // application ships rather than from the PyTorch weights it was exported from.
 //
 // Usage: go run ./training/goscore -models DIR -id ID -data ROOT -list FILE [-batch N] [-threads N] [-timing N]
+// [-features]
 //
-// It prints JSON: {"rel": [...], "logits": [[...], ...], "device": "cpu", "timing": {...}}. With -timing N it
-// also classifies the first N files one at a time and reports the median preprocess and forward time per image.
+// Every file is opened as the application opens it (dicomio.Open: DICOM, PNG or JPEG by content) and rendered by
+// pipeline.DisplayImage with the model's VOI windows, the frame pipeline.ClassifyFrame picks. It prints JSON:
+// {"rel": [...], "logits": [[...], ...], "features": [[...], ...], "device": "cpu", "timing": {...}}; features
+// only with -features (the model's declared pooled-feature output). With -timing N it also classifies the first
+// N files one at a time and reports the median preprocess and forward time per image.
 package main
 
 import (
@@ -15,22 +19,23 @@ import (
 	"flag"
 	"fmt"
 	"image"
-	_ "image/jpeg"
-	_ "image/png"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/tumortracer/tumortracer/dicomio"
 	"github.com/tumortracer/tumortracer/inference"
+	"github.com/tumortracer/tumortracer/pipeline"
 )
 
 type result struct {
-	Rel    []string    `json:"rel"`
-	Logits [][]float32 `json:"logits"`
-	Device string      `json:"device"`
-	Timing *timing     `json:"timing,omitempty"`
+	Rel      []string    `json:"rel"`
+	Logits   [][]float32 `json:"logits"`
+	Features [][]float32 `json:"features,omitempty"`
+	Device   string      `json:"device"`
+	Timing   *timing     `json:"timing,omitempty"`
 }
 
 type timing struct {
@@ -49,8 +54,9 @@ func main() {
 	threads := flag.Int("threads", 2, "ONNX Runtime intra-op threads")
 	timed := flag.Int("timing", 0, "also time this many single-image runs")
 	ortLib := flag.String("ort-lib", "", "ONNX Runtime library (default: the engine's search)")
+	features := flag.Bool("features", false, "also print the model's pooled features (outputs.features)")
 	flag.Parse()
-	if err := run(*models, *id, *data, *list, *batch, *threads, *timed, *ortLib); err != nil {
+	if err := run(*models, *id, *data, *list, *batch, *threads, *timed, *ortLib, *features); err != nil {
 		fmt.Fprintln(os.Stderr, "goscore:", err)
 		os.Exit(1)
 	}
@@ -78,15 +84,15 @@ func readList(path string) ([]string, error) {
 	return rels, sc.Err()
 }
 
-func decode(path string) (image.Image, error) {
-	f, err := os.Open(path)
+// decode opens path as the application does and renders the frame it classifies with m's VOI windows.
+func decode(path string, m *inference.Manifest) (image.Image, error) {
+	scan, err := dicomio.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
+	img, err := pipeline.DisplayImage(scan, pipeline.ClassifyFrame(scan), m)
 	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", path, err)
+		return nil, fmt.Errorf("render %s: %w", path, err)
 	}
 	return img, nil
 }
@@ -96,10 +102,13 @@ func median(d []time.Duration) float64 {
 	return float64(d[len(d)/2].Microseconds()) / 1000
 }
 
-func run(models, id, data, list string, batch, threads, timed int, ortLib string) error {
+func run(models, id, data, list string, batch, threads, timed int, ortLib string, features bool) error {
 	m, err := inference.LoadModel(os.DirFS(models), id, filepath.Join(models, id))
 	if err != nil {
 		return err
+	}
+	if features && m.Manifest.Outputs.Features == "" {
+		return fmt.Errorf("model %s declares no features output (outputs.features in model.yaml)", id)
 	}
 	rels, err := readList(list)
 	if err != nil {
@@ -115,7 +124,7 @@ func run(models, id, data, list string, batch, threads, timed int, ortLib string
 	for i := 0; i < len(rels); i += batch {
 		var imgs []image.Image
 		for _, rel := range rels[i:min(i+batch, len(rels))] {
-			img, err := decode(filepath.Join(data, rel))
+			img, err := decode(filepath.Join(data, rel), &m.Manifest)
 			if err != nil {
 				return err
 			}
@@ -127,6 +136,9 @@ func run(models, id, data, list string, batch, threads, timed int, ortLib string
 		}
 		for _, p := range preds {
 			res.Logits = append(res.Logits, p.Logits)
+			if features {
+				res.Features = append(res.Features, p.Features)
+			}
 			res.Device = p.Device
 		}
 	}
@@ -138,7 +150,7 @@ func run(models, id, data, list string, batch, threads, timed int, ortLib string
 		defer one.Close()
 		var pre, fwd []time.Duration
 		for i := 0; i < min(timed, len(rels)); i++ {
-			img, err := decode(filepath.Join(data, rels[i]))
+			img, err := decode(filepath.Join(data, rels[i]), &m.Manifest)
 			if err != nil {
 				return err
 			}
