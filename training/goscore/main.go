@@ -3,13 +3,15 @@
 // application ships rather than from the PyTorch weights it was exported from.
 //
 // Usage: go run ./training/goscore -models DIR -id ID -data ROOT -list FILE [-batch N] [-threads N] [-timing N]
-// [-features]
+// [-features] [-scope]
 //
 // Every file is opened as the application opens it (dicomio.Open: DICOM, PNG or JPEG by content) and rendered by
 // pipeline.DisplayImage with the model's VOI windows, the frame pipeline.ClassifyFrame picks. It prints JSON:
 // {"rel": [...], "logits": [[...], ...], "features": [[...], ...], "device": "cpu", "timing": {...}}; features
-// only with -features (the model's declared pooled-feature output). With -timing N it also classifies the first
-// N files one at a time and reports the median preprocess and forward time per image.
+// only with -features (the model's declared pooled-feature output). With -scope it also loads the model folder's
+// out-of-scope statistics (inference's Model.LoadScope, which refuses statistics of other weights) and adds
+// "scope": {"d2": [...], "in_scope": [...]} as inference's Scope.Score computes them. With -timing N it also
+// classifies the first N files one at a time and reports the median preprocess and forward time per image.
 package main
 
 import (
@@ -34,8 +36,15 @@ type result struct {
 	Rel      []string    `json:"rel"`
 	Logits   [][]float32 `json:"logits"`
 	Features [][]float32 `json:"features,omitempty"`
+	Scope    *scopeOut   `json:"scope,omitempty"`
 	Device   string      `json:"device"`
 	Timing   *timing     `json:"timing,omitempty"`
+}
+
+type scopeOut struct {
+	D2      []float64 `json:"d2"`
+	InScope []bool    `json:"in_scope"`
+	Nearest []string  `json:"nearest"`
 }
 
 type timing struct {
@@ -55,8 +64,9 @@ func main() {
 	timed := flag.Int("timing", 0, "also time this many single-image runs")
 	ortLib := flag.String("ort-lib", "", "ONNX Runtime library (default: the engine's search)")
 	features := flag.Bool("features", false, "also print the model's pooled features (outputs.features)")
+	withScope := flag.Bool("scope", false, "also print each image's out-of-scope distance (the model's scope.yaml)")
 	flag.Parse()
-	if err := run(*models, *id, *data, *list, *batch, *threads, *timed, *ortLib, *features); err != nil {
+	if err := run(*models, *id, *data, *list, *batch, *threads, *timed, *ortLib, *features, *withScope); err != nil {
 		fmt.Fprintln(os.Stderr, "goscore:", err)
 		os.Exit(1)
 	}
@@ -102,10 +112,16 @@ func median(d []time.Duration) float64 {
 	return float64(d[len(d)/2].Microseconds()) / 1000
 }
 
-func run(models, id, data, list string, batch, threads, timed int, ortLib string, features bool) error {
+func run(models, id, data, list string, batch, threads, timed int, ortLib string, features, withScope bool) error {
 	m, err := inference.LoadModel(os.DirFS(models), id, filepath.Join(models, id))
 	if err != nil {
 		return err
+	}
+	var sc *inference.Scope
+	if withScope {
+		if sc, err = m.LoadScope(); err != nil {
+			return err
+		}
 	}
 	if features && m.Manifest.Outputs.Features == "" {
 		return fmt.Errorf("model %s declares no features output (outputs.features in model.yaml)", id)
@@ -120,6 +136,9 @@ func run(models, id, data, list string, batch, threads, timed int, ortLib string
 	}
 	defer eng.Close()
 	res := result{Rel: rels, Device: "cpu"}
+	if sc != nil {
+		res.Scope = &scopeOut{}
+	}
 	ctx := context.Background()
 	for i := 0; i < len(rels); i += batch {
 		var imgs []image.Image
@@ -138,6 +157,15 @@ func run(models, id, data, list string, batch, threads, timed int, ortLib string
 			res.Logits = append(res.Logits, p.Logits)
 			if features {
 				res.Features = append(res.Features, p.Features)
+			}
+			if sc != nil {
+				s, err := sc.Score(p.Features)
+				if err != nil {
+					return err
+				}
+				res.Scope.D2 = append(res.Scope.D2, s.D2)
+				res.Scope.InScope = append(res.Scope.InScope, s.InScope)
+				res.Scope.Nearest = append(res.Scope.Nearest, s.Nearest)
 			}
 			res.Device = p.Device
 		}
