@@ -61,6 +61,10 @@ type Scope struct {
 	Spec      ScopeSpec
 	means     [][]float64 // per centre, nil for a class without one
 	precision []float64   // C×C, row-major
+	// pm[k] = P·μ_k and mpm[k] = μ_kᵀ·P·μ_k, so that d²_k = fᵀPf − 2 fᵀ(Pμ_k) + μ_kᵀPμ_k costs one C×C product
+	// per image whatever the number of classes.
+	pm  [][]float64
+	mpm []float64
 }
 
 // ScopeScore is one image's out-of-scope verdict.
@@ -167,7 +171,39 @@ func NewScope(spec ScopeSpec, stats []byte, man *Manifest) (*Scope, error) {
 	if hasNaN(s.precision) {
 		return nil, fmt.Errorf("%w: the precision matrix is not finite", ErrInvalidScope)
 	}
+	s.prepare()
 	return s, nil
+}
+
+// prepare computes P·μ_k and μ_kᵀPμ_k for every centre.
+func (s *Scope) prepare() {
+	c := s.Spec.Dim
+	s.pm = make([][]float64, len(s.means))
+	s.mpm = make([]float64, len(s.means))
+	for k, mu := range s.means {
+		if mu == nil {
+			continue
+		}
+		s.pm[k] = s.mulPrecision(mu)
+		for i := 0; i < c; i++ {
+			s.mpm[k] += mu[i] * s.pm[k][i]
+		}
+	}
+}
+
+// mulPrecision returns P·v.
+func (s *Scope) mulPrecision(v []float64) []float64 {
+	c := s.Spec.Dim
+	out := make([]float64, c)
+	for i := range out {
+		row := s.precision[i*c : (i+1)*c]
+		var acc float64
+		for j, vj := range v {
+			acc += row[j] * vj
+		}
+		out[i] = acc
+	}
+	return out
 }
 
 // Score returns the squared Mahalanobis distance of a feature vector (Prediction.Features) to the nearest class
@@ -178,29 +214,31 @@ func (s *Scope) Score(features []float32) (ScopeScore, error) {
 	if len(features) != c {
 		return ScopeScore{}, fmt.Errorf("%w: %d features, the statistics have %d", ErrInvalidScope, len(features), c)
 	}
-	diff := make([]float64, c)
+	f := make([]float64, c)
+	for i, v := range features {
+		f[i] = float64(v)
+	}
+	pf := s.mulPrecision(f)
+	var fpf float64
+	for i := range f {
+		fpf += f[i] * pf[i]
+	}
 	best, nearest := math.Inf(1), -1
-	for k, mu := range s.means {
-		if mu == nil {
+	for k, pm := range s.pm {
+		if pm == nil {
 			continue
 		}
-		for i := range diff {
-			diff[i] = float64(features[i]) - mu[i]
+		var cross float64
+		for i := range f {
+			cross += f[i] * pm[i]
 		}
-		var d2 float64
-		for i, di := range diff {
-			row := s.precision[i*c : (i+1)*c]
-			var acc float64
-			for j, dj := range diff {
-				acc += row[j] * dj
-			}
-			d2 += di * acc
-		}
+		// (f−μ)ᵀP(f−μ) expanded; P is symmetric. Rounding can take a distance of 0 just below it.
+		d2 := max(fpf-2*cross+s.mpm[k], 0)
 		if d2 < best {
 			best, nearest = d2, k
 		}
 	}
-	if math.IsNaN(best) || nearest < 0 {
+	if math.IsNaN(fpf) || nearest < 0 {
 		return ScopeScore{}, fmt.Errorf("%w: the distance is not a number (non-finite features)", ErrInvalidScope)
 	}
 	return ScopeScore{D2: best, Threshold: s.Spec.Threshold, InScope: best <= s.Spec.Threshold, Nearest: s.Spec.Centres[nearest]}, nil

@@ -3,6 +3,7 @@ package inference
 import (
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"math"
 	"os"
@@ -110,7 +111,7 @@ func TestScopeScore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.D2 > 1e-9 || !s.InScope || s.Nearest != sc.Spec.Centres[k] {
+		if s.D2 > 1e-9*sc.mpm[k] || !s.InScope || s.Nearest != sc.Spec.Centres[k] {
 			t.Errorf("centre %d: %+v, want d2 0 in scope nearest %s", k, s, sc.Spec.Centres[k])
 		}
 	}
@@ -123,15 +124,24 @@ func TestScopeScore(t *testing.T) {
 	if err != nil || s.InScope || s.D2 <= sc.Spec.Threshold {
 		t.Errorf("far vector: %+v, %v; want out of scope", s, err)
 	}
-	// Hand-worked value: with P = I (the first principal axis only is tested), d2 is the squared distance.
-	id := &Scope{Spec: ScopeSpec{Dim: 2, Threshold: 4, Centres: []string{"a", "b"}}, means: [][]float64{{0, 0}, {10, 0}},
-		precision: []float64{1, 0, 0, 1}}
-	if s, _ := id.Score([]float32{7, 1}); s.D2 != 10 || s.Nearest != "b" || s.InScope {
+	// Hand-worked values with two centres (0,0) and (10,0).
+	two := func(precision ...float64) *Scope {
+		s := &Scope{Spec: ScopeSpec{Dim: 2, Threshold: 4, Centres: []string{"a", "b"}}, means: [][]float64{{0, 0}, {10, 0}},
+			precision: precision}
+		s.prepare()
+		return s
+	}
+	// P = I: the squared Euclidean distance, 3² + 1² to b.
+	if s, _ := two(1, 0, 0, 1).Score([]float32{7, 1}); s.D2 != 10 || s.Nearest != "b" || s.InScope {
 		t.Errorf("identity scope at (7,1): %+v, want d2 10 nearest b out of scope", s)
 	}
-	id.precision = []float64{0.25, 0, 0, 1} // x varies twice as much: its distance counts a quarter
-	if s, _ := id.Score([]float32{2, 1}); s.D2 != 2 || s.Nearest != "a" || !s.InScope {
-		t.Errorf("scaled scope at (2,1): %+v, want d2 2 nearest a in scope", s)
+	// x varies twice as much as y: its distance counts a quarter. (6,1): 36/4+1 = 10 to a, 16/4+1 = 5 to b.
+	if s, _ := two(0.25, 0, 0, 1).Score([]float32{6, 1}); s.D2 != 5 || s.Nearest != "b" || s.InScope {
+		t.Errorf("scaled scope at (6,1): %+v, want d2 5 nearest b out of scope", s)
+	}
+	// Correlated: P = [[2,1],[1,2]]; (1,-1) from a: 2-1-1+2 = 2, in scope.
+	if s, _ := two(2, 1, 1, 2).Score([]float32{1, -1}); math.Abs(s.D2-2) > 1e-12 || s.Nearest != "a" || !s.InScope {
+		t.Errorf("correlated scope at (1,-1): %+v, want d2 2 nearest a in scope", s)
 	}
 	if _, err := sc.Score(make([]float32, 7)); !errors.Is(err, ErrInvalidScope) {
 		t.Errorf("7 features for 8: %v", err)
@@ -239,5 +249,33 @@ func TestCheckTensorsFeatures(t *testing.T) {
 		if err := m.CheckTensors(in, c.out); !errors.Is(err, ErrInvalidManifest) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want %q", c.out, err, c.want)
 		}
+	}
+}
+
+// BenchmarkScopeScore measures Scope.Score for feature widths of today's CamNet (96) and of wider 2.0 networks, with
+// four class means (ct-lung's count): the cost added to each classified image by the out-of-scope check.
+func BenchmarkScopeScore(b *testing.B) {
+	for _, c := range []int{96, 256, 512} {
+		b.Run(fmt.Sprintf("C=%d", c), func(b *testing.B) {
+			s := &Scope{Spec: ScopeSpec{Dim: c, Threshold: 1, Centres: []string{"a", "b", "c", "d"}}, precision: make([]float64, c*c)}
+			for k := range 4 {
+				mu := make([]float64, c)
+				for i := range mu {
+					mu[i] = float64(k + i%7)
+				}
+				s.means = append(s.means, mu)
+			}
+			for i := range c {
+				s.precision[i*c+i] = 1
+			}
+			s.prepare()
+			f := make([]float32, c)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Score(f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
