@@ -53,6 +53,17 @@ def wilson(k, n, z=1.96):
     return (max(0.0, c - h), min(1.0, c + h))
 
 
+def temperature_of(info):
+    """The temperature train.py chose on valid: info["temperature"], or the calibration record
+    ({"method": "temperature", "temperature": T}) of the 2.0 train.py. The gate uses temperature scaling only."""
+    if "temperature" in info:
+        return float(info["temperature"])
+    cal = info.get("calibration") or {}
+    if cal.get("method") != "temperature":
+        raise ValueError(f"the gate needs temperature scaling, train.py chose {cal}")
+    return float(cal["temperature"])
+
+
 def rate(k, n):
     lo, hi = wilson(k, n)
     return {"n": int(n), "k": int(k), "rate": round(k / n, 4) if n else None, "ci95": [round(lo, 4), round(hi, 4)]}
@@ -72,7 +83,7 @@ def manifest(params, info, sha, figs, extra):
         "preprocessing": {"grayscale": "pil-luma", "resize": "linear", "mean": [float(params["mean"])],
                           "std": [float(params["std"])], "voi": params["voi"]},
         "outputs": {"logits": "logits", "cam": "cam", "features": "features", "kind": "logits",
-                    "temperature": round(float(info["temperature"]), 6)},
+                    "temperature": round(temperature_of(info), 6)},
         "classes": [{"id": c["id"], "name": c["name"]} for c in params["classes"]],
         "routes": dict(params["routes"]),
         "evaluation": {
@@ -92,7 +103,8 @@ def manifest(params, info, sha, figs, extra):
             "recipe_commit": info["recipe_commit"],
             "params": {"input": params["input"], "model": params["model"], "train": params["train"],
                        "augment": params["augment"], "best_epoch": info["best_epoch"],
-                       "train_seconds": info["train_seconds"], "torch": str(info["torch"])},
+                       "train_seconds": info["train_seconds"],
+                       "torch": str(info.get("torch") or info.get("environment", {}).get("torch", ""))},
             "run_id": info["run_id"],
         },
         "intended_use": ("Research use only - not for diagnosis. Decides which bundled classifier may answer an "
@@ -110,7 +122,7 @@ def write_card(path, m):
     with open(path, "w") as f:
         f.write(f"# Model card written by training/gate_evaluate.py on {datetime.date.today().isoformat()}; "
                 f"regenerate with `make evaluate MODEL=gate`.\n")
-        yaml.safe_dump(m, f, sort_keys=False, allow_unicode=True, width=120)
+        yaml.safe_dump(m, f, sort_keys=False, allow_unicode=True, width=120, default_flow_style=None)
 
 
 def write_list(path, rels, labels):
@@ -180,7 +192,7 @@ def main(argv=None):
              "per_class": {c: {"sensitivity": 0, "specificity": 0, "auc": 0} for c in class_ids},
              "confusion": [[0] * len(class_ids) for _ in class_ids]}
     write_card(os.path.join(out, "model.yaml"), manifest(params, info, sha, empty, {}))  # Go loads only valid cards
-    T = info["temperature"]
+    T = temperature_of(info)
 
     # 1. The card's list: chest test lists + DICOM chest files + held-out DICOM negatives (all under the data root).
     test_rels, test_y = evaluate.read_list(os.path.join(args.work, "test_files.txt"), class_ids)
@@ -242,9 +254,14 @@ def main(argv=None):
                 e["d2"], e["in_scope"] = float(v), bool(v <= spec["threshold"])
         scopes[mid] = {"threshold": spec["threshold"], "model_sha256": spec["model_sha256"],
                        "rule": spec["threshold_rule"]}
-        t1 = evaluate.go_scores(REPO, os.path.abspath(args.models_dir), mid, data,
-                                os.path.join(mdir, "test_files.txt"), args.timing)[2]
-        scopes[mid]["timing"] = t1
+
+    # Cost: the routed models' forward time measured the same way, in the same run (the machine's load varies).
+    costs = {"gate": timing}
+    for mid in params["routes"].values():
+        mdir = os.path.join(os.path.abspath(args.models_dir), mid)
+        if os.path.exists(os.path.join(mdir, "test_files.txt")):
+            costs[mid] = evaluate.go_scores(REPO, os.path.abspath(args.models_dir), mid, data,
+                                            os.path.join(mdir, "test_files.txt"), args.timing)[2]
 
     def accepted(e):
         """The whole decision: routed, and (where the routed model has statistics) within its scope."""
@@ -287,7 +304,7 @@ def main(argv=None):
                      f"valid); {other} is refused. No threshold: the routed model's out-of-scope check "
                      f"(scope.yaml, Mahalanobis distance on its pooled features) is the second test."),
         "scopes": scopes,
-        "cost_ms_per_image": {"gate": timing, **{m: s.get("timing") for m, s in scopes.items()}},
+        "cost_ms_per_image": costs,
         "scored_by": "ONNX Runtime through the application's Go engine (training/goscore), CPU, one thread",
     }
     negs = ing["negatives"]
