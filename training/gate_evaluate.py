@@ -146,18 +146,21 @@ def plot_refusal(rows, path):
     """Bar chart: share refused per held-out family (gate alone, and gate + scope where measured), 95 % CI."""
     fig, ax = plt.subplots(figsize=(6.4, 0.4 * len(rows) + 1.2), dpi=120)
     ys = np.arange(len(rows))
-    for off, key, label, col in ((-0.18, "gate", "gate alone", "#4c72b0"), (0.18, "combined", "gate + scope",
-                                                                             "#dd8452")):
+    series = [("gate", "gate alone", "#4c72b0")]
+    if any(r.get("combined") for r in rows):
+        series.append(("combined", "gate + the routed model's scope check", "#dd8452"))
+    for j, (key, label, col) in enumerate(series):
+        off = (j - (len(series) - 1) / 2) * 0.36
         vals = [r[key]["rate"] if r.get(key) else np.nan for r in rows]
         lo = [r[key]["rate"] - r[key]["ci95"][0] if r.get(key) else 0 for r in rows]
         hi = [r[key]["ci95"][1] - r[key]["rate"] if r.get(key) else 0 for r in rows]
         ax.barh(ys + off, vals, height=0.34, color=col, label=label, xerr=[lo, hi], capsize=2)
     ax.set_yticks(ys, [f"{r['family']} (n={r['gate']['n']})" for r in rows], fontsize=7)
     ax.axvline(0.95, color="grey", ls=":", lw=1)
-    ax.set_xlim(0, 1.01)
-    ax.set_xlabel("share refused (95 % Wilson interval); dotted: the 0.95 goal")
-    ax.set_title("Held-out out-of-scope families", fontsize=9)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.set_xlim(0.5, 1.005)
+    ax.set_xlabel("share refused (95 % Wilson interval; axis from 0.5); dotted: the 0.95 goal")
+    ax.set_title("Held-out out-of-scope families", fontsize=9, pad=22)
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -96,12 +96,17 @@ def d2(features, means, prec):
 
 
 def choose_threshold(valid_d2, accept):
-    """Return the smallest d2 that accepts at least the share `accept` of valid (d2 <= threshold is in scope)."""
+    """Return a threshold accepting at least the share `accept` of valid (d2 <= threshold is in scope): midway
+    between the last valid distance that must be accepted and the next one, or, when every valid image must be
+    accepted, just above the largest (by 1e-6 relative), so that the float rounding of another implementation
+    (Go's) cannot refuse the image the threshold was placed at."""
     v = np.sort(np.asarray(valid_d2, dtype=np.float64))
     if len(v) == 0:
         raise ValueError("the valid split is empty")
-    need = int(np.ceil(accept * len(v) - 1e-9))
-    return float(v[max(need, 1) - 1])
+    need = max(int(np.ceil(accept * len(v) - 1e-9)), 1)
+    if need < len(v) and v[need] > v[need - 1]:
+        return float((v[need - 1] + v[need]) / 2)
+    return float(v[need - 1] * (1 + 1e-6) + 1e-9)
 
 
 def auroc(pos, neg):
@@ -282,8 +287,9 @@ def main(argv=None):
     _, _, fva = go_features(repo, models_dir, mid, args.data, lists["valid"])
     dva = d2(fva, means, prec)[0]
     threshold = choose_threshold(dva, args.accept)
-    rule = (f"smallest d2 accepting at least {args.accept * 100:g} % of the valid split "
-            f"({int((dva <= threshold).sum())} of {len(dva)} accepted); chosen on valid only")
+    rule = (f"accepts at least {args.accept * 100:g} % of the valid split ({int((dva <= threshold).sum())} of "
+            f"{len(dva)}): midway between the last accepted and the first refused valid distance (just above the "
+            f"largest when all are accepted); chosen on valid only")
     pct = lambda v, q: round(float(np.percentile(v, q)), 3)  # noqa: E731
     extra = {
         "fit": {"split": "train", "n": len(ftr), "features_from": "the application's Go engine (training/goscore)",
@@ -324,7 +330,7 @@ def main(argv=None):
     go_d2, go_in = go_scope(repo, model_dir, args.data, lists["valid"])
     rel_diff = float(np.max(np.abs(go_d2 - dva) / np.maximum(1.0, np.abs(dva))))
     report["go_valid_d2_max_rel_diff"] = rel_diff
-    if rel_diff > 1e-4 or np.any(go_in != (dva <= threshold)):
+    if rel_diff > 1e-4 or np.any(go_in != (dva <= threshold)):  # the threshold lies between valid distances
         for name in ("scope.yaml", "scope.bin"):
             os.remove(os.path.join(model_dir, name))
         print(f"scope: the Go scorer disagrees with the fit (max relative d2 difference {rel_diff:.2e}); "

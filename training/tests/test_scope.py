@@ -67,11 +67,15 @@ class FitTest(unittest.TestCase):
 
 
 class ThresholdTest(unittest.TestCase):
-    def test_smallest_value_accepting_the_share(self):
+    def test_threshold_between_valid_distances(self):
         v = np.arange(1, 201, dtype=float)[::-1]
-        self.assertEqual(scope.choose_threshold(v, 0.995), 199.0)  # 199 of 200 accepted = 99.5 %
-        self.assertEqual(scope.choose_threshold(v[:62], 0.995), 200.0)  # 62 images: all must be accepted
-        self.assertEqual(scope.choose_threshold([5.0, 1.0, 3.0, 2.0], 0.5), 2.0)
+        self.assertEqual(scope.choose_threshold(v, 0.995), 199.5)  # 199 of 200 accepted = 99.5 %
+        t = scope.choose_threshold(v[:62], 0.995)  # 62 images: all must be accepted
+        self.assertGreater(t, 200.0)
+        self.assertLess(t, 200.001)
+        self.assertEqual(scope.choose_threshold([5.0, 1.0, 3.0, 2.0], 0.5), 2.5)
+        tied = scope.choose_threshold([1.0, 2.0, 2.0, 3.0], 0.5)  # the 2nd and 3rd are equal: both accepted
+        self.assertTrue(2.0 < tied < 2.001)
         with self.assertRaises(ValueError):
             scope.choose_threshold([], 0.995)
 
