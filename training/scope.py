@@ -299,6 +299,7 @@ def main(argv=None):
     }
     report = {"model": args.model, "threshold": threshold, "shrinkage": shrink, "n_train": len(ftr),
               "n_valid": len(dva), "train_d2_median": float(np.median(dtr)), "valid_d2_median": float(np.median(dva))}
+    dte = None
     if args.test:
         test_list = os.path.join(model_dir, "test_files.txt")
         _, dte = score_list(repo, model_dir, args.data, test_list, means, prec)
@@ -318,10 +319,15 @@ def main(argv=None):
             sel = fams == fam
             per[str(fam)] = {"n": int(sel.sum()), "refused": int((dneg[sel] > threshold).sum()),
                              "auroc_vs_valid": round(auroc(dva, dneg[sel]), 4)}
+            if dte is not None:
+                per[str(fam)]["auroc_vs_test"] = round(auroc(dte, dneg[sel]), 4)
         extra["negatives"] = {"list": os.path.basename(args.negatives), "n": len(dneg),
                               "refused": int((dneg > threshold).sum()),
                               "auroc_vs_valid": round(auroc(dva, dneg), 4), "per_family": per}
         report["negatives_auroc"] = auroc(dva, dneg)
+        if dte is not None:
+            extra["negatives"]["auroc_vs_test"] = round(auroc(dte, dneg), 4)
+            report["negatives_auroc_vs_test"] = auroc(dte, dneg)
         report["negatives_refused"] = float((dneg > threshold).mean())
         with open(os.path.join(args.work, "scope_negatives.json"), "w") as f:
             json.dump({"rel": neg_rels, "family": fams.tolist(), "d2": dneg.tolist(), "valid_d2": dva.tolist()}, f)
