@@ -133,13 +133,10 @@ def write_list(path, rels, labels):
 
 def go(model_dir, data_root, list_path, features=False, timing=0):
     """Score a list with the Go engine: (rels, logits, features or None, timing or None)."""
-    if features:
-        rels, logits, feats = scope.go_features(REPO, os.path.dirname(model_dir), os.path.basename(model_dir),
-                                                data_root, list_path)
-        return rels, logits, feats, None
-    rels, logits, tm = evaluate.go_scores(REPO, os.path.dirname(model_dir), os.path.basename(model_dir), data_root,
-                                          list_path, timing)
-    return rels, logits, None, tm
+    flags = (["-features"] if features else []) + (["-timing", str(timing)] if timing else [])
+    out = scope.goscore(os.path.dirname(model_dir), os.path.basename(model_dir), data_root, list_path, *flags)
+    feats = np.array(out["features"], dtype=np.float64) if features else None
+    return out["rel"], np.array(out["logits"], dtype=np.float64), feats, out.get("timing")
 
 
 def plot_refusal(rows, path):
@@ -190,7 +187,7 @@ def main(argv=None):
     other = [c for c in class_ids if c not in params["routes"]][0]
     with open(os.path.join(args.work, "ingest.json")) as f:
         ing = json.load(f)
-    sha = evaluate.sha256_file(onnx_path)
+    sha = scope.sha256_file(onnx_path)
     empty = {"n": 0, "accuracy": 0, "macro_f1": 0, "auc": 0, "sensitivity": 0, "specificity": 0, "ece": 0,
              "per_class": {c: {"sensitivity": 0, "specificity": 0, "auc": 0} for c in class_ids},
              "confusion": [[0] * len(class_ids) for _ in class_ids]}
@@ -239,7 +236,7 @@ def main(argv=None):
             continue
         with open(os.path.join(mdir, "scope.yaml")) as f:
             spec = yaml.safe_load(f)
-        if spec["model_sha256"] != evaluate.sha256_file(os.path.join(mdir, "model.onnx")):
+        if spec["model_sha256"] != scope.sha256_file(os.path.join(mdir, "model.onnx")):
             print(f"gate_evaluate: {mid}'s scope.yaml belongs to other weights; run `make scope MODEL={mid}`",
                   file=sys.stderr)
             return 1
@@ -263,8 +260,7 @@ def main(argv=None):
     for mid in params["routes"].values():
         mdir = os.path.join(os.path.abspath(args.models_dir), mid)
         if os.path.exists(os.path.join(mdir, "test_files.txt")):
-            costs[mid] = evaluate.go_scores(REPO, os.path.abspath(args.models_dir), mid, data,
-                                            os.path.join(mdir, "test_files.txt"), args.timing)[2]
+            costs[mid] = go(mdir, data, os.path.join(mdir, "test_files.txt"), timing=args.timing)[3]
 
     def accepted(e):
         """The whole decision: routed, and (where the routed model has statistics) within its scope."""

@@ -38,6 +38,7 @@ import numpy as np
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
 MAGIC = b"TTSCOPE1"
 METHOD = "mahalanobis-tied"
 
@@ -197,34 +198,31 @@ def write_scope(out_dir, manifest, means, prec, shrink, threshold, rule, extra=N
 
 # --- scoring through the Go engine ----------------------------------------------------------------------------
 
-def go_features(repo, models_dir, model_id, data_root, list_path, threads=1):
-    """Return (rels, logits [n, K], features [n, C]) for a goscore list, computed by the application's engine."""
+def goscore(models_dir, model_id, data_root, list_path, *flags):
+    """Run training/goscore (the application's engine) on a list and return its JSON output; flags are extra
+    goscore flags (-features, -scope, -timing N)."""
     cmd = ["go", "run", "./training/goscore", "-models", os.path.abspath(models_dir), "-id", model_id,
-           "-data", os.path.abspath(data_root), "-list", os.path.abspath(list_path), "-threads", str(threads),
-           "-features"]
-    lib = os.environ.get("TUMORTRACER_ORT_LIB") or os.path.join(repo, "lib", "libonnxruntime.so.1")
+           "-data", os.path.abspath(data_root), "-list", os.path.abspath(list_path), "-threads", "1", *flags]
+    lib = os.environ.get("TUMORTRACER_ORT_LIB") or os.path.join(REPO, "lib", "libonnxruntime.so.1")
     if os.path.exists(lib):
         cmd += ["-ort-lib", lib]
-    res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"go scoring failed: {res.stderr.strip()}")
-    out = json.loads(res.stdout)
+    return json.loads(res.stdout)
+
+
+def go_features(models_dir, model_id, data_root, list_path):
+    """Return (rels, logits [n, K], features [n, C]) for a goscore list, computed by the application's engine."""
+    out = goscore(models_dir, model_id, data_root, list_path, "-features")
     return out["rel"], np.array(out["logits"], dtype=np.float64), np.array(out["features"], dtype=np.float64)
 
 
-def go_scope(repo, model_dir, data_root, list_path):
+def go_scope(model_dir, data_root, list_path):
     """Return (d2, in_scope) of a list as the application computes them: inference.Model.LoadScope and
     Scope.Score on the Go engine's features (training/goscore -scope)."""
-    cmd = ["go", "run", "./training/goscore", "-models", os.path.dirname(os.path.abspath(model_dir)), "-id",
-           os.path.basename(os.path.abspath(model_dir)), "-data", os.path.abspath(data_root), "-list",
-           os.path.abspath(list_path), "-threads", "1", "-scope"]
-    lib = os.environ.get("TUMORTRACER_ORT_LIB") or os.path.join(repo, "lib", "libonnxruntime.so.1")
-    if os.path.exists(lib):
-        cmd += ["-ort-lib", lib]
-    res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(f"go scope scoring failed: {res.stderr.strip()}")
-    out = json.loads(res.stdout)["scope"]
+    model_dir = os.path.abspath(model_dir)
+    out = goscore(os.path.dirname(model_dir), os.path.basename(model_dir), data_root, list_path, "-scope")["scope"]
     return np.array(out["d2"], dtype=np.float64), np.array(out["in_scope"], dtype=bool)
 
 
@@ -242,9 +240,9 @@ def read_list(path, class_ids=None):
     return rels, labels
 
 
-def score_list(repo, model_dir, data_root, list_path, means, prec):
+def score_list(model_dir, data_root, list_path, means, prec):
     """Return (rels, d2) of a list scored through the Go engine."""
-    rels, _, feats = go_features(repo, os.path.dirname(model_dir), os.path.basename(model_dir), data_root, list_path)
+    rels, _, feats = go_features(os.path.dirname(model_dir), os.path.basename(model_dir), data_root, list_path)
     return rels, d2(feats, means, prec)[0]
 
 
@@ -259,7 +257,6 @@ def main(argv=None):
     ap.add_argument("--test", action="store_true", help="also measure acceptance on the model's test_files.txt")
     args = ap.parse_args(argv)
 
-    repo = os.path.dirname(HERE)
     model_dir = os.path.abspath(args.out)
     with open(os.path.join(model_dir, "model.yaml")) as f:
         man = yaml.safe_load(f)
@@ -280,11 +277,11 @@ def main(argv=None):
 
     models_dir, mid = os.path.dirname(model_dir), os.path.basename(model_dir)
     tr_rels, tr_y = read_list(lists["train"], class_ids)
-    _, _, ftr = go_features(repo, models_dir, mid, args.data, lists["train"])
+    _, _, ftr = go_features(models_dir, mid, args.data, lists["train"])
     means, prec, shrink = fit(ftr, tr_y, len(class_ids))
     dtr = d2(ftr, means, prec)[0]
     va_rels, _ = read_list(lists["valid"], class_ids)
-    _, _, fva = go_features(repo, models_dir, mid, args.data, lists["valid"])
+    _, _, fva = go_features(models_dir, mid, args.data, lists["valid"])
     dva = d2(fva, means, prec)[0]
     threshold = choose_threshold(dva, args.accept)
     rule = (f"accepts at least {args.accept * 100:g} % of the valid split ({int((dva <= threshold).sum())} of "
@@ -302,7 +299,7 @@ def main(argv=None):
     dte = None
     if args.test:
         test_list = os.path.join(model_dir, "test_files.txt")
-        _, dte = score_list(repo, model_dir, args.data, test_list, means, prec)
+        _, dte = score_list(model_dir, args.data, test_list, means, prec)
         extra["test"] = {"n": len(dte), "accepted": int((dte <= threshold).sum()),
                          "acceptance": round(float((dte <= threshold).mean()), 4),
                          "note": "measured after the threshold was fixed; never used to choose it"}
@@ -312,7 +309,7 @@ def main(argv=None):
         neg_list = os.path.join(args.work, "scope_negatives.txt")
         with open(neg_list, "w") as f:
             f.writelines(f"{r}\t{fam}\n" for r, fam in zip(neg_rels, fams))
-        _, dneg = score_list(repo, model_dir, "/", neg_list, means, prec)
+        _, dneg = score_list(model_dir, "/", neg_list, means, prec)
         fams = np.array(fams)
         per = {}
         for fam in sorted(set(fams)):
@@ -333,7 +330,7 @@ def main(argv=None):
             json.dump({"rel": neg_rels, "family": fams.tolist(), "d2": dneg.tolist(), "valid_d2": dva.tolist()}, f)
     write_scope(model_dir, man, means, prec, shrink, threshold, rule, extra)
     # The application must read these files back and score as this fit did: check it on the valid split.
-    go_d2, go_in = go_scope(repo, model_dir, args.data, lists["valid"])
+    go_d2, go_in = go_scope(model_dir, args.data, lists["valid"])
     rel_diff = float(np.max(np.abs(go_d2 - dva) / np.maximum(1.0, np.abs(dva))))
     report["go_valid_d2_max_rel_diff"] = rel_diff
     if rel_diff > 1e-4 or np.any(go_in != (dva <= threshold)):  # the threshold lies between valid distances
