@@ -28,6 +28,8 @@ class PooledFeatures(nn.Module):
         self.net = net
 
     def forward(self, x):
+        if isinstance(getattr(self.net, "head", None), nn.Module):  # the 2.0 model.py's CamHead returns them
+            return self.net(x)
         f = self.net.features(x)
         cam = self.net.classifier(f)
         return cam.mean(dim=(2, 3)), cam, f.mean(dim=(2, 3))
