@@ -9,7 +9,7 @@ MODEL     ?= cxr-pneumonia
 PYTHON    ?= /usr/bin/python3
 export CGO_ENABLED = 1
 
-.PHONY: all deps build run test test-go test-training bench bench-classify lint train evaluate package test-package clean
+.PHONY: all deps build run test test-go test-training bench bench-classify lint train evaluate scope package test-package clean
 
 all: build
 
@@ -69,28 +69,60 @@ package: deps
 test-package: deps
 	./packaging/test-package.sh
 
-# Training recipe (training/README.md): `make train MODEL=ct-lung|cxr-pneumonia DATA=../shared/data` runs
-# ingest -> train -> export -> evaluate; each stage is a file target, so a rerun skips what is current.
-# `make evaluate MODEL=...` re-scores the exported models/<id>/model.onnx and rewrites its card.
+# Training recipe (training/README.md): `make train MODEL=ct-lung|cxr-pneumonia|gate DATA=../shared/data` runs
+# ingest -> train -> export -> evaluate (-> scope for a model that exports pooled features); each stage is a file
+# target, so a rerun skips what is current. `make evaluate MODEL=...` re-scores the exported models/<id>/model.onnx
+# and rewrites its card; `make scope MODEL=...` refits its out-of-scope statistics.
 TRAIN_WORK := training/work/$(MODEL)
 MODEL_DIR  := models/$(MODEL)
 
 train: $(MODEL_DIR)/model.yaml
+ifneq ($(MODEL),gate)
+	$(MAKE) scope MODEL=$(MODEL) DATA=$(DATA)
+endif
 
+ifeq ($(MODEL),gate)
+# The gate learns from both classifiers' de-duplicated splits plus the negatives (gate_negatives.py).
+$(TRAIN_WORK)/ingest.json: training/gate_negatives.py training/gate_ingest.py training/dedup.py training/preprocess.py training/params.yaml training/gorender/main.go
+	$(MAKE) training/work/cxr-pneumonia/ingest.json MODEL=cxr-pneumonia DATA=$(DATA)
+	$(MAKE) training/work/ct-lung/ingest.json MODEL=ct-lung DATA=$(DATA)
+	cd training && $(PYTHON) gate_negatives.py --data $(abspath $(DATA)) --out work/gate/negatives
+	cd training && $(PYTHON) gate_ingest.py --data $(abspath $(DATA)) --out work/gate
+EXPORT   := features.py
+EVALUATE := gate_evaluate.py --work work/gate --data $(abspath $(DATA)) --out ../$(MODEL_DIR)
+else
 $(TRAIN_WORK)/ingest.json: training/ingest.py training/dedup.py training/preprocess.py training/params.yaml
 	cd training && $(PYTHON) ingest.py --model $(MODEL) --data $(abspath $(DATA)) --out work/$(MODEL)
+EXPORT   := export.py
+EVALUATE := evaluate.py --model $(MODEL) --work work/$(MODEL) --data $(abspath $(DATA)) --out ../$(MODEL_DIR)
+endif
 
 $(TRAIN_WORK)/model.pt: $(TRAIN_WORK)/ingest.json training/train.py training/model.py training/metrics.py
 	cd training && $(PYTHON) train.py --model $(MODEL) --work work/$(MODEL)
 
-$(MODEL_DIR)/model.onnx: $(TRAIN_WORK)/model.pt training/export.py
-	cd training && $(PYTHON) export.py --work work/$(MODEL) --out ../$(MODEL_DIR)
+$(MODEL_DIR)/model.onnx: $(TRAIN_WORK)/model.pt training/$(EXPORT)
+	cd training && $(PYTHON) $(EXPORT) --work work/$(MODEL) --out ../$(MODEL_DIR)
 
-$(MODEL_DIR)/model.yaml: $(MODEL_DIR)/model.onnx training/evaluate.py training/cards.yaml training/goscore/main.go
+$(MODEL_DIR)/model.yaml: $(MODEL_DIR)/model.onnx training/$(firstword $(EVALUATE)) training/cards.yaml training/goscore/main.go
 	$(MAKE) evaluate MODEL=$(MODEL) DATA=$(DATA)
 
 evaluate: deps
-	cd training && $(PYTHON) evaluate.py --model $(MODEL) --work work/$(MODEL) --data $(abspath $(DATA)) --out ../$(MODEL_DIR)
+	cd training && $(PYTHON) $(EVALUATE)
+
+# Out-of-scope statistics beside the model (scope.yaml + scope.bin, bound to model.onnx's sha256): fitted on its
+# train split's pooled features as the Go engine computes them, threshold chosen on valid; the test acceptance and,
+# when the gate's negatives exist, the held-out families' refusal and AUROC are measured into scope.yaml. Models
+# whose manifest declares no features output are skipped with a note.
+scope: deps
+ifeq ($(MODEL),gate)
+	@echo "scope: the gate refuses by its own class 'other'; the out-of-scope statistics belong to the models it routes to"
+else
+	@if grep -qE '^ +features: ' $(MODEL_DIR)/model.yaml; then \
+	  $(MAKE) $(TRAIN_WORK)/ingest.json MODEL=$(MODEL) DATA=$(DATA) && \
+	  cd training && $(PYTHON) scope.py --model $(MODEL) --work work/$(MODEL) --data $(abspath $(DATA)) \
+	    --out ../$(MODEL_DIR) --test $(if $(wildcard training/work/gate/heldout.tsv),--negatives work/gate/heldout.tsv); \
+	else echo "scope: $(MODEL_DIR)/model.yaml declares no outputs.features; no out-of-scope statistics fitted"; fi
+endif
 
 # The recipe's unit tests and a smoke run (a handful of images, one epoch, export, load in Go) in a scratch folder.
 test-training:

@@ -129,7 +129,7 @@ func (o *classifyOptions) startEngine(cat *inference.Catalogue, stderr io.Writer
 		return nil, func() {}, true
 	}
 	if o.device == inference.DeviceCUDA {
-		probe := cat.Models()
+		probe := cat.Classifiers()
 		if m, err := cat.Get(o.modelID); err == nil {
 			probe = []*inference.Model{m}
 		}
@@ -169,11 +169,15 @@ func runClassify(args []string, _ about.Build, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage("%v", err)
 	}
-	classes := pipeline.ClassColumns(cat.Models())
+	// Gates add no p_ columns and cannot be forced (gate routing is not wired yet: see pipeline.ModalityChooser).
+	classes := pipeline.ClassColumns(cat.Classifiers())
 	if o.modelID != "" {
 		m, err := cat.Get(o.modelID)
 		if err != nil {
 			return usage("%v", err)
+		}
+		if _, p := (pipeline.ModalityChooser{Catalogue: cat, ModelID: o.modelID}).Select(""); p != nil {
+			return usage("%s", p.ForCLI())
 		}
 		classes = pipeline.ClassColumns([]*inference.Model{m})
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -189,9 +190,29 @@ func TestModelsCommand(t *testing.T) {
 			t.Errorf("device %v", d)
 		}
 	}
+	// The gate is listed with its task and routes (it is no classifier: see TestClassifyRefusesAGate).
+	if g := byID["tiny-gate"]; g == nil || g["task"] != "gate" || fmt.Sprint(g["routes"]) != "map[chest-ct:tiny-cam chest-radiograph:tiny-occl]" {
+		t.Errorf("gate entry %v", g)
+	}
 	code, stdout, _ = runVerb("models", "--models", inferenceFixtures)
-	if code != about.ExitOK || !strings.Contains(stdout, "tiny-cam") || !strings.Contains(stdout, "alpha,beta,gamma") {
+	if code != about.ExitOK || !strings.Contains(stdout, "tiny-cam") || !strings.Contains(stdout, "alpha,beta,gamma") || !strings.Contains(stdout, "tiny-gate") {
 		t.Errorf("table: exit %d\n%s", code, stdout)
+	}
+}
+
+// TestClassifyRefusesAGate: a gate (here the fixture tiny-gate) cannot be forced with --model, a usage error that
+// names the classifiers; without --model its classes add no p_ columns.
+func TestClassifyRefusesAGate(t *testing.T) {
+	img := filepath.Join(inferenceFixtures, "parity_rgb.png")
+	code, stdout, stderr := runVerb("classify", "--models", inferenceFixtures, "--model", "tiny-gate", img)
+	if code != about.ExitUsage || stdout != "" || !strings.Contains(stderr, "decides which model may answer") ||
+		!strings.Contains(stderr, "tiny-cam") || strings.Count(stderr, "tiny-gate") != 1 {
+		t.Errorf("--model tiny-gate: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	_, stdout2, _ := runVerb("classify", "--models", inferenceFixtures, img)
+	header, _, _ := strings.Cut(stdout2, "\n")
+	if strings.Contains(header, "p_chest-ct") || strings.Contains(header, "p_other") || !strings.Contains(header, "p_alpha") {
+		t.Errorf("header without --model: %s", header)
 	}
 }
 

@@ -43,10 +43,12 @@ type modelDevice struct {
 }
 
 type modelEntry struct {
-	ID            string              `json:"id"`
-	Version       string              `json:"version"`
-	Title         string              `json:"title"`
-	Task          string              `json:"task"`
+	ID      string `json:"id"`
+	Version string `json:"version"`
+	Title   string `json:"title"`
+	Task    string `json:"task"`
+	// Routes is a gate's: class id → the model that may answer it (routing not wired into classify yet).
+	Routes        map[string]string   `json:"routes,omitempty"`
 	Modalities    []string            `json:"modalities"`
 	Input         inference.InputSpec `json:"input"`
 	Classes       []inference.Class   `json:"classes"`
@@ -114,7 +116,7 @@ func runModels(args []string, _ about.Build, stdout, stderr io.Writer) int {
 	for _, m := range cat.Models() {
 		man := m.Manifest
 		e := modelEntry{
-			ID: man.ID, Version: man.Version, Title: man.Title, Task: man.Task, Modalities: man.Modalities,
+			ID: man.ID, Version: man.Version, Title: man.Title, Task: man.Task, Routes: man.Routes, Modalities: man.Modalities,
 			Input: man.Input, Classes: man.Classes, PositiveClass: man.PositiveClass, Threshold: man.Threshold,
 			Saliency: inference.SaliencyOcclusion, SHA256: man.SHA256, Source: m.Source,
 			Device:   modelDevice{Supported: []string{"cpu", "cuda"}},

@@ -72,6 +72,9 @@ type Prediction struct {
 	// Threshold is the decision threshold on the positive class for binary models, 0 otherwise.
 	Threshold float64
 	Logits    []float32
+	// Features is the model's pooled feature vector (OutputSpec.Features) for this image; nil when the model
+	// declares none. Scope.Score measures how far it lies from the model's training data.
+	Features []float32
 	// Saliency is set when asked for: the map for the predicted class, on its own grid (see Saliency).
 	Saliency *Saliency
 	Timing   Timing
@@ -128,13 +131,17 @@ func (e *Engine) Device(m *Model) (string, error) {
 
 // session holds one model's ORT session and its preallocated tensors, one set per batch size used.
 type session struct {
-	mu      sync.Mutex
-	model   *Model
-	ort     *ort.DynamicAdvancedSession
-	device  string
-	hasCAM  bool
-	camH    int // 0 when the CAM's spatial size is dynamic
-	camW    int
+	mu     sync.Mutex
+	model  *Model
+	ort    *ort.DynamicAdvancedSession
+	device string
+	hasCAM bool
+	camH   int // 0 when the CAM's spatial size is dynamic
+	camW   int
+	// featIdx is the features output's index in the outputs (0 when the model declares none); featDim its
+	// static width (0 when dynamic).
+	featIdx int
+	featDim int
 	tensors map[int]*batchTensors
 }
 
@@ -181,6 +188,15 @@ func newSession(m *Model, opts Options) (*session, error) {
 		for _, o := range outs {
 			if o.Name == m.Manifest.Outputs.CAM && o.Dimensions[2] > 0 && o.Dimensions[3] > 0 {
 				s.camH, s.camW = int(o.Dimensions[2]), int(o.Dimensions[3])
+			}
+		}
+	}
+	if m.Manifest.Outputs.Features != "" {
+		s.featIdx = len(outNames)
+		outNames = append(outNames, m.Manifest.Outputs.Features)
+		for _, o := range outs {
+			if o.Name == m.Manifest.Outputs.Features && o.Dimensions[1] > 0 {
+				s.featDim = int(o.Dimensions[1])
 			}
 		}
 	}
@@ -333,39 +349,82 @@ func (s *session) tensorsFor(n int) (*batchTensors, error) {
 			t.outputs = append(t.outputs, nil)
 		}
 	}
+	if s.featIdx > 0 {
+		if s.featDim > 0 {
+			f, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(n), int64(s.featDim)))
+			if err != nil {
+				t.destroy()
+				return nil, fmt.Errorf("allocate output tensor: %w", err)
+			}
+			t.outputs = append(t.outputs, f)
+		} else {
+			t.outputs = append(t.outputs, nil)
+		}
+	}
 	s.tensors[n] = t
 	return t, nil
 }
 
-// run runs the session on t (input already filled) and returns the logits [n,K] and, when the model has them,
-// the CAMs [n,K,h,w] with h and w. The returned slices are only valid until the next run.
-func (s *session) run(t *batchTensors) (logits, cams []float32, h, w int, err error) {
+// runOutputs are one run's outputs; the slices are only valid until the session's next run.
+type runOutputs struct {
+	logits []float32 // [n,K]
+	cams   []float32 // [n,K,camH,camW] when the model has a CAM
+	camH   int
+	camW   int
+	feats  []float32 // [n,featDim] when the model declares features
+	featW  int
+}
+
+// run runs the session on t (input already filled) and returns its outputs: the logits and, when the model has
+// them, the CAMs and the pooled features. Outputs ORT allocated (dynamic shapes) are copied out and released.
+func (s *session) run(t *batchTensors) (runOutputs, error) {
+	var r runOutputs
 	outs := append([]ort.Value(nil), t.outputs...)
+	id := s.model.Manifest.ID
 	if err := s.ort.Run([]ort.Value{t.input}, outs); err != nil {
-		return nil, nil, 0, 0, fmt.Errorf("model %s: run: %w", s.model.Manifest.ID, err)
+		return r, fmt.Errorf("model %s: run: %w", id, err)
 	}
-	logits = outs[0].(*ort.Tensor[float32]).GetData()
+	// release frees the outputs ORT allocated for this run (nil entries of t.outputs).
+	release := func() {
+		for i, o := range outs {
+			if t.outputs[i] == nil && o != nil {
+				o.Destroy()
+			}
+		}
+	}
+	defer release()
+	n := t.input.GetShape()[0]
+	r.logits = outs[0].(*ort.Tensor[float32]).GetData()
 	if s.hasCAM {
 		ct, ok := outs[1].(*ort.Tensor[float32])
 		if !ok {
-			return nil, nil, 0, 0, fmt.Errorf("model %s: %w: cam output is not a float32 tensor", s.model.Manifest.ID, ErrInvalidManifest)
+			return r, fmt.Errorf("model %s: %w: cam output is not a float32 tensor", id, ErrInvalidManifest)
 		}
 		shape := ct.GetShape()
 		k := int64(len(s.model.Manifest.Classes))
 		if len(shape) != 4 || shape[1] != k || shape[0]*shape[1]*shape[2]*shape[3] != int64(len(ct.GetData())) {
-			if t.outputs[1] == nil {
-				ct.Destroy()
-			}
-			return nil, nil, 0, 0, fmt.Errorf("model %s: %w: cam output has shape %v, want [N,%d,h,w]", s.model.Manifest.ID, ErrInvalidManifest, shape, k)
+			return r, fmt.Errorf("model %s: %w: cam output has shape %v, want [N,%d,h,w]", id, ErrInvalidManifest, shape, k)
 		}
-		cams, h, w = ct.GetData(), int(shape[2]), int(shape[3])
+		r.cams, r.camH, r.camW = ct.GetData(), int(shape[2]), int(shape[3])
 		if t.outputs[1] == nil {
-			// ORT allocated it: copy out and release it now.
-			cams = append([]float32(nil), cams...)
-			ct.Destroy()
+			r.cams = append([]float32(nil), r.cams...)
 		}
 	}
-	return logits, cams, h, w, nil
+	if s.featIdx > 0 {
+		ft, ok := outs[s.featIdx].(*ort.Tensor[float32])
+		if !ok {
+			return r, fmt.Errorf("model %s: %w: features output is not a float32 tensor", id, ErrInvalidManifest)
+		}
+		shape := ft.GetShape()
+		if len(shape) != 2 || shape[0] != n || shape[1] < 1 || shape[0]*shape[1] != int64(len(ft.GetData())) {
+			return r, fmt.Errorf("model %s: %w: features output has shape %v, want [%d,C]", id, ErrInvalidManifest, shape, n)
+		}
+		r.feats, r.featW = ft.GetData(), int(shape[1])
+		if t.outputs[s.featIdx] == nil {
+			r.feats = append([]float32(nil), r.feats...)
+		}
+	}
+	return r, nil
 }
 
 // Classify runs m on each image (8-bit display images; see Preprocess) in batches of Options.BatchSize and returns
@@ -412,7 +471,7 @@ func (e *Engine) classifyBatch(ctx context.Context, s *session, images []image.I
 		}
 	}
 	t1 := time.Now()
-	logits, cams, camH, camW, err := s.run(t)
+	r, err := s.run(t)
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +479,10 @@ func (e *Engine) classifyBatch(ctx context.Context, s *session, images []image.I
 	k := len(man.Classes)
 	preds := make([]Prediction, n)
 	for i := range preds {
-		p := s.predict(logits[i*k : (i+1)*k])
+		p := s.predict(r.logits[i*k : (i+1)*k])
+		if r.feats != nil {
+			p.Features = append([]float32(nil), r.feats[i*r.featW:(i+1)*r.featW]...)
+		}
 		p.Timing = Timing{Preprocess: t1.Sub(t0) / time.Duration(n), Forward: t2.Sub(t1) / time.Duration(n)}
 		preds[i] = p
 	}
@@ -437,9 +499,9 @@ func (e *Engine) classifyBatch(ctx context.Context, s *session, images []image.I
 		cls := man.ClassIndex(preds[i].Label)
 		var sal *Saliency
 		if s.hasCAM {
-			m := append([]float32(nil), cams[(i*k+cls)*camH*camW:(i*k+cls+1)*camH*camW]...)
+			m := append([]float32(nil), r.cams[(i*k+cls)*r.camH*r.camW:(i*k+cls+1)*r.camH*r.camW]...)
 			normalise(m)
-			sal = &Saliency{Method: SaliencyCAM, Values: m, Width: camW, Height: camH}
+			sal = &Saliency{Method: SaliencyCAM, Values: m, Width: r.camW, Height: r.camH}
 		} else {
 			m, err := s.occlusion(ctx, inputs[i*plane:(i+1)*plane], cls, preds[i].Classes[cls].Probability)
 			if err != nil {
@@ -529,12 +591,12 @@ func (s *session) occlusion(ctx context.Context, base []float32, cls int, p0 flo
 				}
 			}
 		}
-		logits, _, _, _, err := s.run(t)
+		r, err := s.run(t)
 		if err != nil {
 			return nil, err
 		}
 		for i, p := range chunk {
-			probs := s.predict(logits[i*k : (i+1)*k]).Classes
+			probs := s.predict(r.logits[i*k : (i+1)*k]).Classes
 			drop := float32(max(0, p0-probs[cls].Probability))
 			for y := p.y; y < p.y+wy; y++ {
 				for x := p.x; x < p.x+wx; x++ {

@@ -37,6 +37,9 @@ type reference struct {
 		CAMShape      []int     `json:"cam_shape"`
 		Label         int       `json:"label"`
 		Saliency      []float64 `json:"saliency"`
+		Features      []float64 `json:"features"`
+		ScopeD2       float64   `json:"scope_d2"`
+		ScopeNearest  string    `json:"scope_nearest"`
 	} `json:"cases"`
 }
 
@@ -392,7 +395,9 @@ func TestModelMatchesPyTorch(t *testing.T) {
 		var cams []float32
 		var h, w int
 		if err == nil {
-			_, cams, h, w, err = s.run(bt)
+			var r runOutputs
+			r, err = s.run(bt)
+			cams, h, w = r.cams, r.camH, r.camW
 		}
 		s.mu.Unlock()
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -30,7 +31,16 @@ type Manifest struct {
 	IntendedUse   string     `yaml:"intended_use" json:"intended_use"`
 	Limitations   []string   `yaml:"limitations" json:"limitations"`
 	SHA256        string     `yaml:"sha256" json:"sha256"`
+	// Routes is a gate's answer: class id → id of the model that may answer images of that class. Classes without
+	// a route (the gate's "other") are refused. Only a manifest with task "gate" has routes.
+	Routes map[string]string `yaml:"routes,omitempty" json:"routes,omitempty"`
 }
+
+// Tasks a manifest may declare: a classifier answers; a gate decides which classifier (if any) may answer.
+const (
+	TaskClassification = "classification"
+	TaskGate           = "gate"
+)
 
 // InputSpec describes the model's single image input.
 type InputSpec struct {
@@ -65,6 +75,9 @@ type OutputSpec struct {
 	// CAM names the optional class-activation-map output [N,K,h,w]; empty when the model has none (occlusion
 	// sensitivity is used instead).
 	CAM string `yaml:"cam,omitempty" json:"cam,omitempty"`
+	// Features names the optional pooled-feature output [N,C]: the global average pool of the last feature map
+	// (the CAM head's input). Prediction.Features carries it; a model's scope statistics are fitted on it.
+	Features string `yaml:"features,omitempty" json:"features,omitempty"`
 	// Kind is "logits" (softmax with Temperature is applied) or "probabilities" (used as they are).
 	Kind        string  `yaml:"kind" json:"kind"`
 	Temperature float64 `yaml:"temperature" json:"temperature"`
@@ -137,8 +150,8 @@ func (m *Manifest) Validate() error {
 	if m.Version == "" {
 		bad("version is missing")
 	}
-	if m.Task != "classification" {
-		bad("task %q is not supported (want classification)", m.Task)
+	if m.Task != TaskClassification && m.Task != TaskGate {
+		bad("task %q is not supported (want %s or %s)", m.Task, TaskClassification, TaskGate)
 	}
 	if len(m.Modalities) == 0 {
 		bad("modalities is empty")
@@ -202,6 +215,9 @@ func (m *Manifest) Validate() error {
 	if o.CAM != "" && o.CAM == o.Logits {
 		bad("outputs.cam and outputs.logits name the same tensor %q", o.CAM)
 	}
+	if o.Features != "" && (o.Features == o.Logits || o.Features == o.CAM) {
+		bad("outputs.features names the same tensor %q as another output", o.Features)
+	}
 	if len(m.Classes) < 2 {
 		bad("classes needs at least 2 entries, has %d", len(m.Classes))
 	}
@@ -218,14 +234,19 @@ func (m *Manifest) Validate() error {
 			bad("classes[%d].name is missing", i)
 		}
 	}
-	if len(m.Classes) == 2 {
+	if m.Task == TaskGate {
+		m.validateRoutes(seen, bad)
+	} else if len(m.Routes) > 0 {
+		bad("routes are only meaningful for task %s", TaskGate)
+	}
+	if len(m.Classes) == 2 && m.Task != TaskGate {
 		if !seen[m.PositiveClass] {
 			bad("positive_class %q is not one of the classes", m.PositiveClass)
 		}
 		if !(m.Threshold > 0 && m.Threshold < 1) {
 			bad("threshold %v must be between 0 and 1 for a binary model", m.Threshold)
 		}
-	} else if m.PositiveClass != "" {
+	} else if m.PositiveClass != "" && m.Task != TaskGate {
 		bad("positive_class is only meaningful for binary models")
 	}
 	if !hexPattern.MatchString(m.SHA256) {
@@ -235,6 +256,40 @@ func (m *Manifest) Validate() error {
 		bad("evaluation.files %q must be a file name in the model folder", m.Evaluation.Files)
 	}
 	return errors.Join(errs...)
+}
+
+// validateRoutes checks a gate's routes: each names one of its classes and a model id other than the gate's own,
+// and at least one class has no route, so that the gate can refuse. A gate decides by the highest probability, so
+// positive_class and threshold are not used.
+func (m *Manifest) validateRoutes(classes map[string]bool, bad func(string, ...interface{})) {
+	if len(m.Routes) == 0 {
+		bad("a gate needs routes (class id: model id)")
+	}
+	keys := make([]string, 0, len(m.Routes))
+	for k := range m.Routes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !classes[k] {
+			bad("routes.%s is not one of the classes", k)
+		}
+		if v := m.Routes[k]; !idPattern.MatchString(v) || v == m.ID {
+			bad("routes.%s = %q must be the id of another model", k, v)
+		}
+	}
+	refusing := 0
+	for _, c := range m.Classes {
+		if _, ok := m.Routes[c.ID]; !ok {
+			refusing++
+		}
+	}
+	if refusing == 0 && len(m.Classes) > 0 {
+		bad("a gate needs at least one class without a route (what it refuses)")
+	}
+	if m.PositiveClass != "" {
+		bad("positive_class is not used by a gate (it takes the most probable class)")
+	}
 }
 
 // TensorInfo is the name, element type and shape (-1 for a dynamic dimension) of a model input or output.
@@ -304,6 +359,18 @@ func (m *Manifest) CheckTensors(inputs, outputs []TensorInfo) error {
 			}
 		}
 	}
+	if m.Outputs.Features != "" {
+		if out := find(outputs, m.Outputs.Features); out == nil {
+			bad("output %q is not in the model (it has %s)", m.Outputs.Features, names(outputs))
+		} else {
+			if !out.Float32 {
+				bad("output %q is not float32", out.Name)
+			}
+			if len(out.Shape) != 2 || out.Shape[1] == 0 {
+				bad("output %q has shape %v, want [N,C] pooled features", out.Name, out.Shape)
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -316,6 +383,10 @@ func (m *Manifest) ClassIndex(id string) int {
 	}
 	return -1
 }
+
+// IsGate reports whether the manifest is a gate's (task gate): it decides which classifier may answer an image
+// and answers nothing itself, so it is never offered or run as a classifier.
+func (m *Manifest) IsGate() bool { return m.Task == TaskGate }
 
 // Accepts reports whether the model lists modality (case-insensitive) among those it accepts.
 func (m *Manifest) Accepts(modality string) bool {

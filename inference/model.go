@@ -192,6 +192,18 @@ func (c *Catalogue) Models() []*Model {
 	return append([]*Model(nil), c.models...)
 }
 
+// Classifiers returns the models that answer (every model but gates; see Manifest.IsGate), in load order: what a
+// person may pick or force, what chooses by modality, and whose classes become p_ columns.
+func (c *Catalogue) Classifiers() []*Model {
+	var out []*Model
+	for _, m := range c.models {
+		if !m.Manifest.IsGate() {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // Get returns the model with the given id, or an error wrapping ErrModelNotFound that lists the ids available.
 func (c *Catalogue) Get(id string) (*Model, error) {
 	for _, m := range c.models {

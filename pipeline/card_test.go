@@ -59,7 +59,13 @@ func TestCardFiguresReproduce(t *testing.T) {
 			if ev.N != len(files) {
 				t.Errorf("card says n = %d, file list has %d", ev.N, len(files))
 			}
-			clf := New(cat, eng, Options{ModelID: m.Manifest.ID})
+			opts := Options{ModelID: m.Manifest.ID}
+			if m.Manifest.IsGate() {
+				// A gate cannot be forced like a classifier (its routing is not wired yet): run it on every file
+				// through the same open, render and engine steps, as its evaluation (training/goscore) did.
+				opts.Chooser = forcedChooser{m}
+			}
+			clf := New(cat, eng, opts)
 			k := len(m.Manifest.Classes)
 			var ys []int
 			var pred []int
@@ -112,6 +118,13 @@ func TestCardFiguresReproduce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// forcedChooser chooses one model for every scan, gate or not.
+type forcedChooser struct{ m *inference.Model }
+
+func (c forcedChooser) Choose(context.Context, *Scan, int) (Choice, error) {
+	return Choice{Model: c.m}, nil
 }
 
 func recall(ys, pred []int, c int) float64 {

@@ -15,6 +15,9 @@ var (
 	ErrNoModel = errors.New("no model accepts this image")
 	// ErrAmbiguousModel means several models accept the scan's modality and none is the modality's default.
 	ErrAmbiguousModel = errors.New("more than one model accepts this image")
+	// ErrGateForced means a gate (inference.Manifest.IsGate) was forced as the model: a gate only decides which
+	// classifier may answer.
+	ErrGateForced = errors.New("a gate is not a classifier")
 )
 
 // Chooser is the step between decoding a scan and running a model: it decides which model answers frame of s, or
@@ -41,6 +44,10 @@ var DefaultModels = map[string]string{
 // ModalityChooser chooses by the file's Modality ("OT" for PNG/JPEG): ModelID when set (the --model flag, the
 // window's Model list); else the modality's default (DefaultModels) when installed; else the only model that
 // accepts the modality. Anything else is refused.
+//
+// Only classifiers take part (inference.Catalogue.Classifiers): a gate is never chosen, and forcing one is refused.
+// GATE ROUTING IS NOT WIRED YET: the bundled gate (models/gate, issue 12) is loaded and listed by `models`, but no
+// Chooser runs it; a content-routing Chooser will take this one's place (Options.Chooser).
 type ModalityChooser struct {
 	Catalogue *inference.Catalogue
 	ModelID   string
@@ -59,6 +66,9 @@ func (c ModalityChooser) Select(modality string) (*inference.Model, *Problem) {
 		if err != nil {
 			return nil, Explain(err)
 		}
+		if m.Manifest.IsGate() {
+			return nil, gateForced(m, c.Catalogue)
+		}
 		return m, nil
 	}
 	modality = strings.ToUpper(strings.TrimSpace(modality))
@@ -69,7 +79,7 @@ func (c ModalityChooser) Select(modality string) (*inference.Model, *Problem) {
 	}
 	var fits, all []string
 	var found *inference.Model
-	for _, m := range c.Catalogue.Models() {
+	for _, m := range c.Catalogue.Classifiers() {
 		all = append(all, m.Manifest.ID)
 		if m.Manifest.Accepts(modality) {
 			fits = append(fits, m.Manifest.ID)
@@ -101,5 +111,19 @@ func (c ModalityChooser) Select(modality string) (*inference.Model, *Problem) {
 		WindowHint: "Pick one in the Model list.",
 		CLIHint:    fmt.Sprintf("Give --model %s.", strings.Join(fits, " or --model ")),
 		Err:        fmt.Errorf("modality %s: %w", modality, ErrAmbiguousModel),
+	}
+}
+
+// gateForced is the refusal of a gate forced as the model.
+func gateForced(gate *inference.Model, cat *inference.Catalogue) *Problem {
+	var ids []string
+	for _, m := range cat.Classifiers() {
+		ids = append(ids, m.Manifest.ID)
+	}
+	return &Problem{
+		Sentence:   fmt.Sprintf("The %s model decides which model may answer an image; it gives no diagnosis itself.", gate.Manifest.ID),
+		WindowHint: "Pick a classifier in the Model list, or Auto.",
+		CLIHint:    fmt.Sprintf("Give --model with one of %s, or leave --model out.", strings.Join(ids, ", ")),
+		Err:        fmt.Errorf("model %s: %w", gate.Manifest.ID, ErrGateForced),
 	}
 }

@@ -256,6 +256,43 @@ func TestSelectModel(t *testing.T) {
 	}
 }
 
+// TestGateIsNotAClassifier: until the gate's routing is wired, a gate in the catalogue is never chosen by modality,
+// never offered in a refusal's advice, and forcing it is refused with its own sentence; the classifiers are chosen
+// as without it.
+func TestGateIsNotAClassifier(t *testing.T) {
+	cat, err := inference.LoadCatalogue(nil, filepath.Join(fixtures, "tiny-cam"), filepath.Join(fixtures, "tiny-gate"))
+	if err != nil || len(cat.Models()) != 2 || len(cat.Classifiers()) != 1 || cat.Classifiers()[0].Manifest.ID != "tiny-cam" {
+		t.Fatalf("catalogue %v (classifiers %v): %v %v", cat.Models(), cat.Classifiers(), err, cat.Problems)
+	}
+	// tiny-gate also lists OT and CT among its modalities: the only classifier that accepts them answers.
+	for _, modality := range []string{"OT", "CT"} {
+		if m, p := (ModalityChooser{Catalogue: cat}).Select(modality); p != nil || m.Manifest.ID != "tiny-cam" {
+			t.Errorf("%s → %v, %v; want tiny-cam, the only classifier", modality, m, p)
+		}
+	}
+	if _, p := (ModalityChooser{Catalogue: cat}).Select("MR"); p == nil || strings.Contains(p.ForCLI(), "tiny-gate") {
+		t.Errorf("MR refusal offers the gate: %v", p)
+	}
+	_, p := (ModalityChooser{Catalogue: cat, ModelID: "tiny-gate"}).Select("OT")
+	if p == nil || !errors.Is(p, ErrGateForced) || !strings.Contains(p.ForCLI(), "--model with one of tiny-cam,") ||
+		strings.Contains(p.ForWindow(), "--model") {
+		t.Fatalf("forced gate: %v", p)
+	}
+	// Through Run: a forced gate gives an error record and never reaches the engine; the columns are tiny-cam's.
+	path := filepath.Join(t.TempDir(), "film.png")
+	copyFile(t, filepath.Join(fixtures, "parity_rgb.png"), path)
+	eng := &countingEngine{}
+	var got []Result
+	New(cat, eng, Options{ModelID: "tiny-gate"}).Run(context.Background(), []Input{{Path: path}},
+		func(r Result) error { got = append(got, r); return nil }, nil)
+	if len(got) != 1 || got[0].Record.Status != StatusError || got[0].Record.Error != p.Sentence || eng.runs != 0 {
+		t.Errorf("forced gate through Run: %+v, %d model runs", got, eng.runs)
+	}
+	if cols := strings.Join(ClassColumns(cat.Classifiers()), ","); cols != "alpha,beta,gamma" {
+		t.Errorf("class columns %s, want tiny-cam's only", cols)
+	}
+}
+
 func TestWindowFromManifest(t *testing.T) {
 	path := testenv.DataPath(t, "dicom", "pydicom-test-files", "CT_small.dcm")
 	f, err := dicomio.Open(path)

@@ -6,8 +6,11 @@ Runs in a scratch folder (never training/work or training/mlruns), for both mode
 data set, a few real images per split and class (ingest --limit); otherwise (or with --synthetic) a small data set
 of drawn chest-like images laid out like the real one. Then it checks the exported ONNX graph's signature, scores
 the test list with the Go engine (evaluate --scorer go) and lists the model with `go run . models --models DIR
---json`. Exits non-zero on the first failure. Without the data set or go it says so and carries on, except when
-the CI variable is set: then it fails (prerequisites.py), because CI always has both.
+--json`. With Go installed it then runs the gate's stages (a few negatives of three families, one epoch, export
+with pooled features, evaluation) and the scope stage on each classifier re-exported with pooled features, and
+evaluates the gate again with those statistics. Exits non-zero on the first failure. Without the data set or go it
+says so and carries on, except when the CI variable is set: then it fails (prerequisites.py), because CI always has
+both.
 """
 
 import argparse
@@ -20,11 +23,13 @@ import tempfile
 import time
 
 import numpy as np
+import yaml
 from PIL import Image, ImageDraw
 
 import export
 import ingest
 import prerequisites
+import scope
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -86,12 +91,85 @@ def step(name, cmd, cwd):
     return res.stdout
 
 
+def smoke_gate(scratch, data, mlruns, classifiers):
+    """The gate's stages and the scope stage on the smoke classifiers (which the caller has trained)."""
+    with open(os.path.join(HERE, "params.yaml")) as f:
+        allp = yaml.safe_load(f)
+    g = allp["gate"]
+    g["train"]["threads"] = 1
+    g["ingest"]["max_train"] = {"chest-radiograph": 12}
+    have_dicom = os.path.isdir(os.path.join(data, "dicom"))
+    fams = {"synthetic": dict(g["negatives"]["families"]["synthetic"], per_kind=2),
+            "chest-derived": dict(g["negatives"]["families"]["chest-derived"], kinds={"crop": 3, "mosaic": 1,
+                                                                                     "window": 2}),
+            "synthetic-heldout": dict(g["negatives"]["families"]["synthetic"], per_kind=1, tier="heldout")}
+    if have_dicom:
+        fams["dicom-other"] = dict(g["negatives"]["families"]["dicom-other"], max_frames=1)
+        fams["dicom-mr"] = g["negatives"]["families"]["dicom-mr"]
+    else:
+        g["evaluate"]["dicom_chest"] = []
+    g["negatives"]["families"] = fams
+    params = os.path.join(scratch, "params.yaml")
+    with open(params, "w") as f:
+        yaml.safe_dump(allp, f)
+    work_root = os.path.join(scratch, "work")
+    work = os.path.join(work_root, "gate")
+    out = os.path.join(scratch, "models", "gate")
+    step("gate negatives", [PY, "gate_negatives.py", "--data", data, "--out", os.path.join(work, "negatives"),
+                            "--work-root", work_root, "--params", params, "--limit", "3"], HERE)
+    step("gate ingest", [PY, "gate_ingest.py", "--data", data, "--out", work, "--work-root", work_root,
+                         "--params", params], HERE)
+    step("gate train", [PY, "train.py", "--model", "gate", "--work", work, "--epochs", "1", "--params", params,
+                        "--mlruns", mlruns], HERE)
+    step("gate export with features", [PY, "features.py", "--work", work, "--out", out], HERE)
+    cards = os.path.join(HERE, "cards.yaml")
+    step("gate evaluate", [PY, "gate_evaluate.py", "--work", work, "--data", data, "--out", out, "--models-dir",
+                           os.path.join(scratch, "models"), "--params", params, "--cards", cards, "--timing", "2",
+                           "--mlruns", mlruns], HERE)
+    with open(os.path.join(out, "model.yaml")) as f:
+        card = yaml.safe_load(f)
+    if card["task"] != "gate" or card["evaluation"]["n"] < 1 or not card["gate_evaluation"]["heldout_families"]:
+        raise SystemExit(f"smoke: the gate's card lacks its figures: {card['evaluation']}")
+
+    # The scope stage on each classifier re-exported with its pooled features (as the 2.0 models export them).
+    featured = os.path.join(scratch, "models-features")
+    for model_id in classifiers:
+        mdir = os.path.join(featured, model_id)
+        step(f"{model_id} export with features", [PY, "features.py", "--work", os.path.join(work_root, model_id),
+                                                  "--out", mdir], HERE)
+        with open(os.path.join(scratch, "models", model_id, "model.yaml")) as f:
+            man = yaml.safe_load(f)
+        man["outputs"]["features"] = "features"
+        man["sha256"] = scope.sha256_file(os.path.join(mdir, "model.onnx"))
+        with open(os.path.join(mdir, "model.yaml"), "w") as f:
+            yaml.safe_dump(man, f, sort_keys=False)
+        shutil.copy(os.path.join(scratch, "models", model_id, "test_files.txt"), mdir)
+        res = json.loads(step(f"{model_id} scope", [PY, "scope.py", "--model", model_id, "--work",
+                                                    os.path.join(work_root, model_id), "--data", data, "--out", mdir,
+                                                    "--test", "--negatives", os.path.join(work, "heldout.tsv")],
+                              HERE).strip().splitlines()[-1])
+        with open(os.path.join(mdir, "scope.yaml")) as f:
+            spec = yaml.safe_load(f)
+        if spec["model_sha256"] != man["sha256"] or res["go_valid_d2_max_rel_diff"] > 1e-4:
+            raise SystemExit(f"smoke: {model_id}: scope.yaml is not bound to its model or Go disagrees: {res}")
+    shutil.copytree(out, os.path.join(featured, "gate"))
+    step("gate evaluate with the scopes", [PY, "gate_evaluate.py", "--work", work, "--data", data, "--out",
+                                           os.path.join(featured, "gate"), "--models-dir", featured, "--params",
+                                           params, "--cards", cards, "--timing", "2", "--mlruns", mlruns], HERE)
+    with open(os.path.join(featured, "gate", "model.yaml")) as f:
+        ge = yaml.safe_load(f)["gate_evaluation"]
+    if sorted(ge["scopes"]) != sorted(classifiers) or ge["refusal_all_heldout"]["combined"] is None:
+        raise SystemExit(f"smoke: the gate's evaluation did not use the classifiers' scopes: {ge['scopes']}")
+    return featured
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.path.join(REPO, "..", "shared", "data"))
     ap.add_argument("--synthetic", action="store_true", help="draw images even when the data set is present")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
     ap.add_argument("--models", nargs="*", default=["cxr-pneumonia", "ct-lung"])
+    ap.add_argument("--no-gate", action="store_true", help="leave out the gate's and the scope stage's smoke")
     args = ap.parse_args(argv)
 
     have_go = shutil.which("go") is not None
@@ -136,11 +214,15 @@ def main(argv=None):
             runs = [d for d, _, files in os.walk(mlruns) if "meta.yaml" in files]
             if len(runs) < 2:
                 raise SystemExit("smoke: the MLflow file store has no runs")
+        listed_ids = list(args.models)
+        if have_go and not args.no_gate and set(args.models) >= {"cxr-pneumonia", "ct-lung"}:
+            smoke_gate(scratch, data, mlruns, args.models)
+            listed_ids.append("gate")
         if have_go:
             listed = json.loads(step("go run . models --json", ["go", "run", ".", "models", "--models",
                                                                 os.path.join(scratch, "models"), "--json"], REPO))
             found = {m["id"]: m for m in listed if m.get("source", "") != "bundled"}
-            for model_id in args.models:
+            for model_id in listed_ids:
                 if model_id not in found:
                     raise SystemExit(f"smoke: `tumortracer models` did not list the smoke {model_id}")
         else:

@@ -85,7 +85,9 @@ func (a *analyst) load(device string) {
 		fmt.Fprintf(os.Stderr, "tumortracer: model skipped: %v\n", p)
 	}
 	a.cat = cat
-	for _, m := range cat.Models() {
+	// The Model list offers classifiers only: the gate decides, it does not answer (its routing is not wired yet:
+	// see pipeline.ModalityChooser).
+	for _, m := range cat.Classifiers() {
 		a.models = append(a.models, infoOf(m))
 	}
 	dev, err := inference.ParseDevice(device)
@@ -271,7 +273,7 @@ func (a *analyst) Export(w io.Writer, format string, recs []pipeline.Record, inc
 	case "csv":
 		var all []*inference.Model
 		if a.wait(context.Background()); a.cat != nil {
-			all = a.cat.Models()
+			all = a.cat.Classifiers()
 		}
 		cw := pipeline.NewCSVWriter(w, pipeline.ClassColumns(all), includePatient)
 		if err := cw.WriteHeader(); err != nil {

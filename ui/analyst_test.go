@@ -16,6 +16,7 @@ import (
 	"github.com/tumortracer/tumortracer/dicomio"
 	"github.com/tumortracer/tumortracer/inference"
 	"github.com/tumortracer/tumortracer/internal/testenv"
+	"github.com/tumortracer/tumortracer/models"
 	"github.com/tumortracer/tumortracer/pipeline"
 )
 
@@ -144,6 +145,33 @@ func TestExportColumnsAndPatientTick(t *testing.T) {
 	}
 	if err := an.Export(&js, "xml", recs, false); !errors.Is(err, errUnknownFormat) {
 		t.Fatalf("unknown format error = %v", err)
+	}
+}
+
+// TestGateIsNotInTheModelList: the bundled gate decides which model may answer and answers nothing itself, so the
+// window neither offers it in the Model list nor exports its classes as p_ columns (its routing is not wired yet).
+func TestGateIsNotInTheModelList(t *testing.T) {
+	parts := scriptedParts(&scriptedEngine{}, nil, nil)
+	parts.catalogue = func() (*inference.Catalogue, error) { return inference.LoadCatalogue(models.Bundle()) }
+	an := newAnalyst(parts)
+	an.start("cpu", nil)
+	an.wait(context.Background())
+	if gate, err := an.cat.Get("gate"); err != nil || !gate.Manifest.IsGate() {
+		t.Fatalf("the bundled gate: %v", err)
+	}
+	var ids []string
+	for _, m := range an.Models() {
+		ids = append(ids, m.ID)
+	}
+	if fmt.Sprint(ids) != "[ct-lung cxr-pneumonia]" {
+		t.Errorf("Model list %v, want the two classifiers", ids)
+	}
+	var buf bytes.Buffer
+	if err := an.Export(&buf, "csv", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if header := buf.String(); strings.Contains(header, "p_other") || strings.Contains(header, "p_chest-ct") || !strings.Contains(header, "p_pneumonia") {
+		t.Errorf("export header %q", header)
 	}
 }
 

@@ -3,9 +3,16 @@
 // application ships rather than from the PyTorch weights it was exported from.
 //
 // Usage: go run ./training/goscore -models DIR -id ID -data ROOT -list FILE [-batch N] [-threads N] [-timing N]
+// [-features] [-scope]
 //
-// It prints JSON: {"rel": [...], "logits": [[...], ...], "device": "cpu", "timing": {...}}. With -timing N it
-// also classifies the first N files one at a time and reports the median preprocess and forward time per image.
+// Every file is opened as the application opens it (pipeline.Open with the program's Reader, dicomio: DICOM, PNG
+// or JPEG by content) and rendered by pipeline.DisplayImage with the model's VOI windows, on the frame a record is
+// about (pipeline.AnalysisFrame). It prints JSON:
+// {"rel": [...], "logits": [[...], ...], "features": [[...], ...], "device": "cpu", "timing": {...}}; features
+// only with -features (the model's declared pooled-feature output). With -scope it also loads the model folder's
+// out-of-scope statistics (inference's Model.LoadScope, which refuses statistics of other weights) and adds
+// "scope": {"d2": [...], "in_scope": [...]} as inference's Scope.Score computes them. With -timing N it also
+// classifies the first N files one at a time and reports the median preprocess and forward time per image.
 package main
 
 import (
@@ -15,8 +22,6 @@ import (
 	"flag"
 	"fmt"
 	"image"
-	_ "image/jpeg"
-	_ "image/png"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,13 +29,22 @@ import (
 	"time"
 
 	"github.com/tumortracer/tumortracer/inference"
+	"github.com/tumortracer/tumortracer/pipeline"
 )
 
 type result struct {
-	Rel    []string    `json:"rel"`
-	Logits [][]float32 `json:"logits"`
-	Device string      `json:"device"`
-	Timing *timing     `json:"timing,omitempty"`
+	Rel      []string    `json:"rel"`
+	Logits   [][]float32 `json:"logits"`
+	Features [][]float32 `json:"features,omitempty"`
+	Scope    *scopeOut   `json:"scope,omitempty"`
+	Device   string      `json:"device"`
+	Timing   *timing     `json:"timing,omitempty"`
+}
+
+type scopeOut struct {
+	D2      []float64 `json:"d2"`
+	InScope []bool    `json:"in_scope"`
+	Nearest []string  `json:"nearest"`
 }
 
 type timing struct {
@@ -49,8 +63,10 @@ func main() {
 	threads := flag.Int("threads", 2, "ONNX Runtime intra-op threads")
 	timed := flag.Int("timing", 0, "also time this many single-image runs")
 	ortLib := flag.String("ort-lib", "", "ONNX Runtime library (default: the engine's search)")
+	features := flag.Bool("features", false, "also print the model's pooled features (outputs.features)")
+	withScope := flag.Bool("scope", false, "also print each image's out-of-scope distance (the model's scope.yaml)")
 	flag.Parse()
-	if err := run(*models, *id, *data, *list, *batch, *threads, *timed, *ortLib); err != nil {
+	if err := run(*models, *id, *data, *list, *batch, *threads, *timed, *ortLib, *features, *withScope); err != nil {
 		fmt.Fprintln(os.Stderr, "goscore:", err)
 		os.Exit(1)
 	}
@@ -78,15 +94,15 @@ func readList(path string) ([]string, error) {
 	return rels, sc.Err()
 }
 
-func decode(path string) (image.Image, error) {
-	f, err := os.Open(path)
+// decode opens path as the application does and renders the frame it classifies with m's VOI windows.
+func decode(path string, m *inference.Manifest) (image.Image, error) {
+	scan, err := pipeline.Open(pipeline.Files{}, path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
+	img, err := pipeline.DisplayImage(scan, pipeline.AnalysisFrame(scan), m)
 	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", path, err)
+		return nil, fmt.Errorf("render %s: %w", path, err)
 	}
 	return img, nil
 }
@@ -96,10 +112,19 @@ func median(d []time.Duration) float64 {
 	return float64(d[len(d)/2].Microseconds()) / 1000
 }
 
-func run(models, id, data, list string, batch, threads, timed int, ortLib string) error {
+func run(models, id, data, list string, batch, threads, timed int, ortLib string, features, withScope bool) error {
 	m, err := inference.LoadModel(os.DirFS(models), id, filepath.Join(models, id))
 	if err != nil {
 		return err
+	}
+	var sc *inference.Scope
+	if withScope {
+		if sc, err = m.LoadScope(); err != nil {
+			return err
+		}
+	}
+	if features && m.Manifest.Outputs.Features == "" {
+		return fmt.Errorf("model %s declares no features output (outputs.features in model.yaml)", id)
 	}
 	rels, err := readList(list)
 	if err != nil {
@@ -111,11 +136,14 @@ func run(models, id, data, list string, batch, threads, timed int, ortLib string
 	}
 	defer eng.Close()
 	res := result{Rel: rels, Device: "cpu"}
+	if sc != nil {
+		res.Scope = &scopeOut{}
+	}
 	ctx := context.Background()
 	for i := 0; i < len(rels); i += batch {
 		var imgs []image.Image
 		for _, rel := range rels[i:min(i+batch, len(rels))] {
-			img, err := decode(filepath.Join(data, rel))
+			img, err := decode(filepath.Join(data, rel), &m.Manifest)
 			if err != nil {
 				return err
 			}
@@ -127,6 +155,18 @@ func run(models, id, data, list string, batch, threads, timed int, ortLib string
 		}
 		for _, p := range preds {
 			res.Logits = append(res.Logits, p.Logits)
+			if features {
+				res.Features = append(res.Features, p.Features)
+			}
+			if sc != nil {
+				s, err := sc.Score(p.Features)
+				if err != nil {
+					return err
+				}
+				res.Scope.D2 = append(res.Scope.D2, s.D2)
+				res.Scope.InScope = append(res.Scope.InScope, s.InScope)
+				res.Scope.Nearest = append(res.Scope.Nearest, s.Nearest)
+			}
 			res.Device = p.Device
 		}
 	}
@@ -138,7 +178,7 @@ func run(models, id, data, list string, batch, threads, timed int, ortLib string
 		defer one.Close()
 		var pre, fwd []time.Duration
 		for i := 0; i < min(timed, len(rels)); i++ {
-			img, err := decode(filepath.Join(data, rels[i]))
+			img, err := decode(filepath.Join(data, rels[i]), &m.Manifest)
 			if err != nil {
 				return err
 			}
