@@ -69,26 +69,12 @@ func decodeImage(buf []byte, format Format, o options) (*Scan, error) {
 		}
 		vals, raw = imageSamples(img, s.SamplesPerPixel, bits)
 	}
-	lo, hi := sampleRange(vals, float32(full))
+	// Samples lie in [0, full]: start from the empty range there (plain comparisons; the min and max builtins,
+	// which order NaN and signed zeros, took half of opening a 224×224 JPEG).
+	lo, hi := valueRange(vals, float32(full), 0)
 	s.integral = true
 	s.pixels = imageFrame(vals, lo, hi, rawFrame{data: raw, photometric: s.StoredPhotometric})
 	return s, nil
-}
-
-// sampleRange returns the smallest and largest of samples that lie in [0, full]. The samples are integers, never
-// NaN, so plain comparisons do; the min and max builtins, which order NaN and signed zeros, took half of opening
-// a 224×224 JPEG.
-func sampleRange(vals []float32, full float32) (lo, hi float32) {
-	lo, hi = full, 0
-	for _, v := range vals {
-		if v < lo {
-			lo = v
-		}
-		if v > hi {
-			hi = v
-		}
-	}
-	return lo, hi
 }
 
 // colourModel says whether an image is grey and how many bits its samples have.
