@@ -14,7 +14,8 @@ const Disclaimer = "Research use only — not for diagnosis."
 
 // Exit statuses of the process, shared by the window and every verb.
 const (
-	// ExitOK: every input succeeded (or the window closed normally).
+	// ExitOK: no input failed — a refusal ("no model may answer this image", with the reason) is an answer — or the
+	// window closed normally.
 	ExitOK = 0
 	// ExitFailed: some input failed; its record was still written.
 	ExitFailed = 1

@@ -23,7 +23,7 @@ import (
 )
 
 func init() {
-	register("classify", "classify scans with a bundled or --models model (CSV or JSON Lines, one record per file)", runClassify)
+	register("classify", "classify scans with the model the gate picks, or refuse them with a reason (CSV or JSON Lines, one record per file)", runClassify)
 }
 
 // listFlag collects a repeatable string flag.
@@ -67,7 +67,7 @@ func loadCatalogue(dirs []string, stderr io.Writer) (*inference.Catalogue, error
 type classifyOptions struct {
 	modelID, salDir, format, outPath, ortLib string
 	device                                   inference.Device
-	patient, timings                         bool
+	patient, timings, allowOutOfScope        bool
 	batch                                    int
 	modelDirs                                listFlag
 	paths                                    []string
@@ -78,7 +78,8 @@ func parseClassify(args []string, stderr io.Writer) (classifyOptions, int, bool)
 	var o classifyOptions
 	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.modelID, "model", "", "model `ID` for every file (default: chosen by modality)")
+	fs.StringVar(&o.modelID, "model", "", "model `ID` for every file (default: chosen by what the image shows; the checks still run)")
+	fs.BoolVar(&o.allowOutOfScope, "allow-out-of-scope", false, "give the model's answer for an image that fails a check instead of refusing it; the record says out_of_scope=true and why")
 	device := fs.String("device", "auto", "execution provider: auto, cpu or cuda")
 	fs.StringVar(&o.salDir, "saliency", "", "write a saliency overlay PNG per input into `DIR`")
 	fs.StringVar(&o.format, "format", "csv", "output format: csv or json (JSON Lines)")
@@ -89,9 +90,10 @@ func parseClassify(args []string, stderr io.Writer) (classifyOptions, int, bool)
 	fs.BoolVar(&o.timings, "timings", false, "print the time spent per stage (decode, preprocess, forward) as one JSON line on standard error")
 	fs.Var(&o.modelDirs, "models", "also load model folders from `DIR` (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tumortracer classify [--model ID] [--device auto|cpu|cuda] [--saliency DIR] [--format csv|json] [-o FILE] [--models DIR] [--ort-lib PATH] PATH...")
+		fmt.Fprintln(stderr, "usage: tumortracer classify [--model ID] [--allow-out-of-scope] [--device auto|cpu|cuda] [--saliency DIR] [--format csv|json] [-o FILE] [--models DIR] [--ort-lib PATH] PATH...")
 		fmt.Fprintln(stderr, "PATHs are files or folders (recursed; hidden files and files that are no image by name, like notes.txt, are skipped in folders).")
-		fmt.Fprintln(stderr, "Exit status: 0 all classified, 1 some failed, 2 usage error.")
+		fmt.Fprintln(stderr, "Each file is classified by the model for what it shows (chest radiograph, chest CT slice), or refused with a reason (status refused).")
+		fmt.Fprintln(stderr, "Exit status: 0 no file failed (refusals are answers), 1 some failed, 2 usage error.")
 		fs.PrintDefaults()
 	}
 	usage := func(format string, a ...interface{}) (classifyOptions, int, bool) {
@@ -169,7 +171,7 @@ func runClassify(args []string, _ about.Build, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage("%v", err)
 	}
-	// Gates add no p_ columns and cannot be forced (gate routing is not wired yet: see pipeline.ModalityChooser).
+	// Gates add no p_ columns and cannot be forced: a gate decides which classifier may answer (pipeline.GateChooser).
 	classes := pipeline.ClassColumns(cat.Classifiers())
 	if o.modelID != "" {
 		m, err := cat.Get(o.modelID)
@@ -212,7 +214,8 @@ func runClassify(args []string, _ about.Build, stdout, stderr io.Writer) int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	clf := pipeline.New(cat, eng, pipeline.Options{ModelID: o.modelID, Saliency: sal, IncludePatient: o.patient, BatchSize: o.batch})
+	clf := pipeline.New(cat, eng, pipeline.Options{ModelID: o.modelID, AllowOutOfScope: o.allowOutOfScope, Saliency: sal,
+		IncludePatient: o.patient, BatchSize: o.batch})
 	return o.run(clf, w, stderr)
 }
 
@@ -226,8 +229,8 @@ func (o *classifyOptions) run(clf *pipeline.Classifier, w pipeline.RecordWriter,
 	start := time.Now()
 	emit := func(r pipeline.Result) error {
 		stages.add(r)
-		if p := r.Record.Problem(); p != nil && p.Err != nil && !errors.Is(p, inference.ErrRuntimeMissing) {
-			// The record carries the sentence; the log gets the cause.
+		if p := r.Record.Problem(); r.Record.Status == pipeline.StatusError && p != nil && p.Err != nil && !errors.Is(p, inference.ErrRuntimeMissing) {
+			// The record carries the sentence; the log gets the cause. (A refusal is an answer: its record says why.)
 			fmt.Fprintf(stderr, "tumortracer classify: %s: %v\n", r.Record.Path, p.Err)
 		}
 		if r.Prediction != nil && r.Prediction.Saliency != nil && o.salDir != "" {
@@ -242,10 +245,10 @@ func (o *classifyOptions) run(clf *pipeline.Classifier, w pipeline.RecordWriter,
 	if o.timings {
 		stages.print(stderr, sum.Total, time.Since(start))
 	}
-	fmt.Fprintf(stderr, "tumortracer classify: %d classified, %d failed. %s\n", sum.OK, sum.Failed, about.Disclaimer)
+	fmt.Fprintf(stderr, "tumortracer classify: %d classified, %d refused, %d failed. %s\n", sum.OK, sum.Refused, sum.Failed, about.Disclaimer)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			fmt.Fprintf(stderr, "tumortracer classify: interrupted after %d of %d files\n", sum.OK+sum.Failed, sum.Total)
+			fmt.Fprintf(stderr, "tumortracer classify: interrupted after %d of %d files\n", sum.OK+sum.Refused+sum.Failed, sum.Total)
 		} else {
 			fmt.Fprintf(stderr, "tumortracer classify: %v\n", err)
 		}

@@ -66,8 +66,14 @@ func TestClassifyCommand(t *testing.T) {
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("CSV %v %v", rows, err)
 	}
-	if rows[1][1] != "ok" || rows[1][3] != "tiny-cam" || rows[1][5] != "cpu" {
-		t.Errorf("row %v", rows[1])
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	// The fixture gate (random weights) calls this PNG chest-ct, which it routes to tiny-cam: the forced model.
+	if r := rows[1]; r[col["status"]] != "ok" || r[col["model"]] != "tiny-cam" || r[col["device"]] != "cpu" ||
+		r[col["gate"]] != "tiny-gate@0.0.1" || r[col["seen_as"]] != "chest-ct" || r[col["out_of_scope"]] != "false" {
+		t.Errorf("row %v", r)
 	}
 	ov, err := os.Open(filepath.Join(sal, overlayName(good)))
 	if err != nil {
@@ -79,26 +85,51 @@ func TestClassifyCommand(t *testing.T) {
 		t.Errorf("overlay %v %v, want 37×29", img.Bounds(), err)
 	}
 	// A bad file among good ones: exit 1, both records printed, as JSON Lines. notes.txt is no image by its
-	// name and is left out of the folder, as a drop on the window leaves it out.
+	// name and is left out of the folder, as a drop on the window leaves it out. tiny-occl is forced, but the gate
+	// sends the PNG to tiny-cam: refused (an answer: exit 0 for it), or with --allow-out-of-scope answered and
+	// marked out of scope.
 	os.WriteFile(filepath.Join(dir, "bad.dat"), []byte("text"), 0o644)
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("text"), 0o644)
-	code, stdout, _ = runVerb("classify", "--models", inferenceFixtures, "--model", "tiny-occl", "--format", "json", dir)
+	var rec map[string]interface{}
+	code, stdout, stderr = runVerb("classify", "--models", inferenceFixtures, "--model", "tiny-occl", "--format", "json", good)
+	if err := json.Unmarshal([]byte(stdout), &rec); err != nil || code != about.ExitOK || rec["status"] != "refused" ||
+		rec["out_of_scope"] != true || rec["model"] != "tiny-occl" || rec["error"] != "" || rec["probability"] != nil ||
+		!strings.Contains(rec["reason"].(string), "--allow-out-of-scope") || !strings.Contains(stderr, "0 classified, 1 refused, 0 failed") {
+		t.Errorf("tiny-occl forced on what the gate sends to tiny-cam: exit %d, %s\n%s", code, stdout, stderr)
+	}
+	code, stdout, _ = runVerb("classify", "--models", inferenceFixtures, "--model", "tiny-occl", "--allow-out-of-scope", "--format", "json", dir)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	if code != about.ExitFailed || len(lines) != 2 {
 		t.Fatalf("exit %d, %d lines: %s", code, len(lines), stdout)
 	}
-	var rec map[string]interface{}
 	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec["status"] != "error" || rec["error"] != "This file is not a DICOM, PNG or JPEG file, so it cannot be shown or classified." {
 		t.Errorf("first line (bad.dat) %s: %v", lines[0], err)
 	}
-	if err := json.Unmarshal([]byte(lines[1]), &rec); err != nil || rec["status"] != "ok" || rec["p_positive"] == nil || rec["frame"] != 1.0 {
+	if err := json.Unmarshal([]byte(lines[1]), &rec); err != nil || rec["status"] != "ok" || rec["p_positive"] == nil || rec["frame"] != 1.0 ||
+		rec["out_of_scope"] != true || !strings.Contains(rec["reason"].(string), "tiny-occl answers chest radiographs only") {
 		t.Errorf("second line (good.png) %s: %v", lines[1], err)
 	}
-	// Without --model, two fixture models accept a PNG: the record says so with the command line's advice.
+	// Without --model the gate chooses: the model its routes name for what it saw.
 	code, stdout, _ = runVerb("classify", "--models", inferenceFixtures, "--format", "json", good)
-	if err := json.Unmarshal([]byte(stdout), &rec); err != nil || code != about.ExitFailed ||
-		!strings.Contains(rec["error"].(string), "Give --model") || strings.Contains(rec["error"].(string), "Model list") {
-		t.Errorf("ambiguous model: exit %d, %s", code, stdout)
+	if err := json.Unmarshal([]byte(stdout), &rec); err != nil || code != about.ExitOK || rec["status"] != "ok" ||
+		rec["model"] != map[string]string{"chest-ct": "tiny-cam", "chest-radiograph": "tiny-occl"}[fmt.Sprint(rec["seen_as"])] {
+		t.Errorf("routed by the gate: exit %d, %s", code, stdout)
+	}
+	// Models added without a gate of their own: the bundled gate decides, sees no chest image in the drawn PNG and
+	// refuses it (exit 0), naming the models that answer only when chosen.
+	nogate := t.TempDir()
+	for _, id := range []string{"tiny-cam", "tiny-occl"} {
+		for _, f := range []string{"model.yaml", "model.onnx"} {
+			data, _ := os.ReadFile(filepath.Join(inferenceFixtures, id, f))
+			os.MkdirAll(filepath.Join(nogate, id), 0o755)
+			os.WriteFile(filepath.Join(nogate, id, f), data, 0o644)
+		}
+	}
+	code, stdout, _ = runVerb("classify", "--models", nogate, "--format", "json", good)
+	if err := json.Unmarshal([]byte(stdout), &rec); err != nil || code != about.ExitOK || rec["status"] != "refused" ||
+		rec["gate"] != "gate@1.0.0" || rec["seen_as"] != "other" || rec["model"] != "" ||
+		!strings.Contains(rec["reason"].(string), "tiny-cam, tiny-occl when chosen") || strings.Contains(rec["reason"].(string), "Show anyway") {
+		t.Errorf("the bundled gate on a drawn PNG: exit %d, %s", code, stdout)
 	}
 }
 

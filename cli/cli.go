@@ -1,5 +1,6 @@
 // Package cli implements tumortracer's command-line verbs. Each verb prints one record per input and exits with
-// 0 when every input succeeded, 1 when some failed (their records are still printed) and 2 for a usage error.
+// 0 when no input failed (classify's refusals are answers), 1 when some failed (their records are still printed)
+// and 2 for a usage error.
 package cli
 
 import (

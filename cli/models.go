@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register("models", "list the available models and their test figures (--json for the full cards)", runModels)
+	register("models", "list the available models, the gate's routes, each model's population and out-of-scope check (--json for the full cards)", runModels)
 }
 
 // modelEvaluation is the card's test figures with the exact evaluation file list.
@@ -42,13 +42,42 @@ type modelDevice struct {
 	Error     string   `json:"error,omitempty"`
 }
 
+// modelScope says whether a classifier's answers are checked against its out-of-scope statistics, and how.
+type modelScope struct {
+	// Status is "checked", "none" (no scope.yaml: no distance check) or "unusable" (its answers are withheld).
+	Status        string  `json:"status"`
+	Method        string  `json:"method,omitempty"`
+	Threshold     float64 `json:"threshold,omitempty"`
+	ThresholdRule string  `json:"threshold_rule,omitempty"`
+	Error         string  `json:"error,omitempty"`
+}
+
+// scopeOf reads m's out-of-scope statistics (nil for a gate).
+func scopeOf(m *inference.Model) *modelScope {
+	if m.Manifest.IsGate() {
+		return nil
+	}
+	sc, err := m.Scope()
+	switch {
+	case errors.Is(err, inference.ErrNoScope):
+		return &modelScope{Status: "none"}
+	case err != nil:
+		return &modelScope{Status: "unusable", Error: err.Error()}
+	}
+	return &modelScope{Status: "checked", Method: sc.Spec.Method, Threshold: sc.Spec.Threshold, ThresholdRule: sc.Spec.ThresholdRule}
+}
+
 type modelEntry struct {
 	ID      string `json:"id"`
 	Version string `json:"version"`
 	Title   string `json:"title"`
 	Task    string `json:"task"`
-	// Routes is a gate's: class id → the model that may answer it (routing not wired into classify yet).
-	Routes        map[string]string   `json:"routes,omitempty"`
+	// Routes is a gate's: class id → the model that may answer it (classify and the window route by it).
+	Routes map[string]string `json:"routes,omitempty"`
+	// Population is a classifier's, checked from DICOM tags (null: none declared, no population check).
+	Population *inference.Population `json:"population"`
+	// Scope is a classifier's out-of-scope check (null for a gate).
+	Scope         *modelScope         `json:"scope,omitempty"`
 	Modalities    []string            `json:"modalities"`
 	Input         inference.InputSpec `json:"input"`
 	Classes       []inference.Class   `json:"classes"`
@@ -121,6 +150,11 @@ func runModels(args []string, _ about.Build, stdout, stderr io.Writer) int {
 			Saliency: inference.SaliencyOcclusion, SHA256: man.SHA256, Source: m.Source,
 			Device:   modelDevice{Supported: []string{"cpu", "cuda"}},
 			Training: man.Training, IntendedUse: man.IntendedUse, Limitations: man.Limitations,
+			Population: man.Population, Scope: scopeOf(m),
+		}
+		if e.Scope != nil && e.Scope.Status == "unusable" {
+			fmt.Fprintf(stderr, "tumortracer models: %s: out-of-scope statistics: %s\n", man.ID, e.Scope.Error)
+			status = about.ExitFailed
 		}
 		if man.Outputs.CAM != "" {
 			e.Saliency = inference.SaliencyCAM
@@ -177,6 +211,56 @@ func runModels(args []string, _ about.Build, stdout, stderr io.Writer) int {
 			e.Evaluation.N, e.Evaluation.Accuracy, e.Evaluation.AUC, e.Source, e.Title)
 	}
 	tw.Flush()
+	printDecision(stdout, cat, entries)
 	fmt.Fprintln(stdout, about.Disclaimer)
 	return status
+}
+
+// printDecision says how classify and the window decide which model answers: the gate's routes, then per
+// classifier the population checked from DICOM tags and the out-of-scope check.
+func printDecision(w io.Writer, cat *inference.Catalogue, entries []modelEntry) {
+	if g := cat.Gate(); g != nil {
+		var routes []string
+		for _, c := range g.Manifest.Classes {
+			if id, ok := g.Manifest.Routes[c.ID]; ok {
+				routes = append(routes, fmt.Sprintf("%s → %s", strings.ToLower(c.Name[:1])+c.Name[1:], id))
+			}
+		}
+		fmt.Fprintf(w, "\nRouting: %s %s looks at every image: %s; anything else is refused.\n", g.Manifest.ID, g.Manifest.Version,
+			strings.Join(routes, ", "))
+	} else {
+		fmt.Fprintln(w, "\nRouting: no gate is installed; the DICOM Modality chooses the model (PNG and JPEG need --model when several models accept them).")
+	}
+	fmt.Fprintln(w, "Each model's population is checked from DICOM tags (PNG and JPEG carry none), then its out-of-scope statistics:")
+	for _, e := range entries {
+		if e.Task == inference.TaskGate {
+			continue
+		}
+		fmt.Fprintf(w, "  %s:\n", e.ID)
+		if p := e.Population; p != nil {
+			var checks []string
+			if p.AgeYears != nil {
+				checks = append(checks, "age "+p.AgeYears.String())
+			}
+			for _, f := range []struct {
+				name string
+				list []string
+			}{{"view", p.Views}, {"body part", p.BodyParts}, {"plane", p.Planes}} {
+				if len(f.list) > 0 {
+					checks = append(checks, f.name+" "+strings.Join(f.list, "/"))
+				}
+			}
+			fmt.Fprintf(w, "    population: %s\n    checked: %s\n", p.Description, strings.Join(checks, "; "))
+		} else {
+			fmt.Fprintln(w, "    population: none declared, so no population check")
+		}
+		switch s := e.Scope; {
+		case s != nil && s.Status == "checked":
+			fmt.Fprintf(w, "    out of scope: squared distance above %.1f (%s)\n", s.Threshold, s.ThresholdRule)
+		case s != nil && s.Status == "unusable":
+			fmt.Fprintln(w, "    out of scope: statistics unusable, answers withheld")
+		default:
+			fmt.Fprintln(w, "    out of scope: no statistics, so no distance check")
+		}
+	}
 }

@@ -15,8 +15,13 @@ const (
 // Age returns the patient's age in years when the image was made: from Patient's Age when it is valid, else
 // from Patient's Birth Date and the Study Date. from names the attribute used; ok is false when neither gives
 // an age (a model's population check then has nothing to check).
+//
+// Values that de-identification leaves in place of an age state none: Patient's Age "000Y" (a child under one year
+// is given in months, weeks or days, "011M"; the anonymised adult chest CTs of the DICOM corpus carry "000Y") and
+// ages above MaxAge (birth dates such as 19000101). They are treated as absent, so that a population check does not
+// refuse an adult as a newborn.
 func (m *Metadata) Age() (years float64, from string, ok bool) {
-	if y, ok := ParseAge(m.PatientAge); ok {
+	if y, ok := ParseAge(m.PatientAge); ok && y <= MaxAge && strings.TrimLeft(strings.TrimSpace(strings.ToUpper(m.PatientAge)), "0") != "Y" {
 		return y, AgeFromPatientAge, true
 	}
 	birth, ok1 := ParseDate(m.PatientBirthDate)
@@ -24,8 +29,15 @@ func (m *Metadata) Age() (years float64, from string, ok bool) {
 	if !ok1 || !ok2 || study.Before(birth) {
 		return 0, "", false
 	}
-	return study.Sub(birth).Hours() / 24 / 365.2425, AgeFromBirthDate, true
+	y := study.Sub(birth).Hours() / 24 / 365.2425
+	if y > MaxAge {
+		return 0, "", false
+	}
+	return y, AgeFromBirthDate, true
 }
+
+// MaxAge is the oldest age in years Age believes; older ones are placeholders.
+const MaxAge = 125
 
 // ParseAge reads an Age String (PS3.5 6.2, AS: "045Y", "006M", "003W", "010D") as years; writers that drop the
 // leading zeros ("45Y") are accepted too. ok is false for anything else (a bare number has no unit).

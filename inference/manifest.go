@@ -6,6 +6,7 @@ import (
 	"math"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -34,6 +35,92 @@ type Manifest struct {
 	// Routes is a gate's answer: class id → id of the model that may answer images of that class. Classes without
 	// a route (the gate's "other") are refused. Only a manifest with task "gate" has routes.
 	Routes map[string]string `yaml:"routes,omitempty" json:"routes,omitempty"`
+	// Population is who and what the classifier was trained on, as far as DICOM tags can tell; nil when the
+	// manifest declares none (then no population check runs for the model).
+	Population *Population `yaml:"population,omitempty" json:"population,omitempty"`
+}
+
+// Population describes the images a classifier was trained on in the terms DICOM tags state, so that an image
+// whose tags place it outside is refused (issue 12: a paediatric film model is not asked about an adult, nor about a
+// lateral view). Every field is optional; an empty one is not checked, and a tag the file lacks cannot refuse.
+// PNG and JPEG files carry no tags, so none of this can be checked for them (Unchecked says so on the card).
+type Population struct {
+	// Description is the population in one sentence for people: "Children aged 1 to 5 years; frontal chest films."
+	Description string `yaml:"description" json:"description"`
+	// AgeYears is the accepted age in completed years (PatientAge, else PatientBirthDate and StudyDate).
+	AgeYears *AgeRange `yaml:"age_years,omitempty" json:"age_years,omitempty"`
+	// Views lists the accepted ViewPosition values (PA, AP …), upper case.
+	Views []string `yaml:"views,omitempty" json:"views,omitempty"`
+	// BodyParts lists the accepted BodyPartExamined values (CHEST …), upper case.
+	BodyParts []string `yaml:"body_parts,omitempty" json:"body_parts,omitempty"`
+	// Planes lists the accepted slice planes from ImageOrientationPatient: axial, coronal, sagittal.
+	Planes []string `yaml:"planes,omitempty" json:"planes,omitempty"`
+	// Unchecked says what the tags cannot tell (PNG/JPEG have none), for the card.
+	Unchecked string `yaml:"unchecked,omitempty" json:"unchecked,omitempty"`
+}
+
+// AgeRange is an inclusive range of completed years; a nil end is open.
+type AgeRange struct {
+	Min *float64 `yaml:"min,omitempty" json:"min,omitempty"`
+	Max *float64 `yaml:"max,omitempty" json:"max,omitempty"`
+}
+
+// Contains reports whether an age in years (fractional) lies in the range, counted in completed years: a child of
+// 5 years and 11 months is 5.
+func (r AgeRange) Contains(years float64) bool {
+	whole := math.Floor(years)
+	return (r.Min == nil || whole >= *r.Min) && (r.Max == nil || whole <= *r.Max)
+}
+
+// String is the range for a sentence: "1 to 5 years", "18 years or older", "up to 5 years".
+func (r AgeRange) String() string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	switch {
+	case r.Min != nil && r.Max != nil:
+		return f(*r.Min) + " to " + f(*r.Max) + " years"
+	case r.Min != nil:
+		return f(*r.Min) + " years or older"
+	case r.Max != nil:
+		return "up to " + f(*r.Max) + " years"
+	}
+	return "any age"
+}
+
+// Planes a population may name (dicomio's Plane.Anatomical names).
+var populationPlanes = map[string]bool{"axial": true, "coronal": true, "sagittal": true}
+
+// validate reports the population's problems through bad.
+func (p *Population) validate(bad func(string, ...interface{})) {
+	if strings.TrimSpace(p.Description) == "" {
+		bad("population.description is missing (one sentence for people)")
+	}
+	if r := p.AgeYears; r != nil {
+		switch {
+		case r.Min == nil && r.Max == nil:
+			bad("population.age_years needs min, max or both")
+		case r.Min != nil && (*r.Min < 0 || math.IsNaN(*r.Min) || math.IsInf(*r.Min, 0)):
+			bad("population.age_years.min %v must be a non-negative number", *r.Min)
+		case r.Max != nil && (*r.Max < 0 || math.IsNaN(*r.Max) || math.IsInf(*r.Max, 0)):
+			bad("population.age_years.max %v must be a non-negative number", *r.Max)
+		case r.Min != nil && r.Max != nil && *r.Min > *r.Max:
+			bad("population.age_years.min %v is above max %v", *r.Min, *r.Max)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		list []string
+	}{{"views", p.Views}, {"body_parts", p.BodyParts}} {
+		for i, v := range f.list {
+			if v == "" || v != strings.ToUpper(strings.TrimSpace(v)) {
+				bad("population.%s[%d] %q must be an upper-case DICOM value", f.name, i, v)
+			}
+		}
+	}
+	for i, v := range p.Planes {
+		if !populationPlanes[v] {
+			bad("population.planes[%d] %q must be axial, coronal or sagittal", i, v)
+		}
+	}
 }
 
 // Tasks a manifest may declare: a classifier answers; a gate decides which classifier (if any) may answer.
@@ -233,6 +320,12 @@ func (m *Manifest) Validate() error {
 		if c.Name == "" {
 			bad("classes[%d].name is missing", i)
 		}
+	}
+	if m.Population != nil {
+		if m.Task == TaskGate {
+			bad("population is only meaningful for a classifier (a gate's routed models declare theirs)")
+		}
+		m.Population.validate(bad)
 	}
 	if m.Task == TaskGate {
 		m.validateRoutes(seen, bad)

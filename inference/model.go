@@ -13,6 +13,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Model is one validated model folder: its manifest and where its model.onnx lives. The ONNX bytes are read when
@@ -23,6 +24,11 @@ type Model struct {
 	Source string
 	fsys   fs.FS
 	dir    string
+
+	// scope caches LoadScope's answer (see Scope): the statistics are read and checked once per process.
+	scopeOnce sync.Once
+	scope     *Scope
+	scopeErr  error
 }
 
 // Files of a model folder.
@@ -202,6 +208,18 @@ func (c *Catalogue) Classifiers() []*Model {
 		}
 	}
 	return out
+}
+
+// Gate returns the gate that decides which classifier may answer an image (Manifest.IsGate), or nil when none is
+// installed. With several, the last loaded wins, so that a gate given with --models replaces the bundled one.
+func (c *Catalogue) Gate() *Model {
+	var g *Model
+	for _, m := range c.models {
+		if m.Manifest.IsGate() {
+			g = m
+		}
+	}
+	return g
 }
 
 // Get returns the model with the given id, or an error wrapping ErrModelNotFound that lists the ids available.

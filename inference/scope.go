@@ -106,6 +106,13 @@ func (m *Model) LoadScope() (*Scope, error) {
 	return sc, nil
 }
 
+// Scope returns the model's out-of-scope statistics, read and checked by LoadScope on the first call and kept: the
+// same answer (statistics, or an error wrapping ErrNoScope, ErrScopeMismatch or ErrInvalidScope) every time after.
+func (m *Model) Scope() (*Scope, error) {
+	m.scopeOnce.Do(func() { m.scope, m.scopeErr = m.LoadScope() })
+	return m.scope, m.scopeErr
+}
+
 // NewScope checks spec and the statistics file's bytes against the model's manifest (whose SHA256 LoadModel has
 // verified against model.onnx) and returns the scorer.
 func NewScope(spec ScopeSpec, stats []byte, man *Manifest) (*Scope, error) {

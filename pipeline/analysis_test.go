@@ -258,7 +258,9 @@ func TestScanDecodesEachFrameOnceAndKeepsTwo(t *testing.T) {
 	}
 }
 
-func TestRefusalAndMissingRuntimeAreErrorRecords(t *testing.T) {
+// TestRefusalAndMissingRuntime: without a gate, an MR file no model accepts is refused (a record of its own, not
+// an error) before any decode or model run; without an engine, the record is an error naming ONNX Runtime.
+func TestRefusalAndMissingRuntime(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mr.dcm")
 	writeGrey(t, path, "MR", 2, 2, [][]uint16{{1, 2, 3, 4}})
 	rd, eng := &countingReader{}, &countingEngine{}
@@ -269,13 +271,29 @@ func TestRefusalAndMissingRuntimeAreErrorRecords(t *testing.T) {
 	}
 	r := clf.Analyse(context.Background(), s, 0)
 	p := r.Record.Problem()
-	if r.Record.Status != StatusError || p == nil || !errors.Is(p, ErrNoModel) || r.Record.Error != p.Sentence || r.Record.Frame != 1 {
+	if r.Record.Status != StatusRefused || p == nil || !errors.Is(p, ErrNoModel) || r.Record.Reason != p.Sentence || r.Record.Error != "" ||
+		!r.Record.OutOfScope || r.Record.Model != "" || r.Record.Gate != "" || r.Record.Frame != 1 {
 		t.Fatalf("MR record %+v", r.Record)
 	}
 	if len(rd.frames) != 0 || eng.runs != 0 {
 		t.Fatalf("a refused scan was decoded %v or classified %d times", rd.frames, eng.runs)
 	}
+	// Forcing a model does not lift the tag checks: tiny-cam accepts CT and OT, not MR (overridable).
+	r = New(tinyCam(t), eng, Options{ModelID: "tiny-cam"}).Analyse(context.Background(), s, 0)
+	if r.Record.Status != StatusRefused || !r.Record.Overridable() || r.Record.Model != "tiny-cam" || eng.runs != 0 ||
+		!strings.Contains(r.Record.Reason, "tiny-cam accepts (OT, CT)") {
+		t.Fatalf("MR forced through tiny-cam: %+v", r.Record)
+	}
+	r = New(tinyCam(t), eng, Options{ModelID: "tiny-cam", AllowOutOfScope: true}).Analyse(context.Background(), s, 0)
+	if r.Record.Status != StatusOK || !r.Record.OutOfScope || !strings.Contains(r.Record.Reason, "tiny-cam accepts") || eng.runs != 1 {
+		t.Fatalf("MR forced through tiny-cam, out of scope allowed: %+v (%d runs)", r.Record, eng.runs)
+	}
 	// No engine: the record says ONNX Runtime is missing, without the command line's flags in the sentence.
+	ct := filepath.Join(t.TempDir(), "ct.dcm")
+	writeGrey(t, ct, "CT", 2, 2, [][]uint16{{1, 2, 3, 4}})
+	if s, err = clf.Open(ct); err != nil {
+		t.Fatal(err)
+	}
 	r = New(tinyCam(t), nil, Options{ModelID: "tiny-cam"}).Analyse(context.Background(), s, 0)
 	if r.Record.Status != StatusError || !strings.Contains(r.Record.Error, "ONNX Runtime") || strings.Contains(r.Record.Error, "--ort-lib") ||
 		!strings.Contains(r.Record.Problem().ForCLI(), "--ort-lib") {

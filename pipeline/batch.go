@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"time"
 
@@ -11,16 +12,17 @@ import (
 
 // Progress reports a batch's advance after every record.
 type Progress struct {
-	Done, Total, Failed int
-	Elapsed             time.Duration
+	Done, Total, Failed, Refused int
+	Elapsed                      time.Duration
 	// ETA is the estimated time left from the mean time per record so far (0 until the first record).
 	ETA  time.Duration
 	Path string // the input just finished
 }
 
-// Summary counts a finished (or cancelled) batch.
+// Summary counts a finished (or cancelled) batch: OK records (answers, out-of-scope ones given on request
+// included), Refused ones (answers too: no model may answer) and Failed ones (errors).
 type Summary struct {
-	Total, OK, Failed int
+	Total, OK, Refused, Failed int
 }
 
 // Run classifies every input, in order, and calls emit once per input with its result (error results carry only
@@ -114,9 +116,12 @@ type tally struct {
 // finish counts one result, emits it and reports progress.
 func (t *tally) finish(r Result) error {
 	t.done++
-	if r.Record.Status == StatusOK {
+	switch r.Record.Status {
+	case StatusOK:
 		t.sum.OK++
-	} else {
+	case StatusRefused:
+		t.sum.Refused++
+	default:
 		t.sum.Failed++
 	}
 	if err := t.emit(r); err != nil {
@@ -124,7 +129,7 @@ func (t *tally) finish(r Result) error {
 	}
 	if t.progress != nil {
 		el := time.Since(t.start)
-		p := Progress{Done: t.done, Total: t.sum.Total, Failed: t.sum.Failed, Elapsed: el, Path: r.Record.Path}
+		p := Progress{Done: t.done, Total: t.sum.Total, Failed: t.sum.Failed, Refused: t.sum.Refused, Elapsed: el, Path: r.Record.Path}
 		p.ETA = time.Duration(float64(el) / float64(t.done) * float64(t.sum.Total-t.done))
 		t.progress(p)
 	}
@@ -151,7 +156,7 @@ func (c *Classifier) prepareInput(ctx context.Context, in Input) prepared {
 	}
 	p := c.prepare(ctx, s, frame)
 	p.decode = time.Since(t0)
-	if p.err == nil && !c.saliencyFor(p.model) {
+	if p.err == nil && p.refusal == nil && !c.saliencyFor(p.model) {
 		// Grey and resize here, on the decode workers, so that the engine's goroutine only normalises and runs the
 		// model while the workers decode the next images. A saliency map is sized from the display image, so a
 		// model whose predictions carry one still gets that. The time goes to the preprocessing stage.
@@ -172,6 +177,10 @@ func (c *Classifier) infer(ctx context.Context, batch []prepared) []Result {
 		out[i] = Result{Record: d.rec, Decode: d.decode}
 		if d.err != nil {
 			out[i].Record.fail(d.err)
+			continue
+		}
+		if d.refusal != nil {
+			out[i].Record.refuse(d.refusal)
 			continue
 		}
 		if groups[d.model] == nil {
@@ -213,9 +222,40 @@ func (c *Classifier) infer(ctx context.Context, batch []prepared) []Result {
 			out[i].Prediction = &p
 			out[i].Image = batch[i].img
 			out[i].Record.fill(m, &p)
+			c.checkScope(&out[i], m, &batch[i])
 		}
 	}
 	return out
+}
+
+// checkScope is the step after the forward run: the answer given out of scope on request is marked, and the model's
+// out-of-scope statistics score its pooled features; a distance above the threshold refuses the answer (its
+// prediction and image are dropped: no view shows it) unless out-of-scope answers were asked for.
+func (c *Classifier) checkScope(r *Result, m *inference.Model, d *prepared) {
+	if d.outOfScope != nil {
+		r.Record.markOutOfScope(d.outOfScope)
+	}
+	if d.scope == nil {
+		return
+	}
+	sc, err := d.scope.Score(r.Prediction.Features)
+	if err != nil {
+		r.Record.fail(fmt.Errorf("out-of-scope check of model %s: %w", m.Manifest.ID, err))
+		r.Prediction, r.Image = nil, nil
+		return
+	}
+	r.Record.Scored, r.Record.ScopeScore, r.Record.ScopeThreshold = true, sc.D2, sc.Threshold
+	if sc.InScope {
+		return
+	}
+	p := scopeProblem(m, sc, d.gate)
+	switch {
+	case !c.opts.AllowOutOfScope:
+		r.Record.refuse(p)
+		r.Prediction, r.Image = nil, nil
+	case !r.Record.OutOfScope:
+		r.Record.markOutOfScope(p)
+	}
 }
 
 // errNoPrediction means the engine returned fewer predictions than images.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"strings"
 
 	"github.com/tumortracer/tumortracer/inference"
@@ -21,17 +22,27 @@ var (
 )
 
 // Chooser is the step between decoding a scan and running a model: it decides which model answers frame of s, or
-// that none may. It is the one replaceable step of model choice (the modality rule today; a content gate can
-// take its place). Choose returns an error only when the step itself failed; a decision not to classify is a
-// Choice with Refusal set.
+// that none may. It is the one replaceable step of model choice: GateChooser (content routing, tag and scope
+// checks) is the program's; ModalityChooser the rule it falls back on without a gate. Choose returns an error only
+// when the step itself failed; a decision not to classify is a Choice with Refusal set.
 type Chooser interface {
 	Choose(ctx context.Context, s *Scan, frame int) (Choice, error)
 }
 
-// Choice is a Chooser's decision: Model, or Refusal saying in a sentence why no model may answer.
+// Choice is a Chooser's decision: Model answers, or Refusal says in a sentence why no model may.
 type Choice struct {
+	// Model answers; with Refusal set it is the model that was considered (nil when the image fits none).
 	Model   *inference.Model
 	Refusal *Problem
+	// OutOfScope, with Model set and no Refusal, is the refusal the person overrode (Options.AllowOutOfScope):
+	// the answer is given and marked out of scope with this sentence.
+	OutOfScope *Problem
+	// Gate is what the gate saw (nil when no gate ran).
+	Gate *GateView
+	// Scope scores Model's pooled features after its forward run (nil: the model has no statistics, no check).
+	Scope *inference.Scope
+	// Image is frame rendered for Model when the chooser already made it (the gate saw the same image), else nil.
+	Image image.Image
 }
 
 // DefaultModels maps a DICOM Modality to the model chosen for it when no model is forced.
@@ -46,8 +57,7 @@ var DefaultModels = map[string]string{
 // accepts the modality. Anything else is refused.
 //
 // Only classifiers take part (inference.Catalogue.Classifiers): a gate is never chosen, and forcing one is refused.
-// GATE ROUTING IS NOT WIRED YET: the bundled gate (models/gate, issue 12) is loaded and listed by `models`, but no
-// Chooser runs it; a content-routing Chooser will take this one's place (Options.Chooser).
+// GateChooser uses this rule when the catalogue has no gate; with one, content chooses (see gate.go).
 type ModalityChooser struct {
 	Catalogue *inference.Catalogue
 	ModelID   string

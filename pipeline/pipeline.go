@@ -4,14 +4,16 @@
 //
 // A scan goes through the same steps wherever it comes from:
 //
-//	open (Reader) → choose a model (Chooser) → decode and render the frame for it → forward (Engine) → Record
+//	open (Reader) → choose a model (Chooser: the gate's forward run, tag checks) → decode and render the frame for
+//	it → forward (Engine) → out-of-scope check (the model's scope statistics) → Record
 //
 // Classifier.Analyse runs them for one open scan (the viewer's path); Classifier.Run runs them for a list of files,
 // decoding on worker goroutines while the engine runs batches (the batch table's and the command line's path).
-// The Reader, the Chooser and the Engine are interfaces so that a content gate can replace the modality rule and
-// a test can count opens, decodes (a Reader that opens with dicomio.WithDecodeObserver) and model runs. Frames are
-// cached by dicomio alone (see Scan). Records are written by the CSV and JSON Lines writers with the
-// same columns everywhere.
+// The Chooser is GateChooser (gate.go): content chooses the model, tags and the model's statistics can only refuse,
+// and a refusal is a record of its own (StatusRefused) with the sentence why. The Reader, the Chooser and the Engine
+// are interfaces so that a test can count opens, decodes (a Reader that opens with dicomio.WithDecodeObserver) and
+// model runs, the gate's apart from the classifiers'. Frames are cached by dicomio alone (see Scan). Records are
+// written by the CSV and JSON Lines writers with the same columns everywhere.
 package pipeline
 
 import (
@@ -48,8 +50,12 @@ const (
 
 // Options configure a Classifier.
 type Options struct {
-	// ModelID forces one model for every scan (the --model flag) when Chooser is nil; empty chooses by modality.
+	// ModelID forces one model for every scan (the --model flag) when Chooser is nil; empty chooses by content.
 	ModelID string
+	// AllowOutOfScope gives the answer of a scan that fails a check (the gate, the tags, the model's scope
+	// statistics) instead of refusing it; the record is marked OutOfScope with the refusal's sentence as Reason
+	// (--allow-out-of-scope, the window's "Show anyway").
+	AllowOutOfScope bool
 	// Saliency says which predictions carry a saliency map.
 	Saliency SaliencyMode
 	// IncludePatient adds the patient's id and name to records; off by default.
@@ -61,7 +67,8 @@ type Options struct {
 	BatchSize int
 	// Reader reads files (default Files: dicomio).
 	Reader Reader
-	// Chooser picks each scan's model (default ModalityChooser with ModelID).
+	// Chooser picks each scan's model (default GateChooser with ModelID and AllowOutOfScope on the classifier's
+	// engine).
 	Chooser Chooser
 }
 
@@ -84,11 +91,11 @@ func New(cat *inference.Catalogue, eng Engine, opts Options) *Classifier {
 	if opts.Reader == nil {
 		opts.Reader = Files{}
 	}
-	if opts.Chooser == nil {
-		opts.Chooser = ModalityChooser{Catalogue: cat, ModelID: opts.ModelID}
-	}
 	if e, ok := eng.(*inference.Engine); ok && e == nil {
 		eng = nil // a nil *Engine in the interface is still "no engine"
+	}
+	if opts.Chooser == nil {
+		opts.Chooser = GateChooser{Catalogue: cat, Engine: eng, ModelID: opts.ModelID, AllowOutOfScope: opts.AllowOutOfScope}
 	}
 	return &Classifier{cat: cat, eng: eng, opts: opts}
 }
@@ -146,12 +153,19 @@ type Result struct {
 	Decode time.Duration
 }
 
-// prepared is one scan after the steps before the forward run: its record so far and, unless err is set, the
-// chosen model and the image to classify.
+// prepared is one scan after the steps before the forward run: its record so far and, unless err or refusal is
+// set, the chosen model and the image to classify.
 type prepared struct {
 	rec   Record
 	model *inference.Model
 	img   image.Image
+	// refusal is the Chooser's refusal: the record is refused without a forward run.
+	refusal *Problem
+	// outOfScope is the refusal overridden by Options.AllowOutOfScope; scope scores the model's features; gate is
+	// what the gate saw (for the scope check's sentence).
+	outOfScope *Problem
+	scope      *inference.Scope
+	gate       *GateView
 	// input is img already grey at the model's input size (inference.ModelImage), made by Run's decode workers
 	// for models that give no saliency map under the classifier's mode; nil otherwise. prep is the time that took,
 	// part of the preprocessing stage, not of decode.
@@ -166,16 +180,27 @@ func (c *Classifier) prepare(ctx context.Context, s *Scan, frame int) prepared {
 	t0 := time.Now()
 	p := prepared{rec: c.newRecord(s, frame)}
 	choice, err := c.opts.Chooser.Choose(ctx, s, frame)
+	if err == nil {
+		if v := choice.Gate; v != nil {
+			p.gate = v
+			p.rec.Gate, p.rec.SeenAs, p.rec.SeenAsProbability = v.ID(), v.Class, v.Probability
+		}
+		if m := choice.Model; m != nil {
+			p.rec.Model, p.rec.Version = m.Manifest.ID, m.Manifest.Version
+		}
+	}
 	switch {
 	case err != nil:
 		p.err = err
 	case choice.Refusal != nil:
-		p.err = choice.Refusal
+		p.refusal = choice.Refusal
 	case choice.Model == nil:
 		p.err = fmt.Errorf("model choice: %w", ErrNoModel)
 	default:
-		p.model = choice.Model
-		p.img, p.err = DisplayImage(s, frame, &choice.Model.Manifest)
+		p.model, p.outOfScope, p.scope, p.img = choice.Model, choice.OutOfScope, choice.Scope, choice.Image
+		if p.img == nil {
+			p.img, p.err = DisplayImage(s, frame, &choice.Model.Manifest)
+		}
 	}
 	p.decode = time.Since(t0)
 	return p

@@ -124,7 +124,7 @@ func TestBatchFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantHeader := "path,status,error,model,version,device,label,probability,frame,p_alpha,p_beta,p_gamma"
+	wantHeader := "path,status,error,reason,out_of_scope,model,gate,seen_as,scope_score,version,device,label,probability,frame,p_alpha,p_beta,p_gamma"
 	if len(rows) != 6 || strings.Join(rows[0], ",") != wantHeader {
 		t.Fatalf("CSV has %d rows, header %v", len(rows), rows[0])
 	}
@@ -278,14 +278,15 @@ func TestGateIsNotAClassifier(t *testing.T) {
 		strings.Contains(p.ForWindow(), "--model") {
 		t.Fatalf("forced gate: %v", p)
 	}
-	// Through Run: a forced gate gives an error record and never reaches the engine; the columns are tiny-cam's.
+	// Through Run: a forced gate is refused (no override: there is no classifier to ask) and never reaches the
+	// engine; the columns are tiny-cam's.
 	path := filepath.Join(t.TempDir(), "film.png")
 	copyFile(t, filepath.Join(fixtures, "parity_rgb.png"), path)
 	eng := &countingEngine{}
 	var got []Result
 	New(cat, eng, Options{ModelID: "tiny-gate"}).Run(context.Background(), []Input{{Path: path}},
 		func(r Result) error { got = append(got, r); return nil }, nil)
-	if len(got) != 1 || got[0].Record.Status != StatusError || got[0].Record.Error != p.Sentence || eng.runs != 0 {
+	if len(got) != 1 || got[0].Record.Status != StatusRefused || got[0].Record.Reason != p.Sentence || got[0].Record.Overridable() || eng.runs != 0 {
 		t.Errorf("forced gate through Run: %+v, %d model runs", got, eng.runs)
 	}
 	if cols := strings.Join(ClassColumns(cat.Classifiers()), ","); cols != "alpha,beta,gamma" {
@@ -371,7 +372,7 @@ func TestWritersIncludePatientOnlyWhenAsked(t *testing.T) {
 	if strings.Contains(plain.String(), "PID-1") {
 		t.Errorf("identifiers leaked: %s", plain.String())
 	}
-	if want := "x.dcm,ok,,m,1,cpu,b,0.750000,3,0.250000,0.750000,\n"; !strings.HasSuffix(plain.String(), want) {
+	if want := "x.dcm,ok,,,false,m,,,,1,cpu,b,0.750000,3,0.250000,0.750000,\n"; !strings.HasSuffix(plain.String(), want) {
 		t.Errorf("CSV row %q, want suffix %q", plain.String(), want)
 	}
 	if !strings.Contains(withPatient.String(), "patient_id,patient_name") || !strings.Contains(withPatient.String(), "PID-1,Doe^Jane") {
@@ -379,7 +380,7 @@ func TestWritersIncludePatientOnlyWhenAsked(t *testing.T) {
 	}
 	var j bytes.Buffer
 	NewJSONWriter(&j, false).Write(ErrorRecord("y.png", errors.New(`bad "quote"`)))
-	if want := `{"path":"y.png","status":"error","error":"Bad \"quote\".","model":"","version":"","device":"","label":"","probability":null,"frame":null}` + "\n"; j.String() != want {
+	if want := `{"path":"y.png","status":"error","error":"Bad \"quote\".","reason":"","out_of_scope":false,"model":"","gate":"","seen_as":"","scope_score":null,"version":"","device":"","label":"","probability":null,"frame":null}` + "\n"; j.String() != want {
 		t.Errorf("JSON error line %q, want %q", j.String(), want)
 	}
 }

@@ -85,6 +85,8 @@ var known = []struct {
 	{inference.ErrChecksum, "The model file does not match its manifest, so the model is refused; reinstall TumorTracer or the model folder.", "", ""},
 	{inference.ErrInvalidManifest, "The model's manifest is invalid, so the model cannot be used.", "", "`tumortracer models` lists the models that load."},
 	{inference.ErrModelNotFound, "No installed model has that id.", "", "`tumortracer models` lists them."},
+	{inference.ErrScopeMismatch, "The model's out-of-scope statistics were fitted for other weights, so its answers cannot be checked and are withheld: reinstall the model or refit them (make scope).", "", ""},
+	{inference.ErrInvalidScope, "The model's out-of-scope statistics are invalid, so its answers cannot be checked and are withheld: reinstall the model.", "", ""},
 	{inference.ErrBadImage, "This image cannot be used as model input (it is empty).", "", ""},
 }
 

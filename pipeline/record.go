@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -13,8 +14,11 @@ import (
 
 // Record statuses.
 const (
-	StatusOK    = "ok"
-	StatusError = "error"
+	StatusOK = "ok"
+	// StatusRefused: no model may answer the input (the Chooser's refusal, or the model's out-of-scope check after
+	// its forward run). A refusal is an answer, not a failure: Reason says why, and the exit status stays 0.
+	StatusRefused = "refused"
+	StatusError   = "error"
 )
 
 // ClassValue is one class's probability in a record.
@@ -23,15 +27,32 @@ type ClassValue struct {
 	Probability float64
 }
 
-// Record is one input's line in the export: the columns are path, status, error, model, version, device, label,
-// probability, frame, then p_<class-id> per class, then (only when asked for) patient_id and patient_name.
+// Record is one input's line in the export: the columns are path, status, error, reason, out_of_scope, model,
+// gate, seen_as, scope_score, version, device, label, probability, frame, then p_<class-id> per class, then (only
+// when asked for) patient_id and patient_name.
 type Record struct {
-	Path                   string
-	Status                 string // StatusOK or StatusError
-	Error                  string // one sentence for people; empty when Status is ok
+	Path   string
+	Status string // StatusOK, StatusRefused or StatusError
+	Error  string // one sentence for people; set for StatusError only
+	// Reason is the refusal's sentence for a refused record, or, for an answer given although it failed a check
+	// (Options.AllowOutOfScope: --allow-out-of-scope, the window's "Show anyway"), why it is out of scope; empty
+	// otherwise.
+	Reason string
+	// OutOfScope is set on refused records and on answers given out of scope: the mark every view shows.
+	OutOfScope bool
+	// Model is the model that answered, or for a refused record the one that was considered (empty when the image
+	// fits no model); Version is its version.
 	Model, Version, Device string
-	Label                  string
-	Probability            float64 // of Label
+	// Gate is the gate that looked at the image ("gate@1.0.0"), SeenAs its class and SeenAsProbability that class's
+	// probability; empty when no gate ran (none installed, or the input failed before it).
+	Gate, SeenAs      string
+	SeenAsProbability float64
+	// ScopeScore is the squared Mahalanobis distance of the model's pooled features from its training data and
+	// ScopeThreshold the model's limit, when Scored (the model has out-of-scope statistics and its forward ran).
+	ScopeScore, ScopeThreshold float64
+	Scored                     bool
+	Label                      string
+	Probability                float64 // of Label
 	// Frame is the 1-based number of the frame classified (1 for a single-frame file); 0 when the file could not
 	// be opened.
 	Frame         int
@@ -40,7 +61,7 @@ type Record struct {
 	PatientID, PatientName string
 	// Modality is the file's DICOM Modality ("OT" for PNG/JPEG), for the window's table; not a column.
 	Modality string
-	// problem is the failure behind Error, with the hints of each front end.
+	// problem is the failure behind Error, or the refusal behind Reason, with the hints of each front end.
 	problem *Problem
 }
 
@@ -51,14 +72,40 @@ func ErrorRecord(path string, err error) Record {
 	return r
 }
 
-// Problem is the failure of an error record (nil for an ok record).
+// Problem is the failure of an error record or the refusal of a refused record, with each front end's hint (nil
+// for an ok record).
 func (r *Record) Problem() *Problem { return r.problem }
+
+// Refused reports a record no model was allowed to answer (StatusRefused). An answer given out of scope on request
+// is not refused: it is an ok record with OutOfScope set.
+func (r *Record) Refused() bool { return r.Status == StatusRefused }
+
+// Overridable reports a refusal the person may override (Options.AllowOutOfScope: --allow-out-of-scope, "Show
+// anyway"): the gate, a tag or the model's scope statistics refused the image. Refusals with no model to ask (no
+// model for the modality, a route to a model that is not installed, a gate forced as the model) are not.
+func (r *Record) Overridable() bool {
+	return r.Refused() && r.problem != nil && (errors.Is(r.problem, ErrOutOfScope) || errors.Is(r.problem, ErrOutsidePopulation))
+}
 
 // fail turns the record into an error record for err, keeping what it knows about the file.
 func (r *Record) fail(err error) {
 	r.problem = Explain(err)
-	r.Status, r.Error = StatusError, r.problem.Sentence
-	r.Model, r.Version, r.Device, r.Label, r.Probability, r.Probabilities = "", "", "", "", 0, nil
+	r.Status, r.Error, r.Reason, r.OutOfScope = StatusError, r.problem.Sentence, "", false
+	r.clearAnswer()
+	r.Model, r.Version = "", ""
+}
+
+// refuse turns the record into a refusal: p says why. The model considered, the gate's view and the scope score
+// stay, the answer goes.
+func (r *Record) refuse(p *Problem) {
+	r.problem = p
+	r.Status, r.Error, r.Reason, r.OutOfScope = StatusRefused, "", p.Sentence, true
+	r.clearAnswer()
+}
+
+// clearAnswer drops the model's answer.
+func (r *Record) clearAnswer() {
+	r.Device, r.Label, r.Probability, r.Probabilities = "", "", 0, nil
 }
 
 func (r *Record) fill(m *inference.Model, p *inference.Prediction) {
@@ -69,6 +116,11 @@ func (r *Record) fill(m *inference.Model, p *inference.Prediction) {
 	for _, c := range p.Classes {
 		r.Probabilities = append(r.Probabilities, ClassValue{ID: c.ID, Probability: c.Probability})
 	}
+}
+
+// markOutOfScope marks an answer given although it failed a check, with why.
+func (r *Record) markOutOfScope(p *Problem) {
+	r.OutOfScope, r.Reason = true, p.Sentence
 }
 
 // P returns the record's probability for class id and whether the record has it.
@@ -99,7 +151,8 @@ func ClassColumns(models []*inference.Model) []string {
 
 // Columns returns the header for the given class columns.
 func Columns(classIDs []string, includePatient bool) []string {
-	cols := []string{"path", "status", "error", "model", "version", "device", "label", "probability", "frame"}
+	cols := []string{"path", "status", "error", "reason", "out_of_scope", "model", "gate", "seen_as", "scope_score",
+		"version", "device", "label", "probability", "frame"}
 	for _, id := range classIDs {
 		cols = append(cols, "p_"+id)
 	}
@@ -118,10 +171,27 @@ func formatP(p float64) string { return strconv.FormatFloat(p, 'f', 6, 64) }
 
 // errorText is the error cell: the sentence, and for the command line its hint too.
 func errorText(r *Record, commandLine bool) string {
-	if commandLine && r.problem != nil {
+	if commandLine && r.problem != nil && r.Status == StatusError {
 		return r.problem.ForCLI()
 	}
 	return r.Error
+}
+
+// reasonText is the reason cell: the refusal's sentence, for the command line with its hint (how to get the answer
+// anyway), or the out-of-scope sentence of an answer given anyway.
+func reasonText(r *Record, commandLine bool) string {
+	if commandLine && r.problem != nil && r.Status == StatusRefused {
+		return r.problem.ForCLI()
+	}
+	return r.Reason
+}
+
+// scopeText is the scope_score cell: empty when the check did not run.
+func scopeText(r *Record) string {
+	if !r.Scored {
+		return ""
+	}
+	return strconv.FormatFloat(r.ScopeScore, 'f', 3, 64)
 }
 
 // frameText is the frame cell: empty when no frame was reached.
@@ -168,10 +238,13 @@ func (w *CSVWriter) Write(r Record) error {
 	if err := w.WriteHeader(); err != nil {
 		return err
 	}
-	row := []string{r.Path, r.Status, errorText(&r, w.CommandLine), r.Model, r.Version, r.Device, r.Label, "", frameText(&r)}
+	prob := ""
 	if r.Status == StatusOK {
-		row[7] = formatP(r.Probability)
+		prob = formatP(r.Probability)
 	}
+	row := []string{r.Path, r.Status, errorText(&r, w.CommandLine), reasonText(&r, w.CommandLine),
+		strconv.FormatBool(r.OutOfScope), r.Model, r.Gate, r.SeenAs, scopeText(&r), r.Version, r.Device, r.Label, prob,
+		frameText(&r)}
 	for _, id := range w.classes {
 		v := ""
 		if p, ok := r.P(id); ok {
@@ -202,8 +275,8 @@ func AsSpreadsheetText(cell string) string {
 }
 
 // JSONWriter writes records as JSON Lines: one object per line with the CSV's columns as fields, in the same
-// order; p_<class> fields only for the record's own model; probability and frame are null when unknown. Values
-// are written exactly as they are (no spreadsheet quoting).
+// order; p_<class> fields only for the record's own model; probability, frame and scope_score are null when
+// unknown; out_of_scope is a boolean. Values are written exactly as they are (no spreadsheet quoting).
 type JSONWriter struct {
 	// CommandLine adds the command line's hints to error fields.
 	CommandLine bool
@@ -232,6 +305,8 @@ func (w *JSONWriter) Write(r Record) error {
 		switch x := v.(type) {
 		case float64:
 			b.WriteString(formatP(x))
+		case bool:
+			b.WriteString(strconv.FormatBool(x))
 		case nil:
 			b.WriteString("null")
 		default:
@@ -243,7 +318,16 @@ func (w *JSONWriter) Write(r Record) error {
 	field(true, "path", r.Path)
 	field(false, "status", r.Status)
 	field(false, "error", errorText(&r, w.CommandLine))
+	field(false, "reason", reasonText(&r, w.CommandLine))
+	field(false, "out_of_scope", r.OutOfScope)
 	field(false, "model", r.Model)
+	field(false, "gate", r.Gate)
+	field(false, "seen_as", r.SeenAs)
+	if r.Scored {
+		field(false, "scope_score", json.Number(scopeText(&r)))
+	} else {
+		field(false, "scope_score", nil)
+	}
 	field(false, "version", r.Version)
 	field(false, "device", r.Device)
 	field(false, "label", r.Label)

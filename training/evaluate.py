@@ -183,6 +183,8 @@ def card(params, info, ing, figs, sha, dataset_desc):
     m["intended_use"] = ("Research use only - not for diagnosis. Demonstrates a viewer's classifier plumbing on "
                          "public teaching data; outputs must not inform any clinical decision.")
     m["limitations"] = params["limitations"]
+    if params.get("population"):
+        m["population"] = params["population"]  # checked from DICOM tags before the model answers (cards.yaml)
     m["sha256"] = sha
     return m
 

@@ -19,7 +19,7 @@ import (
 	"github.com/tumortracer/tumortracer/pipeline"
 )
 
-const autoModel = "Auto (by modality)"
+const autoModel = "Auto (by content)"
 
 // aiPanel shows the analysis of the frame on screen — the record its file's batch row shows, or for another frame
 // of a multi-frame file that frame's own — with model and device pickers, the model line, the frame it belongs
@@ -34,6 +34,11 @@ type aiPanel struct {
 	frameLine    *widget.Label
 	statusLine   *widget.Label
 	topLine      *widget.Label
+	// gateLine says what the gate saw (and the model's out-of-scope distance); outMark marks an answer shown
+	// although it is out of scope; anyway is "Show anyway" under a refusal.
+	gateLine     *widget.Label
+	outMark      *widget.Label
+	anyway       *widget.Button
 	bars         *fyne.Container
 	barList      []*probBar
 	overlayCheck *widget.Check
@@ -67,6 +72,15 @@ func newAIPanel(vw *viewer) *aiPanel {
 	p.statusLine = widget.NewLabel("")
 	p.statusLine.Wrapping = fyne.TextWrapWord
 	p.topLine = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	p.gateLine = widget.NewLabel("")
+	p.gateLine.Wrapping = fyne.TextWrapWord
+	p.gateLine.Hide()
+	p.outMark = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	p.outMark.Wrapping = fyne.TextWrapWord
+	p.outMark.Importance = widget.WarningImportance
+	p.outMark.Hide()
+	p.anyway = widget.NewButton("Show anyway", vw.showAnyway)
+	p.anyway.Hide()
 	p.bars = container.NewVBox()
 
 	p.overlayCheck = widget.NewCheck("Saliency overlay (S)", func(on bool) { p.applyOverlay() })
@@ -83,8 +97,11 @@ func newAIPanel(vw *viewer) *aiPanel {
 		form,
 		p.modelLine,
 		p.frameLine,
+		p.gateLine,
+		p.outMark,
 		p.topLine,
 		container.NewPadded(p.bars),
+		p.anyway,
 		p.statusLine,
 		widget.NewSeparator(),
 		p.overlayCheck,
@@ -171,7 +188,39 @@ func (p *aiPanel) clearBars() {
 	p.barList = nil
 	p.bars.Objects = nil
 	p.topLine.SetText("")
+	p.anyway.Hide()
+	p.setGate(nil)
+	p.setOutMark("")
 	p.content.Refresh()
+}
+
+// setGate says what the gate saw in the record's image and, when the model's out-of-scope statistics scored it,
+// the distance and the limit; hidden when no gate ran.
+func (p *aiPanel) setGate(rec *pipeline.Record) {
+	if rec == nil || rec.Gate == "" {
+		p.gateLine.Hide()
+		return
+	}
+	name := rec.SeenAs
+	if g := p.vw.an.gate(); g != nil {
+		name = g.className(rec.SeenAs)
+	}
+	text := fmt.Sprintf("Seen as: %s (%.0f %%), by %s", name, 100*rec.SeenAsProbability, rec.Gate)
+	if rec.Scored {
+		text += fmt.Sprintf("\nOut-of-scope distance %.1f (the model's limit %.1f)", rec.ScopeScore, rec.ScopeThreshold)
+	}
+	p.gateLine.SetText(text)
+	p.gateLine.Show()
+}
+
+// setOutMark shows the out-of-scope mark of an answer given anyway, with why ("" hides it).
+func (p *aiPanel) setOutMark(reason string) {
+	if reason == "" {
+		p.outMark.Hide()
+		return
+	}
+	p.outMark.SetText("OUT OF SCOPE — shown anyway: " + reason)
+	p.outMark.Show()
 }
 
 // showUnavailable says why nothing can be classified (ONNX Runtime missing, no models).
@@ -199,6 +248,32 @@ func (p *aiPanel) showRunning() {
 	p.statusLine.SetText("Classifying…")
 }
 
+// showRefused shows a refusal: its sentence where the bars would be, what the gate saw, and "Show anyway" when the
+// person may ask for the answer (and has not yet).
+func (p *aiPanel) showRefused(a *analysis, frameNote string) {
+	p.clearBars()
+	rec := &a.rec
+	if rec.Model != "" {
+		p.modelLine.SetText(fmt.Sprintf("Model: none answers (%s %s was considered)", rec.Model, rec.Version))
+	} else {
+		p.modelLine.SetText("Model: none answers this image")
+	}
+	p.setFrameNote(frameNote)
+	p.setGate(rec)
+	p.topLine.SetText("Refused")
+	sentence := widget.NewLabel(rec.Reason)
+	sentence.Wrapping = fyne.TextWrapWord
+	sentence.Importance = widget.WarningImportance
+	p.bars.Objects = []fyne.CanvasObject{sentence}
+	p.statusLine.Importance = widget.LowImportance
+	p.statusLine.SetText("")
+	if rec.Overridable() && !p.vw.anyway[rec.Path] {
+		p.anyway.Show()
+		p.statusLine.SetText("“Show anyway” gives the model's answer, marked out of scope wherever it appears.")
+	}
+	p.content.Refresh()
+}
+
 // showError shows a failed record's sentence, in the window's words.
 func (p *aiPanel) showError(a *analysis, frameNote string) {
 	p.clearBars()
@@ -212,8 +287,15 @@ func (p *aiPanel) showError(a *analysis, frameNote string) {
 // the result, and for a multi-frame file the frame it belongs to.
 func (p *aiPanel) showResult(a *analysis, m modelInfo, frameNote string) {
 	rec := &a.rec
+	p.anyway.Hide()
 	p.modelLine.SetText(fmt.Sprintf("Model: %s %s (%s) on %s", m.Title, rec.Version, m.ID, strings.ToUpper(rec.Device)))
 	p.setFrameNote(frameNote)
+	p.setGate(rec)
+	if rec.OutOfScope {
+		p.setOutMark(rec.Reason)
+	} else {
+		p.setOutMark("")
+	}
 	p.barList = p.barList[:0]
 	objs := make([]fyne.CanvasObject, 0, len(rec.Probabilities))
 	for i, c := range rec.Probabilities {

@@ -28,8 +28,11 @@ func analysisOf(r pipeline.Result) *analysis {
 	return a
 }
 
-// failed reports an error record.
+// failed reports a record without an answer: an error or a refusal.
 func (a *analysis) failed() bool { return a.rec.Status != pipeline.StatusOK }
+
+// refused reports a refusal: no model may answer the image (Reason says why).
+func (a *analysis) refused() bool { return a.rec.Refused() }
 
 // sentence is what the window says about a failed record (its sentence and the window's hint).
 func (a *analysis) sentence() string {
@@ -78,10 +81,10 @@ func (vw *viewer) refreshAnalysis() {
 // analyseRecord makes the file's record from the open scan and finishes its batch row with it.
 func (vw *viewer) analyseRecord(row *batchRow) {
 	gen := vw.batch.claim(row)
-	s, model := vw.scan, vw.modelID
+	s, model, allow := vw.scan, vw.modelID, vw.anyway[vw.path]
 	vw.ai.showRunning()
 	go func() {
-		res := vw.an.Analyse(context.Background(), s, pipeline.AnalysisFrame(s), model)
+		res := vw.an.Analyse(context.Background(), s, pipeline.AnalysisFrame(s), model, allow)
 		vw.onUI(func() { vw.batch.finish(row, gen, analysisOf(res)) })
 	}()
 }
@@ -93,10 +96,10 @@ func (vw *viewer) analyseFrame(frame int) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	vw.frameCancel = cancel
-	s, model := vw.scan, vw.modelID
+	s, model, allow := vw.scan, vw.modelID, vw.anyway[vw.path]
 	vw.ai.showRunning()
 	go func() {
-		res := vw.an.Analyse(ctx, s, frame, model)
+		res := vw.an.Analyse(ctx, s, frame, model, allow)
 		if ctx.Err() != nil {
 			return
 		}
@@ -140,14 +143,28 @@ func (vw *viewer) reanalyse() {
 	}
 }
 
+// showAnyway makes the shown file's record (and the shown frame's analysis) again with the refused answer allowed:
+// the person insists, and every view then shows the answer marked out of scope.
+func (vw *viewer) showAnyway() {
+	if vw.scan == nil {
+		return
+	}
+	vw.anyway[vw.path] = true
+	vw.reanalyse()
+}
+
 // display puts an analysis in the AI panel and its saliency map in the overlay.
 func (vw *viewer) display(a *analysis) {
 	vw.shown = a
 	note := vw.frameNote(a)
-	if a.failed() {
+	switch {
+	case a.refused():
+		vw.ai.showRefused(a, note)
+		vw.view.SetSaliency(nil)
+	case a.failed():
 		vw.ai.showError(a, note)
 		vw.view.SetSaliency(nil)
-	} else {
+	default:
 		m, ok := vw.an.model(a.rec.Model)
 		if !ok {
 			m = modelInfo{ID: a.rec.Model, Version: a.rec.Version, Title: a.rec.Model, PositiveClass: -1}

@@ -47,6 +47,7 @@ type analyst struct {
 	started chan struct{}
 	cat     *inference.Catalogue
 	models  []modelInfo
+	gateM   *modelInfo // the catalogue's gate, nil without one
 
 	// run is held for reading by every classification and for writing while the engine is replaced.
 	run sync.RWMutex
@@ -85,10 +86,14 @@ func (a *analyst) load(device string) {
 		fmt.Fprintf(os.Stderr, "tumortracer: model skipped: %v\n", p)
 	}
 	a.cat = cat
-	// The Model list offers classifiers only: the gate decides, it does not answer (its routing is not wired yet:
-	// see pipeline.ModalityChooser).
+	// The Model list offers classifiers only: the gate decides which may answer, it answers nothing itself
+	// (pipeline.GateChooser).
 	for _, m := range cat.Classifiers() {
 		a.models = append(a.models, infoOf(m))
+	}
+	if g := cat.Gate(); g != nil {
+		info := infoOf(g)
+		a.gateM = &info
 	}
 	dev, err := inference.ParseDevice(device)
 	if err != nil {
@@ -125,6 +130,14 @@ func (a *analyst) Models() []modelInfo {
 		return nil
 	}
 	return a.models
+}
+
+// gate returns the card of the gate that routes images (nil before the start-up has finished, or without one).
+func (a *analyst) gate() *modelInfo {
+	if !a.isStarted() {
+		return nil
+	}
+	return a.gateM
 }
 
 // model returns the card of the model with id.
@@ -212,18 +225,20 @@ func (a *analyst) Open(path string) (*pipeline.Scan, error) {
 	return pipeline.Open(a.parts.reader, path)
 }
 
-// classifier is the pipeline on the current engine; the caller holds run for reading while it is used.
-func (a *analyst) classifier(modelID string, sal pipeline.SaliencyMode, workers, batch int) *pipeline.Classifier {
+// classifier is the pipeline on the current engine; the caller holds run for reading while it is used. allow gives
+// the answers of images that fail a check, marked out of scope ("Show anyway").
+func (a *analyst) classifier(modelID string, allow bool, sal pipeline.SaliencyMode, workers, batch int) *pipeline.Classifier {
 	var eng pipeline.Engine
 	if a.eng != nil {
 		eng = a.eng
 	}
-	return pipeline.New(a.cat, eng, pipeline.Options{ModelID: modelID, Saliency: sal, IncludePatient: true,
-		Reader: a.parts.reader, Workers: workers, BatchSize: batch})
+	return pipeline.New(a.cat, eng, pipeline.Options{ModelID: modelID, AllowOutOfScope: allow, Saliency: sal,
+		IncludePatient: true, Reader: a.parts.reader, Workers: workers, BatchSize: batch})
 }
 
-// Analyse classifies frame of a scan the viewer opened, with modelID ("" = by modality) and a saliency map.
-func (a *analyst) Analyse(ctx context.Context, s *pipeline.Scan, frame int, modelID string) pipeline.Result {
+// Analyse classifies frame of a scan the viewer opened, with modelID ("" = chosen by content) and a saliency map;
+// allow is the person's "Show anyway" for this file.
+func (a *analyst) Analyse(ctx context.Context, s *pipeline.Scan, frame int, modelID string, allow bool) pipeline.Result {
 	if err := a.wait(ctx); err != nil {
 		return pipeline.Result{Record: pipeline.ErrorRecord(s.Path, err)}
 	}
@@ -232,7 +247,7 @@ func (a *analyst) Analyse(ctx context.Context, s *pipeline.Scan, frame int, mode
 	}
 	a.run.RLock()
 	defer a.run.RUnlock()
-	return a.classifier(modelID, pipeline.SaliencyAll, 1, 1).Analyse(ctx, s, frame)
+	return a.classifier(modelID, allow, pipeline.SaliencyAll, 1, 1).Analyse(ctx, s, frame)
 }
 
 // Batch classifies files for the batch table through the pipeline's batch runner (decode on two goroutines
@@ -252,7 +267,7 @@ func (a *analyst) Batch(ctx context.Context, inputs []pipeline.Input, modelID st
 	a.run.RLock()
 	defer a.run.RUnlock()
 	// Small batches keep few decoded images in flight: the window stays responsive and memory low.
-	_, err := a.classifier(modelID, pipeline.SaliencyCAM, 2, 4).Run(ctx, inputs, func(r pipeline.Result) error {
+	_, err := a.classifier(modelID, false, pipeline.SaliencyCAM, 2, 4).Run(ctx, inputs, func(r pipeline.Result) error {
 		r.Image = nil // the row keeps the record and the small saliency grid only
 		emit(r)
 		return nil

@@ -47,7 +47,7 @@ func TestAnalystClassifiesWithSaliency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := an.Analyse(context.Background(), s, 0, "tiny-cam")
+	r := an.Analyse(context.Background(), s, 0, "tiny-cam", false)
 	rec := r.Record
 	if rec.Status != pipeline.StatusOK || rec.Model != "tiny-cam" || rec.Version != "0.0.1" || rec.Device != "cpu" || rec.Frame != 1 {
 		t.Fatalf("record %+v", rec)
@@ -116,14 +116,14 @@ func TestExportColumnsAndPatientTick(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := "path,status,error,model,version,device,label,probability,frame,p_normal,p_pneumonia"
+		want := "path,status,error,reason,out_of_scope,model,gate,seen_as,scope_score,version,device,label,probability,frame,p_normal,p_pneumonia"
 		if include {
 			want += ",patient_id,patient_name"
 		}
 		if got := strings.Join(rows[0], ","); got != want {
 			t.Fatalf("include=%v: header %q, want %q", include, got, want)
 		}
-		if len(rows) != 4 || rows[1][0] != "a.dcm" || rows[1][6] != "pneumonia" || rows[1][8] != "2" || rows[1][10] != "0.500000" || rows[2][1] != "error" {
+		if len(rows) != 4 || rows[1][0] != "a.dcm" || rows[1][11] != "pneumonia" || rows[1][13] != "2" || rows[1][15] != "0.500000" || rows[2][1] != "error" {
 			t.Fatalf("include=%v: rows %q", include, rows)
 		}
 		// A file named like a formula is text in the spreadsheet.

@@ -25,10 +25,11 @@ const (
 	rowDone
 	rowFailed
 	rowCancelled
+	rowRefused // no model may answer: the record says why (an answer, not a failure)
 )
 
 func (s rowStatus) String() string {
-	return [...]string{"queued", "running", "done", "failed", "cancelled"}[s]
+	return [...]string{"queued", "running", "done", "failed", "cancelled", "refused"}[s]
 }
 
 // batchRow is one queued file. It keeps its analysis only — the record and a small saliency grid, never the scan
@@ -148,8 +149,13 @@ func (p *batchPanel) cell(r *batchRow, col int) string {
 	case 1:
 		return a.rec.Modality
 	case 2:
-		if r.status == rowFailed {
+		switch {
+		case r.status == rowFailed:
 			return "failed: " + a.sentence()
+		case r.status == rowRefused:
+			return "refused: " + a.rec.Reason
+		case a.rec.OutOfScope:
+			return "done, out of scope (shown anyway): " + a.rec.Reason
 		}
 		return r.status.String()
 	case 3:
@@ -359,9 +365,12 @@ func (p *batchPanel) finish(r *batchRow, gen int, a *analysis) {
 	}
 	r.result = a
 	r.byViewer, r.analysing = false, false
-	if a.failed() {
+	switch {
+	case a.refused():
+		r.status = rowRefused
+	case a.failed():
 		r.status = rowFailed
-	} else {
+	default:
 		r.status = rowDone
 	}
 	p.finished++
@@ -403,11 +412,11 @@ func (p *batchPanel) cancelRun() {
 	}
 }
 
-// counts returns how many rows are done, failed and still queued.
+// counts returns how many rows are done (answered or refused), failed and still queued.
 func (p *batchPanel) counts() (done, failed, queued int) {
 	for _, r := range p.rows {
 		switch r.status {
-		case rowDone:
+		case rowDone, rowRefused:
 			done++
 		case rowFailed:
 			failed++
@@ -428,6 +437,9 @@ func (p *batchPanel) refreshProgress() {
 	done, failed, queued := p.counts()
 	p.progress.SetValue(float64(done+failed) / float64(total))
 	text := fmt.Sprintf("%d / %d classified", done+failed, total)
+	if refused := p.refusedCount(); refused > 0 {
+		text += fmt.Sprintf(", %d refused", refused)
+	}
 	if failed > 0 {
 		text += fmt.Sprintf(", %d failed", failed)
 	}
@@ -441,11 +453,22 @@ func (p *batchPanel) refreshProgress() {
 	p.count.SetText(text)
 }
 
+// refusedCount is the number of refused rows.
+func (p *batchPanel) refusedCount() int {
+	n := 0
+	for _, r := range p.rows {
+		if r.status == rowRefused {
+			n++
+		}
+	}
+	return n
+}
+
 // records returns the finished rows' records in table order.
 func (p *batchPanel) records() []pipeline.Record {
 	out := make([]pipeline.Record, 0, len(p.rows))
 	for _, r := range p.rows {
-		if (r.status == rowDone || r.status == rowFailed) && r.result != nil {
+		if (r.status == rowDone || r.status == rowFailed || r.status == rowRefused) && r.result != nil {
 			out = append(out, r.result.rec)
 		}
 	}

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -52,7 +53,7 @@ func infoOf(m *inference.Model) modelInfo {
 			info.PositiveClass = i
 		}
 	}
-	info.Card = cardText(&man)
+	info.Card = cardText(&man) + scopeText(m)
 	info.Figures = figures(m)
 	return info
 }
@@ -82,6 +83,28 @@ func cardText(m *inference.Manifest) string {
 	if len(e.Confusion) > 0 {
 		fmt.Fprintf(&b, "Confusion (rows = truth, columns = prediction): %v\n", e.Confusion)
 	}
+	switch p := m.Population; {
+	case p != nil:
+		fmt.Fprintf(&b, "\nPopulation (checked from DICOM tags before the model answers)\n%s\n", p.Description)
+		if p.AgeYears != nil {
+			fmt.Fprintf(&b, "  Age: %s\n", p.AgeYears)
+		}
+		for _, f := range []struct {
+			name string
+			list []string
+		}{{"View", p.Views}, {"Body part", p.BodyParts}, {"Plane", p.Planes}} {
+			if len(f.list) > 0 {
+				fmt.Fprintf(&b, "  %s: %s\n", f.name, strings.Join(f.list, ", "))
+			}
+		}
+		if p.Unchecked != "" {
+			fmt.Fprintf(&b, "  %s\n", p.Unchecked)
+		}
+	case m.IsGate():
+		fmt.Fprintf(&b, "\nRoutes: %s; anything else is refused.\n", routesText(m))
+	default:
+		b.WriteString("\nPopulation: not declared, so no population check runs for this model.\n")
+	}
 	t := m.Training
 	fmt.Fprintf(&b, "\nTraining data: %s\nLicence: %s\n", t.Data, t.Licence)
 	if t.Removed != "" {
@@ -95,6 +118,34 @@ func cardText(m *inference.Manifest) string {
 	}
 	b.WriteString("\n" + about.Disclaimer)
 	return b.String()
+}
+
+// routesText lists a gate's routes in class order: "Chest radiograph → cxr-pneumonia, …".
+func routesText(m *inference.Manifest) string {
+	var parts []string
+	for _, c := range m.Classes {
+		if id, ok := m.Routes[c.ID]; ok {
+			parts = append(parts, c.Name+" → "+id)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// scopeText is the card's line on the model's out-of-scope statistics: the threshold and how it was chosen, or
+// why there is no check.
+func scopeText(m *inference.Model) string {
+	if m.Manifest.IsGate() {
+		return ""
+	}
+	sc, err := m.Scope()
+	switch {
+	case errors.Is(err, inference.ErrNoScope):
+		return "\n\nOut-of-scope statistics: none, so no distance check runs for this model."
+	case err != nil:
+		return "\n\nOut-of-scope statistics: unusable (" + err.Error() + "); the model's answers are withheld."
+	}
+	return fmt.Sprintf("\n\nOut-of-scope statistics: %s on the pooled features, limit %.1f (%s).", sc.Spec.Method,
+		sc.Spec.Threshold, sc.Spec.ThresholdRule)
 }
 
 // figures reads the card's ROC and confusion-matrix images from the model folder when they exist.

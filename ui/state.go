@@ -24,15 +24,21 @@ type uiState struct {
 	FirstImageNS int64 `json:"first_image_ns,omitempty"`
 	ResultNS     int64 `json:"result_ns,omitempty"`
 
-	File       string    `json:"file,omitempty"`
-	Modality   string    `json:"modality,omitempty"`
-	View       rect      `json:"view"`
-	Image      rect      `json:"image"` // the drawn image, clipped to the view
-	Window     string    `json:"window,omitempty"`
-	ModelLine  textRect  `json:"model_line"`
-	Disclaimer textRect  `json:"disclaimer"`
-	Top        string    `json:"top,omitempty"`
-	Error      string    `json:"error,omitempty"`
+	File       string   `json:"file,omitempty"`
+	Modality   string   `json:"modality,omitempty"`
+	View       rect     `json:"view"`
+	Image      rect     `json:"image"` // the drawn image, clipped to the view
+	Window     string   `json:"window,omitempty"`
+	ModelLine  textRect `json:"model_line"`
+	Disclaimer textRect `json:"disclaimer"`
+	Top        string   `json:"top,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	// Refusal is the refusal sentence shown where the bars would be; Gate the line saying what the gate saw;
+	// OutOfScope the mark of an answer shown anyway; ShowAnyway whether the button is offered.
+	Refusal    string    `json:"refusal,omitempty"`
+	Gate       string    `json:"gate,omitempty"`
+	OutOfScope string    `json:"out_of_scope,omitempty"`
+	ShowAnyway bool      `json:"show_anyway,omitempty"`
 	Bars       []barRect `json:"bars,omitempty"`
 	RenderMS   float64   `json:"render_ms"`
 
@@ -164,6 +170,17 @@ func (s *stateWriter) capture(vw *viewer) {
 	s.st.ModelLine = textRect{Text: vw.ai.modelLine.Text, rect: toRect(vw.ai.modelLine)}
 	s.st.Disclaimer = textRect{Text: vw.ai.disclaimer.Text, rect: toRect(vw.ai.disclaimer)}
 	s.st.Top = vw.ai.topLine.Text
+	s.st.Refusal, s.st.Gate, s.st.OutOfScope = "", "", ""
+	if a := vw.shown; a != nil && a.refused() {
+		s.st.Refusal = a.rec.Reason
+	}
+	if vw.ai.gateLine.Visible() {
+		s.st.Gate = vw.ai.gateLine.Text
+	}
+	if vw.ai.outMark.Visible() {
+		s.st.OutOfScope = vw.ai.outMark.Text
+	}
+	s.st.ShowAnyway = vw.ai.anyway.Visible()
 	s.st.Error = ""
 	if imp := vw.ai.statusLine.Importance; imp == widget.DangerImportance || imp == widget.WarningImportance {
 		s.st.Error = vw.ai.statusLine.Text

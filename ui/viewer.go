@@ -48,7 +48,10 @@ type viewer struct {
 	series   []string // files of the shown file's folder that are in the batch, in the order they were queued
 	seriesAt int
 	hover    string
-	modelID  string // "" = pick by modality
+	modelID  string // "" = chosen by content (the gate)
+	// anyway holds the files whose answer the person asked for although the gate or a check refused them ("Show
+	// anyway"): their records are made again with out-of-scope answers allowed, and marked so.
+	anyway map[string]bool
 
 	// shown is the analysis in the AI panel and the overlay; frameResults holds the on-demand analyses of the
 	// scan's other frames (the file's own record lives in its batch row).
@@ -63,7 +66,7 @@ type viewer struct {
 
 // newViewer builds the window's content; it does not show the window.
 func newViewer(a fyne.App, w fyne.Window, an *analyst, b about.Build) *viewer {
-	vw := &viewer{app: a, win: w, an: an, build: b, frameResults: map[int]*analysis{}}
+	vw := &viewer{app: a, win: w, an: an, build: b, frameResults: map[int]*analysis{}, anyway: map[string]bool{}}
 	vw.view = newImageView()
 	vw.view.onChange = vw.refreshCorners
 	vw.view.onHover = func(s string) { vw.hover = s; vw.refreshCorners() }
