@@ -153,3 +153,28 @@ func TestAgeFromBirthDate(t *testing.T) {
 		t.Errorf("ACR-NEMA date: %v %v", d, ok)
 	}
 }
+
+// TestAgePlaceholders: what de-identification leaves in place of an age states none — Patient's Age "000Y" (the
+// corpus's anonymised adult chest CTs carry it; an infant's age is given in months, weeks or days) and ages above
+// MaxAge (birth date 19000101) — so the birth date is used instead, or no age at all.
+func TestAgePlaceholders(t *testing.T) {
+	for _, c := range []struct {
+		m     Metadata
+		years float64
+		from  string
+		ok    bool
+	}{
+		{Metadata{PatientAge: "000Y"}, 0, "", false},
+		{Metadata{PatientAge: "000Y", PatientBirthDate: "19800101", StudyDate: "20200101"}, 40, AgeFromBirthDate, true},
+		{Metadata{PatientAge: "011M"}, 11.0 / 12, AgeFromPatientAge, true},
+		{Metadata{PatientAge: "000D"}, 0, AgeFromPatientAge, true}, // a newborn on the day of birth
+		{Metadata{PatientAge: "150Y"}, 0, "", false},
+		{Metadata{PatientBirthDate: "19000101", StudyDate: "20190416"}, 0, "", false},
+		{Metadata{PatientBirthDate: "19400305", StudyDate: "20040826"}, 64.47, AgeFromBirthDate, true},
+	} {
+		y, from, ok := c.m.Age()
+		if ok != c.ok || from != c.from || !approx(y, c.years, 0.01) {
+			t.Errorf("%+v: age %v from %q (%v), want %v from %q (%v)", c.m, y, from, ok, c.years, c.from, c.ok)
+		}
+	}
+}

@@ -36,8 +36,9 @@ func (m *Metadata) Age() (years float64, from string, ok bool) {
 	return y, AgeFromBirthDate, true
 }
 
-// MaxAge is the oldest age in years Age believes; older ones are placeholders.
-const MaxAge = 125
+// MaxAge is the oldest age in years Age believes: older ones are placeholders (a birth date of 19000101 makes any
+// study after 2010 older), while a real patient older than 110 is about one in five million.
+const MaxAge = 110
 
 // ParseAge reads an Age String (PS3.5 6.2, AS: "045Y", "006M", "003W", "010D") as years; writers that drop the
 // leading zeros ("45Y") are accepted too. ok is false for anything else (a bare number has no unit).

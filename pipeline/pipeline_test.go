@@ -186,7 +186,7 @@ func TestBatchFolder(t *testing.T) {
 		t.Errorf("checked %d reference cases, want 2", checked)
 	}
 	// CSV cells carry the same numbers.
-	if rows[1][1] != "ok" || rows[1][7] == "" || rows[1][8] != "1" || rows[2][1] != "error" || rows[2][7] != "" {
+	if rows[1][1] != "ok" || rows[1][12] == "" || rows[1][13] != "1" || rows[2][1] != "error" || rows[2][12] != "" {
 		t.Errorf("CSV rows: %v / %v", rows[1], rows[2])
 	}
 }
