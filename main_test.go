@@ -17,9 +17,12 @@ import (
 // TestBuiltBinaryClassifies is the README's path as a newcomer walks it: `make build` (which `make test` runs
 // first), then `./bin/tumortracer classify --model cxr-pneumonia FILE`, with no TUMORTRACER_ORT_LIB (make test
 // exports it; a user has none) and no LD_LIBRARY_PATH, from a working directory outside the checkout. The binary
-// must find ONNX Runtime through its own lookup (bin/lib, which make build links to lib/) and classify a phantom
-// drawn by packaging/phantom. A copy of the same binary in a folder without lib/ must fail with the library's
-// sentence: that proves the success came from bin/lib and not from a library somewhere on the system.
+// must find ONNX Runtime through its own lookup (bin/lib, which make build links to lib/) and run the gate and the
+// model on a phantom drawn by packaging/phantom. The gate sees no chest film in the drawing (it looks like a CT
+// slice to it), so the answer comes only with --allow-out-of-scope and is marked out of scope; without it the
+// phantom is refused with the reason (exit 0: a refusal is an answer). A copy of the same binary in a folder
+// without lib/ must fail with the library's sentence: that proves the success came from bin/lib and not from a
+// library somewhere on the system.
 func TestBuiltBinaryClassifies(t *testing.T) {
 	bin := testenv.Binary(t)
 	away := t.TempDir()
@@ -40,11 +43,17 @@ func TestBuiltBinaryClassifies(t *testing.T) {
 	}
 
 	code, stdout, stderr := run(bin, "classify", "--model", "cxr-pneumonia", "phantom-chest-xray.dcm")
+	if rec := onlyRecord(t, stdout); code != 0 || rec["status"] != "refused" || rec["seen_as"] == "" || rec["gate"] == "" ||
+		!strings.Contains(rec["reason"], "--allow-out-of-scope") {
+		t.Fatalf("%s classify --model cxr-pneumonia phantom-chest-xray.dcm: exit %d, want 0 and a refusal with its reason\nstdout:\n%s\nstderr:\n%s",
+			bin, code, stdout, stderr)
+	}
+	code, stdout, stderr = run(bin, "classify", "--model", "cxr-pneumonia", "--allow-out-of-scope", "phantom-chest-xray.dcm")
 	if code != 0 {
-		t.Fatalf("%s classify --model cxr-pneumonia phantom-chest-xray.dcm: exit %d\nstdout:\n%s\nstderr:\n%s", bin, code, stdout, stderr)
+		t.Fatalf("%s classify --model cxr-pneumonia --allow-out-of-scope phantom-chest-xray.dcm: exit %d\nstdout:\n%s\nstderr:\n%s", bin, code, stdout, stderr)
 	}
 	rec := onlyRecord(t, stdout)
-	for col, want := range map[string]string{"path": "phantom-chest-xray.dcm", "status": "ok", "error": "", "model": "cxr-pneumonia"} {
+	for col, want := range map[string]string{"path": "phantom-chest-xray.dcm", "status": "ok", "error": "", "model": "cxr-pneumonia", "out_of_scope": "true"} {
 		if rec[col] != want {
 			t.Errorf("column %s = %q, want %q (record %v)", col, rec[col], want, rec)
 		}

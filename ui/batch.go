@@ -436,7 +436,7 @@ func (p *batchPanel) refreshProgress() {
 	}
 	done, failed, queued := p.counts()
 	p.progress.SetValue(float64(done+failed) / float64(total))
-	text := fmt.Sprintf("%d / %d classified", done+failed, total)
+	text := fmt.Sprintf("%d / %d done", done+failed, total)
 	if refused := p.refusedCount(); refused > 0 {
 		text += fmt.Sprintf(", %d refused", refused)
 	}

@@ -54,15 +54,20 @@ func testCatalogue() (*inference.Catalogue, error) {
 }
 
 // scriptedEngine answers every image: P(pneumonia) is 0.7, or from pneumonia(image) when set; with saliency, a
-// 4×4 map with one hot cell. It counts runs and images.
+// 4×4 map with one hot cell. A gate (gateCatalogue's) calls an image 13 pixels wide "other" and any other image a
+// chest radiograph, at 0.9. It counts runs and images, the gate's apart (gateRuns).
 type scriptedEngine struct {
 	mu           sync.Mutex
 	runs, images int
+	gateRuns     int
 	delay        time.Duration
 	pneumonia    func(image.Image) float64
 }
 
 func (e *scriptedEngine) Classify(ctx context.Context, m *inference.Model, imgs []image.Image, saliency bool) ([]inference.Prediction, error) {
+	if m.Manifest.IsGate() {
+		return e.gate(m, imgs), nil
+	}
 	e.mu.Lock()
 	e.runs++
 	e.images += len(imgs)
@@ -97,6 +102,23 @@ func (e *scriptedEngine) Classify(ctx context.Context, m *inference.Model, imgs 
 	return out, nil
 }
 
+// gate answers for gateCatalogue's gate.
+func (e *scriptedEngine) gate(m *inference.Model, imgs []image.Image) []inference.Prediction {
+	e.mu.Lock()
+	e.gateRuns++
+	e.mu.Unlock()
+	out := make([]inference.Prediction, len(imgs))
+	for i, img := range imgs {
+		label, other := "chest-radiograph", 0.1
+		if img.Bounds().Dx() == 13 {
+			label, other = "other", 0.9
+		}
+		out[i] = inference.Prediction{ModelID: m.Manifest.ID, Device: "cpu", Label: label, Probability: 0.9,
+			Classes: []inference.ClassProbability{{ID: "chest-radiograph", Probability: 1 - other}, {ID: "other", Probability: other}}}
+	}
+	return out
+}
+
 func (e *scriptedEngine) Close() error { return nil }
 
 func (e *scriptedEngine) counts() (runs, images int) {
@@ -128,6 +150,37 @@ func (r *countingReader) counts() (opens int, frames []int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.opened), append([]int(nil), r.frames...)
+}
+
+// gateManifest is a gate routing chest radiographs to cxr-test and refusing the rest.
+const gateManifest = `id: test-gate
+version: 0.9.0
+title: Test gate
+task: gate
+modalities: [OT, CR, DX, CT]
+input: {name: image, layout: NCHW, channels: 1, height: 16, width: 16}
+preprocessing: {grayscale: pil-luma, resize: linear, mean: [0.5], std: [0.25]}
+outputs: {logits: logits, kind: logits, temperature: 1.0}
+classes:
+  - {id: chest-radiograph, name: Chest radiograph}
+  - {id: other, name: Other}
+routes: {chest-radiograph: cxr-test}
+evaluation: {dataset: none, n: 0, accuracy: 0, macro_f1: 0, auc: 0, sensitivity: 0, specificity: 0, ece: 0, threshold: 0, files: ""}
+training: {data: "none", licence: "CC0"}
+intended_use: "A test gate."
+limitations: ["Scripted answers."]
+sha256: `
+
+// gateCatalogue is testCatalogue's cxr-test, with a child-only population, behind gateManifest's gate.
+func gateCatalogue() (*inference.Catalogue, error) {
+	onnx := []byte("scripted engine: no ONNX")
+	sum := hex.EncodeToString(func() []byte { s := sha256.Sum256(onnx); return s[:] }())
+	return inference.LoadCatalogue(fstest.MapFS{
+		"cxr-test/model.yaml": {Data: []byte(testManifest + sum + "\npopulation: {description: Children., age_years: {min: 1, max: 5}}\n")},
+		"cxr-test/model.onnx": {Data: onnx},
+		"gate/model.yaml":     {Data: []byte(gateManifest + sum + "\n")},
+		"gate/model.onnx":     {Data: onnx},
+	})
 }
 
 // scriptedParts are the test catalogue, eng (or, with engineErr, an engine that cannot start) and rd.

@@ -35,7 +35,7 @@ type uiState struct {
 	Error      string   `json:"error,omitempty"`
 	// Refusal is the refusal sentence shown where the bars would be; Gate the line saying what the gate saw;
 	// OutOfScope the mark of an answer shown anyway; ShowAnyway whether the button is offered.
-	Refusal    string    `json:"refusal,omitempty"`
+	Refusal    *textRect `json:"refusal,omitempty"`
 	Gate       string    `json:"gate,omitempty"`
 	OutOfScope string    `json:"out_of_scope,omitempty"`
 	ShowAnyway bool      `json:"show_anyway,omitempty"`
@@ -170,9 +170,9 @@ func (s *stateWriter) capture(vw *viewer) {
 	s.st.ModelLine = textRect{Text: vw.ai.modelLine.Text, rect: toRect(vw.ai.modelLine)}
 	s.st.Disclaimer = textRect{Text: vw.ai.disclaimer.Text, rect: toRect(vw.ai.disclaimer)}
 	s.st.Top = vw.ai.topLine.Text
-	s.st.Refusal, s.st.Gate, s.st.OutOfScope = "", "", ""
-	if a := vw.shown; a != nil && a.refused() {
-		s.st.Refusal = a.rec.Reason
+	s.st.Refusal, s.st.Gate, s.st.OutOfScope = nil, "", ""
+	if a := vw.shown; a != nil && a.refused() && len(vw.ai.bars.Objects) == 1 {
+		s.st.Refusal = &textRect{Text: a.rec.Reason, rect: toRect(vw.ai.bars.Objects[0])}
 	}
 	if vw.ai.gateLine.Visible() {
 		s.st.Gate = vw.ai.gateLine.Text

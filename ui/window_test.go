@@ -27,7 +27,7 @@ func repoRoot(t testing.TB) string {
 	return abs
 }
 
-// windowCase is one real-window run: a file, and the model expected to classify it.
+// windowCase is one real-window run: a file, and the model expected to classify it ("" when the gate refuses it).
 type windowCase struct {
 	name, file string
 	overlay    bool
@@ -35,10 +35,11 @@ type windowCase struct {
 	modelID    string
 }
 
-// TestRealWindow starts the built viewer under Xvfb on a chest CR and a CT, waits for the classification, takes a
-// screenshot with xwd and checks from its pixels that the image, the probability bars, the model line and the
-// research-use line are on screen where the viewer says they are (TUMORTRACER_UI_STATE). Screenshots are kept in
-// artifacts/ui/ at the repository root (git-ignored).
+// TestRealWindow starts the built viewer under Xvfb on a chest CR, a chest CT slice and a head CT, waits for the
+// decision, takes a screenshot with xwd and checks from its pixels that the image, the probability bars, the model
+// line and the research-use line are on screen where the viewer says they are (TUMORTRACER_UI_STATE) — for the
+// head CT, which the gate refuses, the refusal sentence where the bars would be, what the gate saw and "Show
+// anyway". Screenshots are kept in artifacts/ui/ at the repository root (git-ignored).
 func TestRealWindow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-window test skipped in -short mode")
@@ -46,7 +47,8 @@ func TestRealWindow(t *testing.T) {
 	testenv.Tools(t, windowTools...)
 	root := repoRoot(t)
 	cr := testenv.DataPath(t, "dicom", "fo-dicom", "CR-MONO1-10-chest")
-	ct := testenv.DataPath(t, "dicom", "pydicom-data", "693_UNCI.dcm")
+	ct := testenv.DataPath(t, "dicom", "fo-dicom", "D_CLUNIE_CT1_RLE_FRAGS.dcm")
+	head := testenv.DataPath(t, "dicom", "pydicom-data", "693_UNCI.dcm")
 	ortLib := filepath.Join(root, "lib", "libonnxruntime.so.1")
 	haveORT := true
 	if _, err := os.Stat(ortLib); err != nil {
@@ -56,16 +58,17 @@ func TestRealWindow(t *testing.T) {
 
 	// The bundled models when they have been trained; else the inference test fixture, fixed for both files.
 	// The CT starts with the saliency overlay on, so the screenshot shows it too.
-	cases := []windowCase{{name: "cr-chest", file: cr}, {name: "ct", file: ct, overlay: true}}
+	cases := []windowCase{{name: "cr-chest", file: cr}, {name: "ct", file: ct, overlay: true}, {name: "head-ct-refused", file: head}}
 	bundled := func(id string) bool {
 		_, err := os.Stat(filepath.Join(root, "models", id, "model.onnx"))
 		return err == nil
 	}
-	if bundled("cxr-pneumonia") && bundled("ct-lung") {
+	if bundled("cxr-pneumonia") && bundled("ct-lung") && bundled("gate") {
 		cases[0].modelID, cases[1].modelID = "cxr-pneumonia", "ct-lung"
 	} else {
-		t.Logf("bundled models not trained yet: using the inference test fixture tiny-cam for both files")
+		t.Logf("bundled models not trained yet: using the inference test fixture tiny-cam for the chest files")
 		fixture := []string{"--models", filepath.Join(root, "inference", "testdata", "tiny-cam"), "--model", "tiny-cam"}
+		cases = cases[:2]
 		for i := range cases {
 			cases[i].args, cases[i].modelID = fixture, "tiny-cam"
 		}
@@ -104,6 +107,10 @@ func TestRealWindow(t *testing.T) {
 			if st.Error != "" {
 				t.Fatalf("classification failed in the window: %s", st.Error)
 			}
+			if c.modelID == "" {
+				checkRefusal(t, img, st)
+				return
+			}
 			checkModelLine(t, img, st, c.modelID)
 			checkBars(t, img, st)
 		})
@@ -140,7 +147,7 @@ date +%%s%%N > %[1]s/launched
 pid=$!
 i=0
 while [ $i -lt 600 ]; do
-  if [ -f %[4]s ] && grep -q '%[5]s' %[4]s && grep -q '"bars"\|"error"' %[4]s; then break; fi
+  if [ -f %[4]s ] && grep -q '%[5]s' %[4]s && grep -q '"bars"\|"error"\|"refusal"' %[4]s; then break; fi
   if ! kill -0 $pid 2>/dev/null; then echo "viewer exited early"; cat %[1]s/app.log; exit 3; fi
   sleep 0.1; i=$((i+1))
 done
@@ -291,6 +298,22 @@ func checkModelLine(t *testing.T, img image.Image, st uiState, modelID string) {
 	n := textPixels(img, st.ModelLine.rect, func(r, g, b int) bool { return r > 150 && g > 150 && b > 150 })
 	if n < 150 {
 		t.Fatalf("model line region %+v has %d light text pixels, want the line drawn", st.ModelLine.rect, n)
+	}
+}
+
+// checkRefusal: a refused image's panel names no model, shows the refusal sentence where the bars would be (drawn
+// in the warning colour), what the gate saw and "Show anyway".
+func checkRefusal(t *testing.T, img image.Image, st uiState) {
+	t.Helper()
+	if st.Refusal == nil || !strings.Contains(st.Refusal.Text, "does not look like a chest radiograph or a chest CT slice") ||
+		len(st.Bars) != 0 || !strings.HasPrefix(st.Gate, "Seen as: Other (") || !st.ShowAnyway ||
+		st.ModelLine.Text != "Model: none answers this image" {
+		t.Fatalf("refused image: refusal %+v, %d bars, gate line %q, Show anyway %v, model line %q", st.Refusal, len(st.Bars),
+			st.Gate, st.ShowAnyway, st.ModelLine.Text)
+	}
+	n := textPixels(img, st.Refusal.rect, func(r, g, b int) bool { return r > 150 && r-b > 80 })
+	if n < 300 {
+		t.Fatalf("refusal region %+v has %d warning-coloured text pixels, want the sentence drawn", st.Refusal.rect, n)
 	}
 }
 
