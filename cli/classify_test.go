@@ -225,9 +225,27 @@ func TestModelsCommand(t *testing.T) {
 	if g := byID["tiny-gate"]; g == nil || g["task"] != "gate" || fmt.Sprint(g["routes"]) != "map[chest-ct:tiny-cam chest-radiograph:tiny-occl]" {
 		t.Errorf("gate entry %v", g)
 	}
+	// Each classifier's population (null: none declared) and out-of-scope check; tiny-feat has statistics.
+	if byID["tiny-cam"]["population"] != nil || fmt.Sprint(byID["tiny-cam"]["scope"]) != "map[status:none]" {
+		t.Errorf("tiny-cam population %v, scope %v", byID["tiny-cam"]["population"], byID["tiny-cam"]["scope"])
+	}
+	if s := byID["tiny-feat"]["scope"].(map[string]interface{}); s["status"] != "checked" || s["threshold"].(float64) < 11 {
+		t.Errorf("tiny-feat scope %v", s)
+	}
+	if p := byID["cxr-pneumonia"]["population"].(map[string]interface{}); fmt.Sprint(p["views"]) != "[PA AP]" || p["description"] == "" {
+		t.Errorf("cxr-pneumonia population %v", p)
+	}
 	code, stdout, _ = runVerb("models", "--models", inferenceFixtures)
-	if code != about.ExitOK || !strings.Contains(stdout, "tiny-cam") || !strings.Contains(stdout, "alpha,beta,gamma") || !strings.Contains(stdout, "tiny-gate") {
-		t.Errorf("table: exit %d\n%s", code, stdout)
+	for _, want := range []string{"tiny-cam", "alpha,beta,gamma", "tiny-gate",
+		// The fixture gate, loaded last, routes; the bundled models' populations and the fixtures' lack of one.
+		"Routing: tiny-gate 0.0.1 looks at every image: chest radiograph → tiny-occl, chest CT slice → tiny-cam; anything else is refused.",
+		"  cxr-pneumonia:\n    population: Children aged 1 to 5 years", "checked: age 1 to 5 years; view PA/AP; body part CHEST/THORAX/LUNG",
+		"  tiny-cam:\n    population: none declared, so no population check\n    out of scope: no statistics, so no distance check",
+		"  tiny-feat:\n    population: none declared, so no population check\n    out of scope: squared distance above 11.7 (fixture: accepts 90 % of 20 noise images)",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("table lacks %q: exit %d\n%s", want, code, stdout)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"image"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -135,4 +136,99 @@ func residentBytes() uint64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkGateCost is the gate's cost per image beside the routed models' own: every sub-benchmark handles one
+// image per iteration, cycling over the first $TUMORTRACER_BENCH_N (default 32) files of DATA/chest-xray/test
+// (films) or DATA/chest-ct/test (slices), opened before the timer starts, on one engine (one thread, batches of
+// one, as the window's viewer runs them):
+//   - gate-decision: GateChooser.Choose, the whole step the gate adds before a classifier runs — render for the
+//     gate, preprocess, its forward run and the tag checks;
+//   - gate-forward: the gate's engine run alone (preprocess and forward) on the rendered image;
+//   - cxr-pneumonia, ct-lung: the routed model's engine run (preprocess and forward) on its own image.
+//
+// go test ./pipeline -run '^$' -bench GateCost -benchtime 200x
+func BenchmarkGateCost(b *testing.B) {
+	root := testenv.DataDir(b)
+	n := 32
+	if v, err := strconv.Atoi(os.Getenv("TUMORTRACER_BENCH_N")); err == nil && v > 0 {
+		n = v
+	}
+	cat, err := inference.LoadCatalogue(models.Bundle())
+	if err != nil {
+		b.Fatal(err)
+	}
+	gate := cat.Gate()
+	if gate == nil {
+		b.Fatal("no bundled gate")
+	}
+	eng, err := inference.NewEngine(inference.Options{Device: inference.DeviceCPU, BatchSize: 1, Threads: 1})
+	if err != nil {
+		testenv.Missing(b, "ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
+	}
+	defer eng.Close()
+	open := func(folder string) []*Scan {
+		inputs := Expand([]string{filepath.Join(root, folder)})
+		if len(inputs) < n {
+			testenv.Missing(b, "only %d files under %s, want %d", len(inputs), folder, n)
+		}
+		var out []*Scan
+		for _, in := range inputs[:n] {
+			s, err := Open(Files{}, in.Path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	films, slices := open(filepath.Join("chest-xray", "test")), open(filepath.Join("chest-ct", "test"))
+	ctx := context.Background()
+	chooser := GateChooser{Catalogue: cat, Engine: eng}
+	render := func(scans []*Scan, m *inference.Model) []image.Image {
+		var out []image.Image
+		for _, s := range scans {
+			img, err := DisplayImage(s, 0, &m.Manifest)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out = append(out, img)
+		}
+		return out
+	}
+	forward := func(m *inference.Model, imgs []image.Image) func(*testing.B) {
+		return func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := eng.Classify(ctx, m, imgs[i%len(imgs):i%len(imgs)+1], false); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		}
+	}
+	all := append(append([]*Scan(nil), films...), slices...)
+	b.Run("gate-decision", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			ch, err := chooser.Choose(ctx, all[i%len(all)], 0)
+			if err != nil || ch.Refusal != nil {
+				b.Fatalf("%s: %v %v", all[i%len(all)].Path, err, ch.Refusal)
+			}
+			i++
+		}
+	})
+	b.Run("gate-forward", forward(gate, render(all, gate)))
+	for _, c := range []struct {
+		id    string
+		scans []*Scan
+	}{{"cxr-pneumonia", films}, {"ct-lung", slices}} {
+		m, err := cat.Get(c.id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.id, forward(m, render(c.scans, m)))
+	}
 }

@@ -10,6 +10,10 @@ opens them (DICOM rendered with the gate's VOI windows). Measured, never tuned o
 * DICOM chest files of ../shared/data/dicom (params gate.evaluate.dicom_chest; the gate never saw DICOM chests);
 * the whole decision with the routed model's out-of-scope check, where MODELS_DIR/<route>/scope.yaml exists:
   accepted = routed to the right model and d2 <= that model's threshold; refused = "other" or d2 above it;
+* the whole decision as the application makes it (whole_decision): `tumortracer classify` without --model, built
+  from this checkout and given the gate and the routed model folders, on every in-scope test image and every
+  held-out negative: the gate, the tag and population checks and, where a routed model has scope.yaml, its
+  out-of-scope statistics; each record's status and model are counted (the thresholds it used are listed);
 * cost: median preprocessing and forward time per image of the gate and of each routed model (one thread).
 
 The card's evaluation block (accuracy, macro sensitivity/specificity/AUC, confusion) is computed over test_files.txt
@@ -18,10 +22,12 @@ same way pipeline's TestCardFiguresReproduce recomputes it; the per-family figur
 """
 
 import argparse
+import collections
 import datetime
 import json
 import math
 import os
+import subprocess
 import sys
 
 import matplotlib
@@ -137,6 +143,113 @@ def go(model_dir, data_root, list_path, features=False, timing=0):
     out = scope.goscore(os.path.dirname(model_dir), os.path.basename(model_dir), data_root, list_path, *flags)
     feats = np.array(out["features"], dtype=np.float64) if features else None
     return out["rel"], np.array(out["logits"], dtype=np.float64), feats, out.get("timing")
+
+
+def classify_app(work, gate_dir, model_dirs, paths):
+    """Run `tumortracer classify --format json` (no --model: the application's whole decision) built from this
+    checkout on paths, with the gate and model folders given as --models, and return its records by path."""
+    binary = os.path.join(os.path.abspath(work), "tumortracer-eval")
+    subprocess.run(["go", "build", "-o", binary, "."], cwd=REPO, check=True)
+    cmd = [binary, "classify", "--format", "json", "--device", "cpu", "--models", gate_dir]
+    for d in model_dirs:
+        cmd += ["--models", d]
+    lib = os.environ.get("TUMORTRACER_ORT_LIB") or os.path.join(REPO, "lib", "libonnxruntime.so.1")
+    if os.path.exists(lib):
+        cmd += ["--ort-lib", lib]
+    res = subprocess.run(cmd + ["--"] + paths, capture_output=True, text=True)
+    if res.returncode not in (0, 1):
+        raise RuntimeError(f"classify failed ({res.returncode}): {res.stderr.strip()}")
+    recs = {}
+    for line in res.stdout.splitlines():
+        r = json.loads(line)
+        recs[r["path"]] = r
+    missing = [p for p in paths if p not in recs]
+    if missing:
+        raise RuntimeError(f"classify wrote no record for {len(missing)} inputs, e.g. {missing[0]}")
+    return recs, res.stderr.strip().splitlines()[-1]
+
+
+def refusal_kind(r, routes):
+    """Which check refused a record: the gate (its class has no route), the model's scope statistics, or the tags
+    (localizer, Modality, population)."""
+    if r["seen_as"] not in routes:
+        return "gate"
+    if r["scope_score"] is not None and "outside what" in r["reason"]:
+        return "scope"
+    return "tags"
+
+
+def whole_decision(args, params, out, evals, data):
+    """The application's decision on every evaluation image (classify_app), summarised per group."""
+    routes = params["routes"]
+    models_dir = os.path.abspath(args.models_dir)
+    model_dirs = [os.path.join(models_dir, mid) for mid in sorted(set(routes.values()))]
+    paths = [os.path.join(e["root"], e["path"]) for e in evals]
+    recs, summary = classify_app(args.work, out, model_dirs, paths)
+    in_scope, out_scope = {}, {}
+    for fam in sorted({e["family"] for e in evals}):
+        es = [(e, recs[os.path.join(e["root"], e["path"])]) for e in evals if e["family"] == fam]
+        n = len(es)
+        ok = [r for _, r in es if r["status"] == "ok"]
+        refused = [r for _, r in es if r["status"] == "refused"]
+        by = dict(collections.Counter(refusal_kind(r, routes) for r in refused))
+        errors = sum(r["status"] == "error" for _, r in es)
+        if es[0][0]["truth"] in routes:
+            right = sum(r["status"] == "ok" and r["model"] == routes[e["truth"]] for e, r in es)
+            in_scope[fam] = {"accepted": rate(len(ok), n), "routed_right": rate(right, n), "refused_by": by,
+                             "errors": int(errors),
+                             "refused_examples": sorted({r["reason"].split(". --")[0] for r in refused})[:3]}
+        else:
+            out_scope[fam] = {"refused": rate(len(refused), n), "refused_by": by, "errors": int(errors),
+                              "answered_by": dict(collections.Counter(r["model"] for r in ok))}
+    neg = [recs[os.path.join(e["root"], e["path"])] for e in evals if e["truth"] not in routes]
+    pos = [(e, recs[os.path.join(e["root"], e["path"])]) for e in evals if e["truth"] in routes]
+    tests = [(e, r) for e, r in pos if e["family"].endswith("/test")]
+    return {
+        "how": ("tumortracer classify --format json --device cpu without --model, built from this checkout, given "
+                "the gate's folder and the routed models' folders ("
+                + ", ".join(os.path.relpath(d, REPO) for d in model_dirs) + ") with --models: "
+                "the gate, the tag and population checks and each model's out-of-scope statistics where it has "
+                "scope.yaml"),
+        "classify_summary": summary,
+        "in_scope": in_scope,
+        "in_scope_test_sets": {
+            "accepted": rate(sum(r["status"] == "ok" for _, r in tests), len(tests)),
+            "routed_right": rate(sum(r["status"] == "ok" and r["model"] == routes[e["truth"]] for e, r in tests),
+                                 len(tests))},
+        "out_of_scope": out_scope,
+        "out_of_scope_all": {"refused": rate(sum(r["status"] == "refused" for r in neg), len(neg)),
+                             "refused_by": dict(collections.Counter(refusal_kind(r, routes) for r in neg
+                                                                    if r["status"] == "refused"))},
+    }
+
+
+def thresholds(params, T, models_dir):
+    """Every threshold the decision uses and how it was chosen."""
+    out = [{"what": "gate class", "value": "the most probable class; no threshold",
+            "chosen": f"temperature {T:.4f} fitted on the gate's valid split (NLL); argmax is unaffected by it"}]
+    for mid in sorted(set(params["routes"].values())):
+        mdir = os.path.join(os.path.abspath(models_dir), mid)
+        with open(os.path.join(mdir, "model.yaml")) as f:
+            card = yaml.safe_load(f)
+        sp = os.path.join(mdir, "scope.yaml")
+        if os.path.exists(sp):
+            with open(sp) as f:
+                spec = yaml.safe_load(f)
+            out.append({"what": f"{mid} {card['version']} out-of-scope squared Mahalanobis distance",
+                        "value": round(float(spec["threshold"]), 3), "chosen": spec["threshold_rule"]})
+        else:
+            out.append({"what": f"{mid} {card['version']} out-of-scope distance",
+                        "value": None, "chosen": "no scope.yaml beside the model: no distance check"})
+        pop = card.get("population")
+        if pop:
+            limits = {k: pop[k] for k in ("age_years", "views", "body_parts", "planes") if k in pop}
+            out.append({"what": f"{mid} population (DICOM tags only)", "value": limits,
+                        "chosen": "from the training data's description (training/cards.yaml), not fitted; "
+                                  "PatientAge 000Y and ages above 110 years count as absent (de-identification)"})
+        else:
+            out.append({"what": f"{mid} population", "value": None, "chosen": "none declared: no population check"})
+    return out
 
 
 def plot_refusal(rows, path):
@@ -287,6 +400,7 @@ def main(argv=None):
     allneg = [e for e in evals if e["truth"] == other]
     total_refusal = {"gate": rate(sum(e["gate"] == other for e in allneg), len(allneg)),
                      "combined": rate(sum(not accepted(e) for e in allneg), len(allneg)) if scopes else None}
+    whole = whole_decision(args, params, out, evals, data)
     plot_refusal(refusal, os.path.join(out, "refusal.png"))
     evaluate.plot_confusion(figs["confusion"], [c["name"] for c in params["classes"]],
                             os.path.join(out, "confusion.png"))
@@ -303,6 +417,8 @@ def main(argv=None):
                      f"valid); {other} is refused. No threshold: the routed model's out-of-scope check "
                      f"(scope.yaml, Mahalanobis distance on its pooled features) is the second test."),
         "scopes": scopes,
+        "whole_decision": whole,
+        "thresholds": thresholds(params, T, args.models_dir),
         "cost_ms_per_image": costs,
         "scored_by": "ONNX Runtime through the application's Go engine (training/goscore), CPU, one thread",
     }
@@ -344,7 +460,11 @@ def main(argv=None):
     run.end(True)
     print(json.dumps({"routing": {k: v["gate"]["rate"] for k, v in routing.items()},
                       "refusal": {r["family"]: r["gate"]["rate"] for r in refusal},
-                      "refusal_all": total_refusal, "timing": timing}, indent=1))
+                      "refusal_all": total_refusal, "timing": timing,
+                      "whole_decision": {"in_scope": {k: (v["accepted"]["rate"], v["routed_right"]["rate"])
+                                                      for k, v in whole["in_scope"].items()},
+                                         "out_of_scope": {k: v["refused"]["rate"] for k, v in whole["out_of_scope"].items()},
+                                         "out_of_scope_all": whole["out_of_scope_all"]["refused"]}}, indent=1))
     return 0
 
 
