@@ -61,7 +61,10 @@ type barRect struct {
 
 type batchState struct {
 	Total, Done, Failed, Queued int
-	Running                     bool
+	// Refused counts the rows no model may answer (part of Done); Models the answered rows per model.
+	Refused int
+	Models  map[string]int `json:",omitempty"`
+	Running bool
 }
 
 // stateWriter keeps uiState and rewrites the file on each event; a nil *stateWriter does nothing.
@@ -125,7 +128,13 @@ func (s *stateWriter) batchProgress(p *batchPanel) {
 		return
 	}
 	done, failed, queued := p.counts()
-	s.st.Batch = batchState{Total: len(p.rows), Done: done, Failed: failed, Queued: queued, Running: p.running}
+	s.st.Batch = batchState{Total: len(p.rows), Done: done, Failed: failed, Queued: queued, Running: p.running,
+		Refused: p.refusedCount(), Models: map[string]int{}}
+	for _, r := range p.rows {
+		if r.status == rowDone && r.result != nil {
+			s.st.Batch.Models[r.result.rec.Model]++
+		}
+	}
 	if !p.running || (done+failed)%50 == 0 {
 		s.write()
 	}
