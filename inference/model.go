@@ -199,7 +199,8 @@ func (c *Catalogue) Models() []*Model {
 }
 
 // Classifiers returns the models that answer (every model but gates; see Manifest.IsGate), in load order: what a
-// person may pick or force, what chooses by modality, and whose classes become p_ columns.
+// person may pick or force, what the gate routes to (or the modality rule chooses without a gate), and whose classes
+// become p_ columns.
 func (c *Catalogue) Classifiers() []*Model {
 	var out []*Model
 	for _, m := range c.models {

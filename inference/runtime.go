@@ -1,8 +1,9 @@
 // Package inference runs TumorTracer's bundled and user-supplied ONNX classifiers with ONNX Runtime: it finds and
 // initialises the runtime library, loads and validates model manifests, turns an 8-bit display image into the
 // model's input tensor, runs the model and turns its logits into per-class probabilities and a saliency map. It also
-// reads a gate's routes (task gate) and scores a model's pooled features against its out-of-scope statistics
-// (scope.yaml, Model.LoadScope and Scope.Score).
+// reads a gate's routes (task gate), a classifier's declared population (Manifest.Population, checked against DICOM
+// tags by package pipeline, which imports both this package and dicomio) and scores a model's pooled features
+// against its out-of-scope statistics (scope.yaml, Model.Scope and Scope.Score).
 //
 // It imports neither Fyne nor dicomio: callers hand it a standard image.Image (the display image) and get plain
 // Go values back; no ONNX Runtime type crosses the package boundary.

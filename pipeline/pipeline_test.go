@@ -256,7 +256,7 @@ func TestSelectModel(t *testing.T) {
 	}
 }
 
-// TestGateIsNotAClassifier: until the gate's routing is wired, a gate in the catalogue is never chosen by modality,
+// TestGateIsNotAClassifier: a gate in the catalogue is never chosen by the modality rule (GateChooser's fallback),
 // never offered in a refusal's advice, and forcing it is refused with its own sentence; the classifiers are chosen
 // as without it.
 func TestGateIsNotAClassifier(t *testing.T) {

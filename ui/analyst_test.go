@@ -149,7 +149,7 @@ func TestExportColumnsAndPatientTick(t *testing.T) {
 }
 
 // TestGateIsNotInTheModelList: the bundled gate decides which model may answer and answers nothing itself, so the
-// window neither offers it in the Model list nor exports its classes as p_ columns (its routing is not wired yet).
+// window neither offers it in the Model list nor exports its classes as p_ columns (it routes: pipeline.GateChooser).
 func TestGateIsNotInTheModelList(t *testing.T) {
 	parts := scriptedParts(&scriptedEngine{}, nil, nil)
 	parts.catalogue = func() (*inference.Catalogue, error) { return inference.LoadCatalogue(models.Bundle()) }

@@ -45,7 +45,7 @@ func parseFlags(args []string, stderr io.Writer) (windowFlags, []string, error) 
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime library `PATH`")
 	fs.StringVar(&f.device, "device", "auto", "execution device: auto, cpu or cuda")
-	fs.StringVar(&f.modelID, "model", "", "classify with the model `ID` instead of choosing by modality")
+	fs.StringVar(&f.modelID, "model", "", "classify with the model `ID` instead of the one the gate chooses by content (the checks still run)")
 	fs.BoolVar(&f.overlay, "overlay", false, "start with the saliency overlay on")
 	fs.Func("models", "also load model folders from `DIR` (repeatable)", func(s string) error {
 		f.modelDirs = append(f.modelDirs, s)
