@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"slices"
 	"strings"
 
 	"github.com/tumortracer/tumortracer/dicomio"
@@ -234,11 +235,11 @@ func (c GateChooser) populationProblem(s *Scan, frame int, m *inference.Model, v
 	refuse := func(sentence string, what string) *Problem {
 		return c.outOfScope(sentence, fmt.Errorf("%s, model %s: %w", what, id, ErrOutsidePopulation))
 	}
-	if bp := strings.ToUpper(strings.TrimSpace(meta.BodyPart)); bp != "" && len(pop.BodyParts) > 0 && !contains(pop.BodyParts, bp) {
+	if bp := strings.ToUpper(strings.TrimSpace(meta.BodyPart)); bp != "" && len(pop.BodyParts) > 0 && !slices.Contains(pop.BodyParts, bp) {
 		return refuse(fmt.Sprintf("%s is tagged BodyPartExamined %s%s; %s answers %s images only.",
 			describe(s), bp, seen(v), id, orList(pop.BodyParts)), "body part "+bp)
 	}
-	if plane := planeOf(s, frame); plane != "" && len(pop.Planes) > 0 && !contains(pop.Planes, plane) {
+	if plane := planeOf(s, frame); plane != "" && len(pop.Planes) > 0 && !slices.Contains(pop.Planes, plane) {
 		return refuse(fmt.Sprintf("%s is %s slice (ImageOrientationPatient)%s; %s answers %s slices only.",
 			describe(s), article(plane), seen(v), id, orList(pop.Planes)), "plane "+plane)
 	}
@@ -252,7 +253,7 @@ func (c GateChooser) populationProblem(s *Scan, frame int, m *inference.Model, v
 				ageText(years), src, id, r), fmt.Sprintf("age %.2f years", years))
 		}
 	}
-	if vp := strings.ToUpper(strings.TrimSpace(meta.ViewPosition)); vp != "" && len(pop.Views) > 0 && !contains(pop.Views, vp) {
+	if vp := strings.ToUpper(strings.TrimSpace(meta.ViewPosition)); vp != "" && len(pop.Views) > 0 && !slices.Contains(pop.Views, vp) {
 		return refuse(fmt.Sprintf("%s is a %s view (ViewPosition %s)%s; %s answers %s views only.",
 			describe(s), viewName(vp), vp, seen(v), id, orList(pop.Views)), "view "+vp)
 	}
@@ -443,14 +444,6 @@ func article(word string) string {
 
 func orList(items []string) string  { return joinList(items, "or") }
 func andList(items []string) string { return joinList(items, "and") }
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
 
 // joinList joins "a", "b", "c" as "a, b or c".
 func joinList(items []string, conj string) string {
