@@ -29,7 +29,9 @@ type Manifest struct {
 	Training      Training   `yaml:"training" json:"training"`
 	IntendedUse   string     `yaml:"intended_use" json:"intended_use"`
 	Limitations   []string   `yaml:"limitations" json:"limitations"`
-	SHA256        string     `yaml:"sha256" json:"sha256"`
+	// Series, when set, is how the model's slice results add up to a result for a whole series (SeriesRule).
+	Series *SeriesRule `yaml:"series,omitempty" json:"series,omitempty"`
+	SHA256 string      `yaml:"sha256" json:"sha256"`
 }
 
 // InputSpec describes the model's single image input.
@@ -230,6 +232,9 @@ func (m *Manifest) Validate() error {
 	}
 	if !hexPattern.MatchString(m.SHA256) {
 		bad("sha256 %q must be 64 lower-case hex digits", m.SHA256)
+	}
+	if m.Series != nil {
+		errs = append(errs, m.Series.validate()...)
 	}
 	if m.Evaluation.Files != "" && (strings.Contains(m.Evaluation.Files, "..") || strings.ContainsAny(m.Evaluation.Files, `/\`)) {
 		bad("evaluation.files %q must be a file name in the model folder", m.Evaluation.Files)

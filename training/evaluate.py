@@ -183,6 +183,8 @@ def card(params, info, ing, figs, sha, dataset_desc):
     m["intended_use"] = ("Research use only - not for diagnosis. Demonstrates a viewer's classifier plumbing on "
                          "public teaching data; outputs must not inform any clinical decision.")
     m["limitations"] = params["limitations"]
+    if params.get("series"):
+        m["series"] = params["series"]  # the series aggregation rule, stated on the card (training/cards.yaml)
     m["sha256"] = sha
     return m
 
