@@ -162,7 +162,7 @@ func (c *Classifier) prepare(ctx context.Context, s *Scan, frame int) prepared {
 	case err != nil:
 		p.err = err
 	case choice.Refusal != nil:
-		p.err = choice.Refusal
+		p.err, p.rec.refused = choice.Refusal, true
 	case choice.Model == nil:
 		p.err = fmt.Errorf("model choice: %w", ErrNoModel)
 	default:

@@ -15,6 +15,8 @@ import (
 const (
 	StatusOK    = "ok"
 	StatusError = "error"
+	// StatusRefused: no model may answer (a Chooser's refusal); a refusal is an answer, not a failure.
+	StatusRefused = "refused"
 )
 
 // ClassValue is one class's probability in a record.
@@ -42,7 +44,13 @@ type Record struct {
 	Modality string
 	// problem is the failure behind Error, with the hints of each front end.
 	problem *Problem
+	// refused marks a record whose Chooser refused the scan (see Refused).
+	refused bool
 }
+
+// Refused reports a record no model was allowed to answer: a refusal by the Chooser, whether the record carries
+// it as StatusRefused or as an error record made from the refusal. Series results leave refused slices out.
+func (r *Record) Refused() bool { return r.Status == StatusRefused || r.refused }
 
 // ErrorRecord is the record of an input that could not be classified.
 func ErrorRecord(path string, err error) Record {
@@ -62,7 +70,7 @@ func (r *Record) fail(err error) {
 }
 
 func (r *Record) fill(m *inference.Model, p *inference.Prediction) {
-	r.Status, r.Error, r.problem = StatusOK, "", nil
+	r.Status, r.Error, r.problem, r.refused = StatusOK, "", nil, false
 	r.Model, r.Version, r.Device = m.Manifest.ID, m.Manifest.Version, p.Device
 	r.Label, r.Probability = p.Label, p.Probability
 	r.Probabilities = r.Probabilities[:0]

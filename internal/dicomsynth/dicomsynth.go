@@ -289,6 +289,9 @@ type Slice struct {
 	Instance    int         // Instance Number; 0 writes none
 	Acquisition int         // Acquisition Number; 0 writes none
 	UIDSeed     string      // seeds the SOP Instance UID; the position and instance when empty
+	// Values, when set, are the slice's stored pixel values (Rows×Columns, row by row; HU = value − 1024)
+	// instead of the series' ramp, so that a test can tell slices apart by what they show.
+	Values []uint16
 }
 
 // WithDefaults is the series as the writers fill it in: UIDs derived from the patient and description, 16×16
@@ -383,6 +386,17 @@ func (s Series) CTSlice(sl Slice) []Element {
 		seed = fmt.Sprint(s.SeriesUID, sl.Position, sl.Instance, sl.NoPosition)
 	}
 	ds := append(s.common(SOPClassCT, UID("slice "+seed)), s.image(1)...)
+	if sl.Values != nil {
+		px := make([]byte, 0, 2*len(sl.Values))
+		for _, v := range sl.Values {
+			px = binary.LittleEndian.AppendUint16(px, v)
+		}
+		for i := range ds {
+			if ds[i].Tag == TagPixelData {
+				ds[i].Value = px
+			}
+		}
+	}
 	orient := s.Orientation
 	if sl.Orientation != nil {
 		orient = *sl.Orientation

@@ -1,0 +1,351 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tumortracer/tumortracer/inference"
+	"github.com/tumortracer/tumortracer/study"
+)
+
+// Series results. A series' slices go through the one path like any file (Run, one record per slice), and
+// SummariseSeries adds their records up with the series rule of the model that answered them (the manifest's
+// `series:` section): the command line's `--per series` and the window's series panel both call it on the same
+// records, so they cannot differ. Refused slices are counted and left out; a series whose slices were all refused
+// is refused.
+
+// SeriesSummary is what the records of a series' slices add up to.
+type SeriesSummary struct {
+	// Status is StatusOK when at least one slice was classified by a model with a series rule, StatusRefused when
+	// every decided slice was refused (or the model states no series rule), StatusError when none could be
+	// classified; empty while no slice is decided yet.
+	Status string
+	// Problem says why Status is not ok; nil otherwise.
+	Problem *Problem
+	// Model answered most of the classified slices; only its slices are aggregated.
+	Model, Version, Device string
+	Rule                   *inference.SeriesRule
+	// Slices counts all slices; Classified those the series model answered, Refused those no model may answer,
+	// Failed those that failed or that another model answered, Pending those without a record yet.
+	Slices, Classified, Refused, Failed, Pending int
+	// Label is the class with the highest series score, Score that score, Scores every class's (manifest order).
+	Label  string
+	Score  float64
+	Scores []ClassValue
+	// Key is the index of the key slice, the aggregated slice with the highest probability for Label; -1 when
+	// there is none.
+	Key int
+}
+
+// ModelLookup returns the manifest of the model with id, or nil.
+type ModelLookup func(id string) *inference.Manifest
+
+// CatalogueLookup looks models up in cat.
+func CatalogueLookup(cat *inference.Catalogue) ModelLookup {
+	return func(id string) *inference.Manifest {
+		if cat == nil {
+			return nil
+		}
+		m, err := cat.Get(id)
+		if err != nil {
+			return nil
+		}
+		return &m.Manifest
+	}
+}
+
+// SummariseSeries adds up the records of a series' slices, in series order (nil: not classified yet), with the
+// series rule of the model that answered most of them. It is pure: the window calls it again as records arrive.
+func SummariseSeries(recs []*Record, models ModelLookup) SeriesSummary {
+	sum := SeriesSummary{Slices: len(recs), Key: -1}
+	counts := map[string]int{}
+	var order []string
+	var firstRefusal, firstFailure *Record
+	for _, r := range recs {
+		switch {
+		case r == nil:
+			sum.Pending++
+		case r.Refused():
+			sum.Refused++
+			if firstRefusal == nil {
+				firstRefusal = r
+			}
+		case r.Status == StatusOK:
+			if counts[r.Model] == 0 {
+				order = append(order, r.Model)
+			}
+			counts[r.Model]++
+		default:
+			sum.Failed++
+			if firstFailure == nil {
+				firstFailure = r
+			}
+		}
+	}
+	for _, id := range order {
+		if counts[id] > counts[sum.Model] {
+			sum.Model = id
+		}
+	}
+	if sum.Model == "" {
+		switch {
+		case sum.Pending > 0: // undecided: a slice still to come may be classified
+		case sum.Failed == 0:
+			sum.Status, sum.Problem = StatusRefused, about(fmt.Sprintf("All %d slices were refused.", sum.Refused), firstRefusal)
+		default:
+			sum.Status, sum.Problem = StatusError, about(fmt.Sprintf("None of the %d slices could be classified.", sum.Slices), firstFailure)
+		}
+		return sum
+	}
+	sum.Classified = counts[sum.Model]
+	sum.Failed += classifiedBy(counts, sum.Model)
+	m := models(sum.Model)
+	var rows [][]float64
+	var rowSlice []int
+	for i, r := range recs {
+		if r == nil || r.Refused() || r.Status != StatusOK || r.Model != sum.Model {
+			continue
+		}
+		if sum.Version == "" {
+			sum.Version, sum.Device = r.Version, r.Device
+		}
+		if m == nil {
+			continue
+		}
+		row := make([]float64, len(m.Classes))
+		for c, cl := range m.Classes {
+			row[c], _ = r.P(cl.ID)
+		}
+		rows, rowSlice = append(rows, row), append(rowSlice, i)
+	}
+	if m == nil || m.Series == nil {
+		sum.Status = StatusRefused
+		sum.Problem = &Problem{
+			Sentence: fmt.Sprintf("Model %s states no series rule, so this series gets no series result; each slice keeps its own.", sum.Model),
+			Err:      fmt.Errorf("model %s: %w", sum.Model, ErrNoSeriesRule),
+		}
+		return sum
+	}
+	sum.Rule = m.Series
+	scores, err := m.Series.Aggregate(rows)
+	if err != nil {
+		sum.Status, sum.Problem = StatusError, Explain(fmt.Errorf("series rule of %s: %w", sum.Model, err))
+		return sum
+	}
+	best := 0
+	for c, v := range scores {
+		sum.Scores = append(sum.Scores, ClassValue{ID: m.Classes[c].ID, Probability: v})
+		if v > scores[best] {
+			best = c
+		}
+	}
+	sum.Status, sum.Label, sum.Score = StatusOK, m.Classes[best].ID, scores[best]
+	key := 0
+	for j, row := range rows {
+		if row[best] > rows[key][best] {
+			key = j
+		}
+	}
+	sum.Key = rowSlice[key]
+	return sum
+}
+
+// classifiedBy counts the slices answered by models other than the series model.
+func classifiedBy(counts map[string]int, model string) int {
+	n := 0
+	for id, c := range counts {
+		if id != model {
+			n += c
+		}
+	}
+	return n
+}
+
+// about is a series problem: the series' sentence followed by the first slice's, with that slice's hints.
+func about(sentence string, first *Record) *Problem {
+	p := &Problem{Sentence: sentence, Err: ErrNoSliceClassified}
+	if first != nil {
+		if fp := first.Problem(); fp != nil {
+			p.Sentence = joinSentences(sentence, "The first: "+lowerFirst(fp.Sentence))
+			p.WindowHint, p.CLIHint, p.Err = fp.WindowHint, fp.CLIHint, fmt.Errorf("%w: %w", ErrNoSliceClassified, fp)
+		}
+	}
+	return p
+}
+
+// lowerFirst lower-cases a sentence's first letter, unless it starts an acronym ("ONNX", "PNG").
+func lowerFirst(s string) string {
+	if len(s) > 1 && s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z') {
+		return string(s[0]+'a'-'A') + s[1:]
+	}
+	return s
+}
+
+// Sentinel errors of series results.
+var (
+	// ErrNoSeriesRule means the model that answered a series' slices states no series rule.
+	ErrNoSeriesRule = fmt.Errorf("the model states no series rule")
+	// ErrNoSliceClassified means no slice of a series was classified.
+	ErrNoSliceClassified = fmt.Errorf("no slice of the series was classified")
+	// ErrNotInSeries means a file belongs to no series, so a per-series run gives it no result.
+	ErrNotInSeries = fmt.Errorf("the file belongs to no series")
+	// ErrNotClassifiableSeries means a series holds no images to classify (localizers, reports …).
+	ErrNotClassifiableSeries = fmt.Errorf("the series holds no image to classify")
+)
+
+// SeriesResult is one series classified: its record, every slice's record in series order, and the key slice's
+// result with the display image and prediction (saliency as the classifier's mode gives it), nil when there is
+// no key slice.
+type SeriesResult struct {
+	Record  SeriesRecord
+	Summary SeriesSummary
+	Slices  []Record
+	Key     *Result
+}
+
+// RunSeries classifies every slice of series s of ix through Run — a single-frame file by its path, the frames of a
+// multi-frame file through one open scan — and summarises them (SummariseSeries). A series without slices
+// (localizers, reports) is not classified: its record is refused with a sentence saying what it holds. progress
+// is Run's. The error is Run's (ctx cancelled); the result then holds the slices done.
+func (c *Classifier) RunSeries(ctx context.Context, ix *study.Index, s *study.Series, progress func(Progress)) (SeriesResult, error) {
+	if !s.Classifiable() {
+		return SeriesResult{Record: NewSeriesRecord(ix, s, notClassifiable(ix, s), c.opts.IncludePatient)}, nil
+	}
+	inputs := c.seriesInputs(ix, s)
+	recs := make([]Record, 0, len(inputs))
+	// The best slice per model and class keeps its image, so that the key slice's is at hand without a second
+	// decode: a handful of images, whatever the series' length.
+	best := map[string][]slot{}
+	_, err := c.Run(ctx, inputs, func(r Result) error {
+		i := len(recs)
+		recs = append(recs, r.Record)
+		if r.Prediction == nil || r.Record.Status != StatusOK {
+			return nil
+		}
+		b := best[r.Record.Model]
+		if b == nil {
+			b = make([]slot, len(r.Record.Probabilities))
+			best[r.Record.Model] = b
+		}
+		for k, cv := range r.Record.Probabilities {
+			if k < len(b) && (b[k].result == nil || cv.Probability > b[k].p) {
+				keep := r
+				b[k] = slot{slice: i, p: cv.Probability, result: &keep}
+			}
+		}
+		return nil
+	}, progress)
+	ptrs := make([]*Record, len(inputs))
+	for i := range recs {
+		ptrs[i] = &recs[i]
+	}
+	sum := SummariseSeries(ptrs, CatalogueLookup(c.cat))
+	out := SeriesResult{Record: NewSeriesRecord(ix, s, sum, c.opts.IncludePatient), Summary: sum, Slices: recs}
+	if sum.Key >= 0 {
+		if m, err := c.cat.Get(sum.Model); err == nil {
+			// The first slice with the highest probability for the label, as SummariseSeries chose it.
+			if k := m.Manifest.ClassIndex(sum.Label); k >= 0 && k < len(best[sum.Model]) && best[sum.Model][k].slice == sum.Key {
+				out.Key = best[sum.Model][k].result
+			}
+		}
+	}
+	return out, err
+}
+
+// slot is the best slice so far for one class: its index, probability and result.
+type slot struct {
+	slice  int
+	p      float64
+	result *Result
+}
+
+// seriesInputs are the inputs of Run for the slices of s, in series order. The frames of a multi-frame file share
+// one open scan; a file that cannot be opened gives each of its slices that error.
+func (c *Classifier) seriesInputs(ix *study.Index, s *study.Series) []Input {
+	open := map[string]*Scan{}
+	failed := map[string]error{}
+	inputs := make([]Input, len(s.Slices))
+	for i, sl := range s.Slices {
+		in := Input{Path: sl.Path, Frame: sl.Frame + 1}
+		if ix.Entries[sl.Entry].Frames > 1 {
+			if err, ok := failed[sl.Path]; ok {
+				in.Err = err
+			} else if sc := open[sl.Path]; sc != nil {
+				in.Scan = sc
+			} else if sc, err := c.Open(sl.Path); err != nil {
+				failed[sl.Path], in.Err = err, err
+			} else {
+				open[sl.Path], in.Scan = sc, sc
+			}
+		}
+		inputs[i] = in
+	}
+	return inputs
+}
+
+// kindNouns name, in a sentence, what a series without images holds.
+var kindNouns = map[study.Kind]string{
+	study.KindLocalizer:         "localizer (scout) images",
+	study.KindDoseReport:        "dose reports",
+	study.KindStructuredReport:  "structured reports",
+	study.KindKeyObject:         "key object selections",
+	study.KindSegmentation:      "segmentations",
+	study.KindPresentationState: "presentation states",
+	study.KindOtherObject:       "non-image objects",
+	study.KindUnreadable:        "files that could not be used",
+}
+
+// notClassifiable is the summary of a series without slices: refused, saying what it holds.
+func notClassifiable(ix *study.Index, s *study.Series) SeriesSummary {
+	noun, ok := kindNouns[s.Kind]
+	if !ok {
+		noun = string(s.Kind) + " objects"
+	}
+	n := len(s.Objects)
+	files := "files"
+	if n == 1 {
+		files = "file"
+	}
+	return SeriesSummary{Status: StatusRefused, Key: -1, Problem: &Problem{
+		Sentence: fmt.Sprintf("This series holds only %s (%d %s), which are listed but not classified.", noun, n, files),
+		Err:      fmt.Errorf("series %s (%s): %w", s.Key, s.Kind, ErrNotClassifiableSeries),
+	}}
+}
+
+// FileSeriesRecord is the record of a file that gets no series result (unreadable, no series, a picture): status
+// error, its path in key_slice.
+func FileSeriesRecord(path string, err error) SeriesRecord {
+	p := Explain(err)
+	return SeriesRecord{Status: StatusError, Error: p.Sentence, KeySlice: path, problem: p}
+}
+
+// LeftoverRecords returns, in entry order, a record for every entry of ix that no series record speaks for: files
+// that could not be read or used (also those listed with a series), DICOM files without a series, PNG/JPEG
+// pictures (a folder of pictures is not an acquisition: they are classified per file), and a DICOMDIR that listed
+// no file. With the series records, every input then has a line.
+func LeftoverRecords(ix *study.Index) []SeriesRecord {
+	var out []SeriesRecord
+	for _, e := range ix.Entries {
+		switch {
+		case e.Err != nil:
+			out = append(out, FileSeriesRecord(e.Path, &Problem{Sentence: study.Sentence(e.Err), Err: e.Err}))
+		case e.Kind == study.KindPicture:
+			out = append(out, FileSeriesRecord(e.Path, &Problem{
+				Sentence: "PNG and JPEG images form no series (a folder of pictures is not an acquisition), so they get no series result.",
+				CLIHint:  "Classify them with --per file.",
+				Err:      fmt.Errorf("%s: %w", e.Path, ErrNotInSeries),
+			}))
+		case e.Kind == study.KindDirectory && e.Listed == 0:
+			out = append(out, FileSeriesRecord(e.Path, &Problem{
+				Sentence: "This DICOMDIR lists no files.",
+				Err:      fmt.Errorf("%s: %w", e.Path, ErrNotInSeries),
+			}))
+		case e.Kind != study.KindDirectory && e.SeriesKey == "":
+			out = append(out, FileSeriesRecord(e.Path, &Problem{
+				Sentence: "This file belongs to no series.",
+				Err:      fmt.Errorf("%s: %w", e.Path, ErrNotInSeries),
+			}))
+		}
+	}
+	return out
+}
