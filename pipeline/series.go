@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/tumortracer/tumortracer/inference"
@@ -184,13 +185,13 @@ func lowerFirst(s string) string {
 // Sentinel errors of series results.
 var (
 	// ErrNoSeriesRule means the model that answered a series' slices states no series rule.
-	ErrNoSeriesRule = fmt.Errorf("the model states no series rule")
+	ErrNoSeriesRule = errors.New("the model states no series rule")
 	// ErrNoSliceClassified means no slice of a series was classified.
-	ErrNoSliceClassified = fmt.Errorf("no slice of the series was classified")
+	ErrNoSliceClassified = errors.New("no slice of the series was classified")
 	// ErrNotInSeries means a file belongs to no series, so a per-series run gives it no result.
-	ErrNotInSeries = fmt.Errorf("the file belongs to no series")
+	ErrNotInSeries = errors.New("the file belongs to no series")
 	// ErrNotClassifiableSeries means a series holds no images to classify (localizers, reports …).
-	ErrNotClassifiableSeries = fmt.Errorf("the series holds no image to classify")
+	ErrNotClassifiableSeries = errors.New("the series holds no image to classify")
 )
 
 // SeriesResult is one series classified: its record, every slice's record in series order, and the key slice's
@@ -333,17 +334,17 @@ func LeftoverRecords(ix *study.Index) []SeriesRecord {
 			out = append(out, FileSeriesRecord(e.Path, &Problem{
 				Sentence: "PNG and JPEG images form no series (a folder of pictures is not an acquisition), so they get no series result.",
 				CLIHint:  "Classify them with --per file.",
-				Err:      fmt.Errorf("%s: %w", e.Path, ErrNotInSeries),
+				Err:      ErrNotInSeries,
 			}))
 		case e.Kind == study.KindDirectory && e.Listed == 0:
 			out = append(out, FileSeriesRecord(e.Path, &Problem{
 				Sentence: "This DICOMDIR lists no files.",
-				Err:      fmt.Errorf("%s: %w", e.Path, ErrNotInSeries),
+				Err:      ErrNotInSeries,
 			}))
 		case e.Kind != study.KindDirectory && e.SeriesKey == "":
 			out = append(out, FileSeriesRecord(e.Path, &Problem{
 				Sentence: "This file belongs to no series.",
-				Err:      fmt.Errorf("%s: %w", e.Path, ErrNotInSeries),
+				Err:      ErrNotInSeries,
 			}))
 		}
 	}
