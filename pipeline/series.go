@@ -210,7 +210,7 @@ type SeriesResult struct {
 // is Run's. The error is Run's (ctx cancelled); the result then holds the slices done.
 func (c *Classifier) RunSeries(ctx context.Context, ix *study.Index, s *study.Series, progress func(Progress)) (SeriesResult, error) {
 	if !s.Classifiable() {
-		return SeriesResult{Record: NewSeriesRecord(ix, s, notClassifiable(ix, s), c.opts.IncludePatient)}, nil
+		return SeriesResult{Record: NewSeriesRecord(ix, s, SeriesSummary{}, c.opts.IncludePatient)}, nil
 	}
 	inputs := c.seriesInputs(ix, s)
 	recs := make([]Record, 0, len(inputs))
@@ -297,7 +297,7 @@ var kindNouns = map[study.Kind]string{
 }
 
 // notClassifiable is the summary of a series without slices: refused, saying what it holds.
-func notClassifiable(ix *study.Index, s *study.Series) SeriesSummary {
+func notClassifiable(s *study.Series) SeriesSummary {
 	noun, ok := kindNouns[s.Kind]
 	if !ok {
 		noun = string(s.Kind) + " objects"

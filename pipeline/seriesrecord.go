@@ -36,8 +36,12 @@ type SeriesRecord struct {
 // Problem is why the record is not ok (nil for an ok record).
 func (r *SeriesRecord) Problem() *Problem { return r.problem }
 
-// NewSeriesRecord is the record of series s of ix from its summary; identifiers only when includePatient.
+// NewSeriesRecord is the record of series s of ix from its summary (SummariseSeries; ignored for a series
+// without slices, which is refused with a sentence saying what it holds); identifiers only when includePatient.
 func NewSeriesRecord(ix *study.Index, s *study.Series, sum SeriesSummary, includePatient bool) SeriesRecord {
+	if !s.Classifiable() {
+		sum = notClassifiable(s)
+	}
 	r := SeriesRecord{
 		Status: sum.Status, Model: sum.Model, Version: sum.Version, Device: sum.Device,
 		Series: s.Key, Description: s.Description, Slices: len(s.Slices), Classified: sum.Classified, Refused: sum.Refused,

@@ -55,6 +55,9 @@ func (vw *viewer) refreshAnalysis() {
 		vw.batch.release(row) // queued again, for when classification becomes possible
 		return
 	}
+	if row != nil && vw.frame != pipeline.AnalysisFrame(vw.scan) {
+		vw.batch.release(row) // opened on another frame (a slice of a series): the batch makes the file's record
+	}
 	if row != nil && vw.frame == pipeline.AnalysisFrame(vw.scan) {
 		switch {
 		case row.reservedIdle():
@@ -68,7 +71,7 @@ func (vw *viewer) refreshAnalysis() {
 		}
 		return
 	}
-	if a := vw.frameResults[vw.frame]; a != nil {
+	if a := vw.frameStore[slicePos{vw.path, vw.frame}]; a != nil {
 		vw.display(a)
 		return
 	}
@@ -105,7 +108,8 @@ func (vw *viewer) analyseFrame(frame int) {
 				return
 			}
 			a := analysisOf(res)
-			vw.frameResults[frame] = a
+			vw.frameStore[slicePos{s.Path, frame}] = a
+			vw.results.changed()
 			if frame == vw.frame {
 				vw.display(a)
 			}
@@ -116,6 +120,7 @@ func (vw *viewer) analyseFrame(frame int) {
 // recordFinished is called by the batch table when row's record is made: the panel shows it when it is the
 // record of what is on screen.
 func (vw *viewer) recordFinished(row *batchRow) {
+	vw.results.changed()
 	if vw.scan != nil && row.Path == vw.path && vw.frame == pipeline.AnalysisFrame(vw.scan) && vw.an.Ready() == nil {
 		vw.display(row.result)
 	}
@@ -127,7 +132,11 @@ func (vw *viewer) reanalyse() {
 	if vw.scan == nil {
 		return
 	}
-	vw.frameResults = map[int]*analysis{}
+	for p := range vw.frameStore {
+		if p.path == vw.path {
+			delete(vw.frameStore, p)
+		}
+	}
 	if err := vw.an.Ready(); err != nil {
 		vw.ai.showUnavailable(err)
 		return

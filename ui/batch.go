@@ -396,6 +396,7 @@ func (p *batchPanel) runEnded() {
 }
 
 func (p *batchPanel) cancelRun() {
+	p.vw.frames.cancel()
 	if p.stop != nil {
 		p.stop()
 		p.running, p.cancelled = false, true
