@@ -51,8 +51,8 @@ type viewer struct {
 	frames      *frameJobs
 
 	// What is shown.
-	scan     *pipeline.Scan
-	path     string
+	scan    *pipeline.Scan
+	path    string
 	frame   int // frame index within scan
 	hover   string
 	modelID string // "" = pick by modality
