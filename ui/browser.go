@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"context"
 	"fmt"
 	"image"
 	"path/filepath"
@@ -302,7 +301,7 @@ func (b *studyBrowser) askThumb(s *study.Series) {
 func (b *studyBrowser) thumbnails() {
 	for s := range b.thumbJob {
 		sl := s.Slices[len(s.Slices)/2]
-		img, err := b.vw.renderSlice(context.Background(), sl.Path, sl.Frame, nil)
+		img, err := b.vw.renderSlice(nil, sl.Path, sl.Frame, nil)
 		if err != nil {
 			continue
 		}

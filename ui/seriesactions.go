@@ -253,8 +253,9 @@ func (vw *viewer) showReport() {
 		if w == nil {
 			return
 		}
+		open := vw.scan
 		go func() {
-			err := vw.writeReport(w, r)
+			err := vw.writeReport(w, r, open)
 			if cerr := w.Close(); err == nil {
 				err = cerr
 			}
@@ -272,9 +273,9 @@ func (vw *viewer) showReport() {
 }
 
 // writeReport draws the key-slice report of r (package report) as PNG: the key slice as the model saw it with its
-// CAM, the series, the model and version, the series result and rule, the research-use sentence. It opens the
-// key slice's file to render it; call it off the Fyne thread.
-func (vw *viewer) writeReport(w io.Writer, r *seriesResult) error {
+// CAM, the series, the model and version, the series result and rule, the research-use sentence. It renders the
+// key slice through open when that is its file, else opens it; call it off the Fyne thread.
+func (vw *viewer) writeReport(w io.Writer, r *seriesResult, open *pipeline.Scan) error {
 	sum, s := r.sum, r.series
 	if sum.Key < 0 || sum.Rule == nil {
 		return fmt.Errorf("series %s has no key slice", s.Key)
@@ -284,7 +285,7 @@ func (vw *viewer) writeReport(w io.Writer, r *seriesResult) error {
 	if m == nil {
 		return fmt.Errorf("model %s: %w", sum.Model, inference.ErrModelNotFound)
 	}
-	img, err := vw.renderSlice(context.Background(), sl.Path, sl.Frame, m)
+	img, err := vw.renderSlice(open, sl.Path, sl.Frame, m)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"context"
 	"fmt"
 	"image"
 	"path/filepath"
@@ -162,8 +161,9 @@ func (p *seriesPanel) wantKeyImage(id keyImageID) {
 	}
 	p.keyWanted = id
 	vw := p.vw
+	open := vw.scan
 	go func() {
-		img, err := vw.keySliceImage(context.Background(), id)
+		img, err := vw.keySliceImage(open, id)
 		vw.onUI(func() {
 			if p.keyWanted != id {
 				return
@@ -254,12 +254,16 @@ func (vw *viewer) className(model, class string) string {
 	return class
 }
 
-// renderSlice opens a slice's file and renders its frame: as model m classifies it (pipeline.DisplayImage), or in
-// the file's own window when m is nil (thumbnails).
-func (vw *viewer) renderSlice(_ context.Context, path string, frame int, m *inference.Manifest) (image.Image, error) {
-	s, err := vw.an.Open(path)
-	if err != nil {
-		return nil, err
+// renderSlice renders frame of a slice's file — through open, the file on screen, when it is that file; else
+// opening it — as model m classifies it (pipeline.DisplayImage), or in the file's own window when m is nil
+// (thumbnails).
+func (vw *viewer) renderSlice(open *pipeline.Scan, path string, frame int, m *inference.Manifest) (image.Image, error) {
+	s := open
+	if s == nil || s.Path != path {
+		var err error
+		if s, err = vw.an.Open(path); err != nil {
+			return nil, err
+		}
 	}
 	if m == nil {
 		return s.File.Render(frame, s.File.DefaultWindow(frame), dicomio.RenderOptions{})
@@ -269,12 +273,12 @@ func (vw *viewer) renderSlice(_ context.Context, path string, frame int, m *infe
 
 // keySliceImage is the key slice as its model saw it, with its saliency map over it (the report's and the panel's
 // picture).
-func (vw *viewer) keySliceImage(ctx context.Context, id keyImageID) (image.Image, error) {
+func (vw *viewer) keySliceImage(open *pipeline.Scan, id keyImageID) (image.Image, error) {
 	m := vw.an.manifestLookup()(id.model)
 	if m == nil {
 		return nil, fmt.Errorf("model %s: %w", id.model, inference.ErrModelNotFound)
 	}
-	img, err := vw.renderSlice(ctx, id.pos.path, id.pos.frame, m)
+	img, err := vw.renderSlice(open, id.pos.path, id.pos.frame, m)
 	if err != nil || id.sal == nil {
 		return img, err
 	}
