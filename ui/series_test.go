@@ -178,7 +178,9 @@ func TestStudyBrowserAndSeriesResult(t *testing.T) {
 	vw.typedRune('k')
 	waitFor(t, "the key slice again", func() bool { return filepath.Base(vw.path) == "a.dcm" && vw.stackAt == 3 })
 	vw.typedRune(']')
-	waitFor(t, "the next series", func() bool { return vw.current == seriesUID(two.Key) && vw.scan != nil && strings.HasPrefix(filepath.Base(vw.path), "z") })
+	waitFor(t, "the next series", func() bool {
+		return vw.current == seriesUID(two.Key) && vw.scan != nil && strings.HasPrefix(filepath.Base(vw.path), "z")
+	})
 	vw.typedRune('[')
 	waitFor(t, "back to the first series", func() bool { return vw.current == seriesUID(one.Key) })
 
