@@ -201,6 +201,14 @@ func TestStudyBrowserAndSeriesResult(t *testing.T) {
 		t.Fatalf("first series' export row %v", rows[1])
 	}
 
+	// The export dialog offers both.
+	vw.showExport()
+	dlg := vw.win.Canvas().Overlays().Top()
+	if dlg == nil || !strings.Contains(test.RenderObjectToMarkup(dlg), "One record per series (2 series, then the files outside any series)") {
+		t.Fatal("the export dialog does not offer the per-series export")
+	}
+	vw.win.Canvas().Overlays().Remove(dlg)
+
 	// The key-slice report.
 	buf.Reset()
 	if err := vw.writeReport(&buf, r, nil); err != nil {
