@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 
 	"github.com/tumortracer/tumortracer/inference"
@@ -32,7 +33,10 @@ func realParts(ortLib string, modelDirs []string) analystParts {
 	return analystParts{
 		catalogue: func() (*inference.Catalogue, error) { return inference.LoadCatalogue(models.Bundle(), modelDirs...) },
 		engine: func(dev inference.Device) (engine, error) {
-			return inference.NewEngine(inference.Options{Device: dev, LibraryPath: ortLib})
+			// One core is left to the window: with every core running ONNX Runtime, a drop of 3,000 slices left
+			// the window's tasks waiting 470–710 ms at worst, with one core left 280–340 ms (three runs each, 2
+			// cores, TestRealWindowThousands' heartbeat).
+			return inference.NewEngine(inference.Options{Device: dev, LibraryPath: ortLib, Threads: max(1, runtime.NumCPU()-1)})
 		},
 		reader: pipeline.Files{},
 	}

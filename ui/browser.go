@@ -29,12 +29,12 @@ func groupUID(i int) string       { return "group/" + strconv.Itoa(i) }
 
 const otherUID = "other"
 
-// browserItem is one node of the tree.
+// browserItem is one node of the tree: a title, a line of facts and, for series, a line with the AI state.
 type browserItem struct {
-	title, detail string
-	series        *study.Series // series items
-	group         int           // picture-group items; -1 otherwise
-	warn          bool          // the series has problems (gaps, repeats …) or failed
+	title, detail, ai string
+	series            *study.Series // series items
+	group             int           // picture-group items; -1 otherwise
+	warn              bool          // the series has problems (gaps, repeats …) or failed
 }
 
 // thumbSize is the thumbnails' side in pixels and Fyne units.
@@ -47,20 +47,20 @@ type studyBrowser struct {
 	progress *widget.ProgressBar
 	tree     *widget.Tree
 
-	items    map[string]browserItem
-	children map[string][]string
-	order    []string        // the series and groups a person can switch between, in tree order
-	opened   map[string]bool // branches opened once (a person may close them again)
-	thumbs   map[string]image.Image
-	asked    map[string]bool
-	thumbJob chan *study.Series
+	items     map[string]browserItem
+	children  map[string][]string
+	order     []string        // the series and groups a person can switch between, in tree order
+	opened    map[string]bool // branches opened once (a person may close them again)
+	thumbs    map[string]image.Image
+	asked     map[string]bool
+	thumbJobs chan thumbJob
 	// selecting is set while the viewer selects the item on screen, so that the selection does not load it again.
 	selecting bool
 }
 
 func newStudyBrowser(vw *viewer) *studyBrowser {
 	b := &studyBrowser{vw: vw, items: map[string]browserItem{}, children: map[string][]string{}, opened: map[string]bool{},
-		thumbs: map[string]image.Image{}, asked: map[string]bool{}, thumbJob: make(chan *study.Series, 256)}
+		thumbs: map[string]image.Image{}, asked: map[string]bool{}, thumbJobs: make(chan thumbJob, 256)}
 	b.header = widget.NewLabel("No studies yet.")
 	b.header.Wrapping = fyne.TextWrapWord
 	b.progress = widget.NewProgressBar()
@@ -83,13 +83,44 @@ func (b *studyBrowser) createNode(branch bool) fyne.CanvasObject {
 	detail := widget.NewLabel("")
 	detail.Truncation = fyne.TextTruncateEllipsis
 	detail.SizeName = theme.SizeNameCaptionText
+	ai := widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	ai.Truncation = fyne.TextTruncateEllipsis
+	ai.SizeName = theme.SizeNameCaptionText
 	thumb := canvas.NewImageFromImage(nil)
 	thumb.FillMode = canvas.ImageFillContain
 	thumb.SetMinSize(fyne.NewSize(thumbSize, thumbSize))
 	if branch {
 		thumb.Hide()
 	}
-	return container.NewBorder(nil, nil, thumb, nil, container.NewVBox(title, detail))
+	return container.NewBorder(nil, nil, thumb, nil, container.New(&tightRows{}, title, detail, ai))
+}
+
+// tightRows stacks its objects at their minimum heights without padding, so three lines fit beside a thumbnail.
+type tightRows struct{}
+
+func (tightRows) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	y := float32(0)
+	for _, o := range objs {
+		if !o.Visible() {
+			continue
+		}
+		h := o.MinSize().Height - 2*theme.Padding()
+		o.Move(fyne.NewPos(0, y-theme.Padding()))
+		o.Resize(fyne.NewSize(size.Width, h+2*theme.Padding()))
+		y += h
+	}
+}
+
+func (tightRows) MinSize(objs []fyne.CanvasObject) fyne.Size {
+	var w, h float32
+	for _, o := range objs {
+		if !o.Visible() {
+			continue
+		}
+		m := o.MinSize()
+		w, h = max(w, m.Width), h+m.Height-2*theme.Padding()
+	}
+	return fyne.NewSize(w, h)
 }
 
 func (b *studyBrowser) updateNode(uid widget.TreeNodeID, _ bool, o fyne.CanvasObject) {
@@ -97,14 +128,22 @@ func (b *studyBrowser) updateNode(uid widget.TreeNodeID, _ bool, o fyne.CanvasOb
 	texts := c.Objects[0].(*fyne.Container)
 	thumb := c.Objects[1].(*canvas.Image)
 	it := b.items[uid]
-	title, detail := texts.Objects[0].(*widget.Label), texts.Objects[1].(*widget.Label)
+	title, detail, ai := texts.Objects[0].(*widget.Label), texts.Objects[1].(*widget.Label), texts.Objects[2].(*widget.Label)
 	title.SetText(it.title)
 	detail.SetText(it.detail)
 	detail.Importance = widget.LowImportance
-	if it.warn {
-		detail.Importance = widget.WarningImportance
-	}
 	detail.Refresh()
+	ai.SetText(it.ai)
+	ai.Importance = widget.MediumImportance
+	if it.warn {
+		ai.Importance = widget.WarningImportance
+	}
+	ai.Refresh()
+	if it.ai == "" {
+		ai.Hide()
+	} else {
+		ai.Show()
+	}
 	if it.series == nil {
 		thumb.Image = nil
 		if it.group < 0 {
@@ -159,7 +198,7 @@ func (b *studyBrowser) rebuild() {
 		uid := groupUID(gi)
 		children[""] = append(children[""], uid)
 		items[uid] = browserItem{title: "Pictures in " + filepath.Base(g.Folder),
-			detail: plural(len(g.Entries), "PNG/JPEG image", "PNG/JPEG images") + " · per image, no series result", group: gi}
+			detail: plural(len(g.Entries), "PNG/JPEG image", "PNG/JPEG images"), ai: "per image, no series result", group: gi}
 		order = append(order, uid)
 	}
 	if n := len(pipeline.LeftoverRecords(ix)) - picturesIn(ix); n > 0 {
@@ -203,12 +242,15 @@ func (b *studyBrowser) seriesItem(s *study.Series) browserItem {
 	}
 	it := browserItem{title: title, series: s, group: -1, warn: len(s.Problems) > 0}
 	if !s.Classifiable() {
-		parts = append(parts, plural(len(s.Objects), string(s.Kind), string(s.Kind)+"s"), "not classified")
-		it.detail = strings.Join(parts, " · ")
+		parts = append(parts, plural(len(s.Objects), string(s.Kind), string(s.Kind)+"s"))
+		it.detail, it.ai = strings.Join(parts, " · "), "listed, not classified"
 		return it
 	}
-	parts = append(parts, plural(len(s.Slices), "slice", "slices"), b.aiState(s))
-	it.detail = strings.Join(parts, " · ")
+	parts = append(parts, plural(len(s.Slices), "slice", "slices"))
+	if len(s.Problems) > 0 {
+		parts = append(parts, plural(len(s.Problems), "problem", "problems"))
+	}
+	it.detail, it.ai = strings.Join(parts, " · "), b.aiState(s)
 	if r := b.vw.results.of(s.Key); r != nil && r.sum.Status == pipeline.StatusError {
 		it.warn = true
 	}
@@ -284,32 +326,47 @@ func (b *studyBrowser) selected(uid widget.TreeNodeID) {
 	b.vw.seriesPanel.refreshFor(uid)
 }
 
-// askThumb queues a series' thumbnail once.
+// thumbJob is a thumbnail to render: the series' key and the slice that stands for it.
+type thumbJob struct {
+	key   string
+	path  string
+	frame int
+}
+
+// askThumb queues a series' thumbnail once: its middle slice, or a localizer series' first image.
 func (b *studyBrowser) askThumb(s *study.Series) {
-	if b.asked[s.Key] || !s.Classifiable() {
+	if b.asked[s.Key] {
+		return
+	}
+	job := thumbJob{key: s.Key}
+	switch {
+	case len(s.Slices) > 0:
+		sl := s.Slices[len(s.Slices)/2]
+		job.path, job.frame = sl.Path, sl.Frame
+	case s.Kind == study.KindLocalizer && len(s.Objects) > 0:
+		job.path = b.vw.lib.index.Entries[s.Objects[0]].Path
+	default:
 		return
 	}
 	b.asked[s.Key] = true
 	select {
-	case b.thumbJob <- s:
+	case b.thumbJobs <- job:
 	default:
 		b.asked[s.Key] = false // the queue is full: asked again on the next refresh
 	}
 }
 
-// thumbnails renders queued thumbnails one at a time: the series' middle slice in its file's window.
+// thumbnails renders queued thumbnails one at a time, in their files' own windows.
 func (b *studyBrowser) thumbnails() {
-	for s := range b.thumbJob {
-		sl := s.Slices[len(s.Slices)/2]
-		img, err := b.vw.renderSlice(nil, sl.Path, sl.Frame, nil)
+	for job := range b.thumbJobs {
+		img, err := b.vw.renderSlice(nil, job.path, job.frame, nil)
 		if err != nil {
 			continue
 		}
 		thumb := imaging.Fit(img, thumbSize*2, thumbSize*2, imaging.Linear)
-		key := s.Key
 		b.vw.onUI(func() {
-			b.thumbs[key] = thumb
-			b.tree.RefreshItem(seriesUID(key))
+			b.thumbs[job.key] = thumb
+			b.tree.RefreshItem(seriesUID(job.key))
 		})
 	}
 }

@@ -108,6 +108,9 @@ func (l *library) ended(ix *study.Indexer) {
 		}
 	}
 	l.refresh()
+	if len(l.running) == 0 {
+		l.vw.state.indexed(l.vw)
+	}
 }
 
 // indexing reports whether indexers run, with the files read and known so far.

@@ -120,8 +120,8 @@ func TestStudyBrowserAndSeriesResult(t *testing.T) {
 			t.Errorf("the browser lacks %s; it has %v", uid, vw.browser.children)
 		}
 	}
-	if it := vw.browser.items[seriesUID(one.Key)]; !strings.Contains(it.detail, "CT · 6 slices · Pneumonia") {
-		t.Errorf("series line %q — %q", it.title, it.detail)
+	if it := vw.browser.items[seriesUID(one.Key)]; it.detail != "CT · 6 slices" || !strings.HasPrefix(it.ai, "Pneumonia ") {
+		t.Errorf("series lines %q — %q — %q", it.title, it.detail, it.ai)
 	}
 	var order []string
 	for _, sl := range one.Slices {

@@ -19,11 +19,11 @@ import (
 // What a person does with series: open one from the browser or the keyboard, jump to its key slice, export its
 // result and its key-slice report.
 
-// indexChanged is the library's news: the browser, the shown file's stack and the series results follow.
+// indexChanged is the library's news: the series results (at once, so that no result outlives the grouping it
+// was made from), the browser and the shown file's stack follow.
 func (vw *viewer) indexChanged() {
-	vw.browser.rebuild()
+	vw.results.recompute()
 	vw.restack()
-	vw.results.changed()
 }
 
 // seriesResultsChanged is the results' news: the browser's AI states, the series panel and the strip follow.
@@ -95,7 +95,7 @@ func (vw *viewer) openSeries(key string) {
 		return
 	}
 	at := len(s.Slices) / 2
-	if r := vw.results.of(key); r != nil && r.sum.Key >= 0 && r.sum.Key < len(s.Slices) {
+	if r := vw.results.of(key); r != nil && r.series == s && r.sum.Key >= 0 {
 		at = r.sum.Key
 	}
 	vw.showSlice(s.Slices[at])
@@ -142,7 +142,7 @@ func (vw *viewer) goToKeySlice() {
 		vw.setStatus("This series has no key slice yet.")
 		return
 	}
-	sl := s.Slices[r.sum.Key]
+	sl := r.series.Slices[r.sum.Key]
 	for i, p := range vw.stack {
 		if p == (slicePos{sl.Path, sl.Frame}) {
 			vw.goToIndex(i)

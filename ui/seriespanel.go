@@ -145,7 +145,7 @@ func (p *seriesPanel) showSeries(s *study.Series) {
 		return
 	}
 	key := r.analyses[sum.Key]
-	sl := s.Slices[sum.Key]
+	sl := r.series.Slices[sum.Key]
 	p.show(p.keyLine, fmt.Sprintf("Key slice %d of %d (%s): %s %.1f%% on it.", sum.Key+1, len(s.Slices),
 		sliceLabel(sl), vw.className(sum.Model, sum.Label), 100*probabilityOf(key, sum.Label)))
 	p.keyButton.Enable()

@@ -21,7 +21,9 @@ type slicePos struct {
 	frame int
 }
 
-// seriesResult is one series as the window knows it: its slices' analyses (nil while pending) and their summary.
+// seriesResult is one series as the window knows it: its slices' analyses (nil while pending) and their summary;
+// sum.Key and analyses index series.Slices, the grouping the result was made from (recompute runs whenever the
+// library regroups, so it is the library's).
 type seriesResult struct {
 	series   *study.Series
 	analyses []*analysis
@@ -67,7 +69,7 @@ func (r *seriesResults) recompute() {
 	byKey := make(map[string]*seriesResult, len(r.byKey))
 	var frames []slicePos
 	for _, s := range ix.AllSeries() {
-		res := &seriesResult{series: s, analyses: make([]*analysis, len(s.Slices))}
+		res := &seriesResult{series: s, analyses: make([]*analysis, len(s.Slices)), sum: pipeline.SeriesSummary{Key: -1}}
 		recs := make([]*pipeline.Record, len(s.Slices))
 		for i, sl := range s.Slices {
 			a, own := vw.sliceAnalysis(ix, sl)

@@ -25,6 +25,11 @@ type uiState struct {
 	FirstFrameNS int64 `json:"first_frame_ns,omitempty"`
 	FirstImageNS int64 `json:"first_image_ns,omitempty"`
 	ResultNS     int64 `json:"result_ns,omitempty"`
+	// IndexedNS is when the library finished indexing what was opened; MaxUIDelayMS the longest a task handed to
+	// the Fyne thread waited to run (a heartbeat every 50 ms): how long the window was unresponsive at worst.
+	IndexedNS    int64   `json:"indexed_ns,omitempty"`
+	IndexedFiles int     `json:"indexed_files,omitempty"`
+	MaxUIDelayMS float64 `json:"max_ui_delay_ms"`
 
 	File       string    `json:"file,omitempty"`
 	Modality   string    `json:"modality,omitempty"`
@@ -101,6 +106,7 @@ func (s *stateWriter) watchFirstFrame(vw *viewer) {
 		changed := false
 		if s.st.FirstFrameNS == 0 {
 			s.st.FirstFrameNS, changed = now, true
+			go s.heartbeat(vw) // from the first paint on: the window's start-up is not a freeze
 		}
 		if withImage && s.st.FirstImageNS == 0 {
 			s.st.FirstImageNS, changed = now, true
@@ -134,6 +140,28 @@ func (s *stateWriter) resultShown(vw *viewer) {
 	}()
 }
 
+// heartbeat hands the Fyne thread a task every 50 ms and keeps the longest wait before one ran.
+func (s *stateWriter) heartbeat(vw *viewer) {
+	for {
+		time.Sleep(50 * time.Millisecond)
+		sent := time.Now()
+		vw.onUI(func() {
+			if d := float64(time.Since(sent).Microseconds()) / 1000; d > s.st.MaxUIDelayMS {
+				s.st.MaxUIDelayMS = d
+			}
+		})
+	}
+}
+
+// indexed records the end of indexing.
+func (s *stateWriter) indexed(vw *viewer) {
+	if s == nil {
+		return
+	}
+	s.st.IndexedNS, s.st.IndexedFiles = time.Now().UnixNano(), len(vw.lib.index.Entries)
+	s.write()
+}
+
 // seriesShown records the series results whenever they change.
 func (s *stateWriter) seriesShown(vw *viewer) {
 	if s == nil {
@@ -144,7 +172,7 @@ func (s *stateWriter) seriesShown(vw *viewer) {
 	for _, se := range ix.AllSeries() {
 		it := vw.browser.items[seriesUID(se.Key)]
 		st := seriesState{Key: se.Key, Description: se.Description, Kind: string(se.Kind), Slices: len(se.Slices),
-			Item: it.title + " — " + it.detail}
+			Item: it.title + " — " + it.detail + " — " + it.ai}
 		if r := vw.results.of(se.Key); r != nil {
 			sum := r.sum
 			st.Classified, st.Refused, st.Pending, st.Status, st.Label, st.Score = sum.Classified, sum.Refused, sum.Pending, sum.Status, sum.Label, sum.Score
@@ -152,7 +180,7 @@ func (s *stateWriter) seriesShown(vw *viewer) {
 				st.Rule = sum.Rule.Name()
 			}
 			if sum.Key >= 0 {
-				st.KeySlice = pipeline.SliceName(ix, se.Slices[sum.Key])
+				st.KeySlice = pipeline.SliceName(ix, r.series.Slices[sum.Key])
 			}
 		}
 		s.st.Series = append(s.st.Series, st)

@@ -110,7 +110,7 @@ func newViewer(a fyne.App, w fyne.Window, an *analyst, b about.Build) *viewer {
 	studies := container.NewVSplit(vw.browser.content, container.NewVScroll(vw.seriesPanel.content))
 	studies.Offset = 0.5
 	withStudies := container.NewHSplit(studies, hs)
-	withStudies.Offset = 0.2
+	withStudies.Offset = 0.22
 	vs := container.NewVSplit(withStudies, vw.batch.content)
 	vs.Offset = 0.78
 	vw.content = container.NewBorder(vw.toolbar(), vw.status, nil, nil, vs)
