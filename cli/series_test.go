@@ -4,8 +4,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"image"
-	_ "image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -24,23 +22,8 @@ import (
 // (shown in the lung window, which CTValues undoes), so that the series shows anatomy.
 func chestSlices(t *testing.T, n int) [][]uint16 {
 	t.Helper()
-	dir := testenv.DataPath(t, "chest-ct", "train", "adenocarcinoma_left.lower.lobe_T2_N0_M0_Ib")
-	names, err := filepath.Glob(filepath.Join(dir, "*.png"))
-	if err != nil || len(names) < n {
-		testenv.Missing(t, "want %d PNG slices under %s, found %d", n, dir, len(names))
-	}
-	sort.Strings(names)
 	var out [][]uint16
-	for _, name := range names[:n] {
-		f, err := os.Open(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, _, err := image.Decode(f)
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+	for _, img := range testenv.ChestCTPictures(t, n) {
 		out = append(out, dicomsynth.CTValues(img, 128, 128, -600, 1500))
 	}
 	return out

@@ -164,11 +164,7 @@ func (w *CSVWriter) WriteHeader() error {
 		return nil
 	}
 	w.started = true
-	if err := w.w.Write(Columns(w.classes, w.patient)); err != nil {
-		return err
-	}
-	w.w.Flush()
-	return w.w.Error()
+	return writeLine(w.w, Columns(w.classes, w.patient))
 }
 
 // Write writes one record (after the header) and flushes it.
@@ -180,24 +176,34 @@ func (w *CSVWriter) Write(r Record) error {
 	if r.Status == StatusOK {
 		row[7] = formatP(r.Probability)
 	}
-	for _, id := range w.classes {
-		v := ""
-		if p, ok := r.P(id); ok {
-			v = formatP(p)
-		}
-		row = append(row, v)
-	}
+	row = append(row, classCells(w.classes, r.P)...)
 	if w.patient {
 		row = append(row, r.PatientID, r.PatientName)
 	}
+	return writeLine(w.w, row)
+}
+
+// classCells are the p_ cells of classes: the probability p gives, empty where it has none.
+func classCells(classes []string, p func(id string) (float64, bool)) []string {
+	out := make([]string, len(classes))
+	for i, id := range classes {
+		if v, ok := p(id); ok {
+			out[i] = formatP(v)
+		}
+	}
+	return out
+}
+
+// writeLine writes one CSV line, each cell as spreadsheet text (AsSpreadsheetText), and flushes it.
+func writeLine(w *csv.Writer, row []string) error {
 	for i, cell := range row {
 		row[i] = AsSpreadsheetText(cell)
 	}
-	if err := w.w.Write(row); err != nil {
+	if err := w.Write(row); err != nil {
 		return err
 	}
-	w.w.Flush()
-	return w.w.Error()
+	w.Flush()
+	return w.Error()
 }
 
 // AsSpreadsheetText returns cell with a leading ' when a spreadsheet would read it as a formula (OWASP's CSV

@@ -3,13 +3,10 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"image"
-	_ "image/png"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"sort"
 	"testing"
 	"time"
 
@@ -83,24 +80,8 @@ func BenchmarkSeries500(b *testing.B) {
 // chest-ct train split's adenocarcinoma slices in turn.
 func writeBenchSeries(b *testing.B, n, side int) []string {
 	b.Helper()
-	src := testenv.DataPath(b, "chest-ct", "train", "adenocarcinoma_left.lower.lobe_T2_N0_M0_Ib")
-	names, err := filepath.Glob(filepath.Join(src, "*.png"))
-	if err != nil || len(names) == 0 {
-		testenv.Missing(b, "no PNG slices under %s", src)
-	}
-	sort.Strings(names)
-	names = names[:min(len(names), 50)]
 	var pictures [][]uint16
-	for _, name := range names {
-		f, err := os.Open(name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		img, _, err := image.Decode(f)
-		f.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
+	for _, img := range testenv.ChestCTPictures(b, 50) {
 		pictures = append(pictures, dicomsynth.CTValues(img, side, side, -600, 1500))
 	}
 	dir := b.TempDir()

@@ -170,15 +170,6 @@ func seriesCatalogue(t *testing.T, k int) *inference.Catalogue {
 	return cat
 }
 
-// litSlice is a 16×16 slice whose every pixel is hu Hounsfield units (stored value hu + 1024).
-func litSlice(hu int) []uint16 {
-	v := make([]uint16, 256)
-	for i := range v {
-		v[i] = uint16(hu + 1024)
-	}
-	return v
-}
-
 // chestFolder writes into dir, with shuffled file names, a 7-slice axial CT series whose Instance Numbers run
 // against its positions and whose slice at z = 40 is the brightest (HU by position, below), a 3-slice second series,
 // a PNG picture and a file that is no image. It returns the positions of series one by file name.
@@ -192,14 +183,14 @@ func chestFolder(t *testing.T, dir string) map[string]float64 {
 	pos := map[string]float64{}
 	for i, z := range []float64{0, 10, 20, 30, 40, 50, 60} {
 		name := names[i] + ".dcm"
-		sl := dicomsynth.Slice{Position: [3]float64{-175, -175, z}, Instance: instances[i], Values: litSlice(hu[z])}
+		sl := dicomsynth.Slice{Position: [3]float64{-175, -175, z}, Instance: instances[i], Values: dicomsynth.FlatValues(256, hu[z])}
 		if err := dicomsynth.Write(filepath.Join(dir, name), one.CTSlice(sl)); err != nil {
 			t.Fatal(err)
 		}
 		pos[name] = z
 	}
 	for i, p := range dicomsynth.Axial(3, 0, 5) {
-		sl := dicomsynth.Slice{Position: p, Instance: i + 1, Values: litSlice(-950)}
+		sl := dicomsynth.Slice{Position: p, Instance: i + 1, Values: dicomsynth.FlatValues(256, -950)}
 		if err := dicomsynth.Write(filepath.Join(dir, fmt.Sprintf("b%d.dcm", i)), two.CTSlice(sl)); err != nil {
 			t.Fatal(err)
 		}

@@ -150,11 +150,7 @@ func (w *SeriesCSVWriter) WriteHeader() error {
 		return nil
 	}
 	w.started = true
-	if err := w.w.Write(SeriesColumns(w.classes, w.patient)); err != nil {
-		return err
-	}
-	w.w.Flush()
-	return w.w.Error()
+	return writeLine(w.w, SeriesColumns(w.classes, w.patient))
 }
 
 // Write writes one record (after the header) and flushes it.
@@ -167,24 +163,11 @@ func (w *SeriesCSVWriter) Write(r SeriesRecord) error {
 	if r.Status == StatusOK {
 		row[11] = formatP(r.Probability)
 	}
-	for _, id := range w.classes {
-		v := ""
-		if p, ok := r.P(id); ok {
-			v = formatP(p)
-		}
-		row = append(row, v)
-	}
+	row = append(row, classCells(w.classes, r.P)...)
 	if w.patient {
 		row = append(row, r.StudyUID, r.SeriesUID, r.PatientID, r.PatientName)
 	}
-	for i, cell := range row {
-		row[i] = AsSpreadsheetText(cell)
-	}
-	if err := w.w.Write(row); err != nil {
-		return err
-	}
-	w.w.Flush()
-	return w.w.Error()
+	return writeLine(w.w, row)
 }
 
 // SeriesJSONWriter writes series records as JSON Lines with the CSV's columns as fields, in the same order;

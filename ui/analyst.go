@@ -270,20 +270,26 @@ var errUnknownFormat = errors.New("unknown export format")
 // Export writes records with the pipeline's CSV or JSON Lines writer: the columns of `tumortracer classify`;
 // patient identifiers only when asked for.
 func (a *analyst) Export(w io.Writer, format string, recs []pipeline.Record, includePatient bool) error {
-	var rw pipeline.RecordWriter
+	return exportAs(format, recs, func() (recordWriter[pipeline.Record], error) {
+		cw := pipeline.NewCSVWriter(w, pipeline.ClassColumns(a.exportModels(false)), includePatient)
+		return cw, cw.WriteHeader()
+	}, func() recordWriter[pipeline.Record] { return pipeline.NewJSONWriter(w, includePatient) })
+}
+
+// recordWriter is a pipeline writer of per-file or per-series records.
+type recordWriter[R any] interface{ Write(R) error }
+
+// exportAs writes recs with the CSV or the JSON Lines writer the format names.
+func exportAs[R any](format string, recs []R, csv func() (recordWriter[R], error), json func() recordWriter[R]) error {
+	var rw recordWriter[R]
 	switch format {
 	case "csv":
-		var all []*inference.Model
-		if a.wait(context.Background()); a.cat != nil {
-			all = a.cat.Models()
-		}
-		cw := pipeline.NewCSVWriter(w, pipeline.ClassColumns(all), includePatient)
-		if err := cw.WriteHeader(); err != nil {
+		var err error
+		if rw, err = csv(); err != nil {
 			return err
 		}
-		rw = cw
 	case "json":
-		rw = pipeline.NewJSONWriter(w, includePatient)
+		rw = json()
 	default:
 		return fmt.Errorf("export format %q: %w", format, errUnknownFormat)
 	}
@@ -293,4 +299,18 @@ func (a *analyst) Export(w io.Writer, format string, recs []pipeline.Record, inc
 		}
 	}
 	return nil
+}
+
+// exportModels are the models whose classes are the CSV's p_ columns: all of them, or with seriesRule those that
+// state a series rule (only they give series scores).
+func (a *analyst) exportModels(seriesRule bool) []*inference.Model {
+	var out []*inference.Model
+	if a.wait(context.Background()); a.cat != nil {
+		for _, m := range a.cat.Models() {
+			if !seriesRule || m.Manifest.Series != nil {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
 }

@@ -37,15 +37,6 @@ func meanGrey(img image.Image) float64 {
 	return sum / float64(b.Dx()*b.Dy()) / 255
 }
 
-// flatSlice is a 16×16 slice whose pixels all hold hu Hounsfield units.
-func flatSlice(hu int) []uint16 {
-	v := make([]uint16, 256)
-	for i := range v {
-		v[i] = uint16(hu + 1024)
-	}
-	return v
-}
-
 // twoSeriesFolder writes into dir a 6-slice chest CT series with shuffled names and Instance Numbers that run
 // against the positions, its slice at z = 30 the brightest (HU below, P(pneumonia) 0.57 to 0.9 in the lung window); a 3-slice second series; a PNG picture and
 // a file that is no image. modality, when set, replaces CT in the first series' slices at z ≥ 40. It returns the
@@ -59,7 +50,7 @@ func twoSeriesFolder(t *testing.T, dir string, modality string) []string {
 	instances := []int{3, 6, 1, 5, 2, 4} // neither the positions' order nor its reverse
 	for i, h := range hu {
 		z := float64(10 * i)
-		ds := one.CTSlice(dicomsynth.Slice{Position: [3]float64{-175, -175, z}, Instance: instances[i], Values: flatSlice(h)})
+		ds := one.CTSlice(dicomsynth.Slice{Position: [3]float64{-175, -175, z}, Instance: instances[i], Values: dicomsynth.FlatValues(256, h)})
 		if modality != "" && z >= 40 {
 			ds = append(dicomsynth.Without(ds, dicomsynth.TagModality), dicomsynth.Text(dicomsynth.TagModality, "CS", modality))
 		}
@@ -68,7 +59,7 @@ func twoSeriesFolder(t *testing.T, dir string, modality string) []string {
 		}
 	}
 	for i, p := range dicomsynth.Axial(3, 0, 5) {
-		ds := two.CTSlice(dicomsynth.Slice{Position: p, Instance: i + 1, Values: flatSlice(-950)})
+		ds := two.CTSlice(dicomsynth.Slice{Position: p, Instance: i + 1, Values: dicomsynth.FlatValues(256, -950)})
 		if err := dicomsynth.Write(filepath.Join(dir, fmt.Sprintf("z%d.dcm", i)), ds); err != nil {
 			t.Fatal(err)
 		}
@@ -254,7 +245,7 @@ func TestDICOMDIRDropOpensItsSeries(t *testing.T) {
 	dir := t.TempDir()
 	var sl []dicomsynth.Slice
 	for i, p := range dicomsynth.Axial(4, 0, 2) {
-		sl = append(sl, dicomsynth.Slice{Position: p, Instance: i + 1, Values: flatSlice(-300 + 100*i)})
+		sl = append(sl, dicomsynth.Slice{Position: p, Instance: i + 1, Values: dicomsynth.FlatValues(256, -300+100*i)})
 	}
 	paths, err := dicomsynth.WriteFileSet(dir, []dicomsynth.Series{{Description: "On the CD"}}, [][]dicomsynth.Slice{sl})
 	if err != nil {

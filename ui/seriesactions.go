@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -196,33 +195,10 @@ func (vw *viewer) seriesRecords(includePatient bool) []pipeline.SeriesRecord {
 
 // ExportSeries writes series records with the pipeline's writers: the columns of `classify --per series`.
 func (a *analyst) ExportSeries(w io.Writer, format string, recs []pipeline.SeriesRecord, includePatient bool) error {
-	var rw pipeline.SeriesRecordWriter
-	switch format {
-	case "csv":
-		var withRule []*inference.Model
-		if a.wait(context.Background()); a.cat != nil {
-			for _, m := range a.cat.Models() {
-				if m.Manifest.Series != nil {
-					withRule = append(withRule, m)
-				}
-			}
-		}
-		cw := pipeline.NewSeriesCSVWriter(w, pipeline.ClassColumns(withRule), includePatient)
-		if err := cw.WriteHeader(); err != nil {
-			return err
-		}
-		rw = cw
-	case "json":
-		rw = pipeline.NewSeriesJSONWriter(w, includePatient)
-	default:
-		return fmt.Errorf("export format %q: %w", format, errUnknownFormat)
-	}
-	for _, r := range recs {
-		if err := rw.Write(r); err != nil {
-			return fmt.Errorf("write export: %w", err)
-		}
-	}
-	return nil
+	return exportAs(format, recs, func() (recordWriter[pipeline.SeriesRecord], error) {
+		cw := pipeline.NewSeriesCSVWriter(w, pipeline.ClassColumns(a.exportModels(true)), includePatient)
+		return cw, cw.WriteHeader()
+	}, func() recordWriter[pipeline.SeriesRecord] { return pipeline.NewSeriesJSONWriter(w, includePatient) })
 }
 
 // reportSeries is the series whose key-slice report the Report… button and menu write: the series panel's.

@@ -2,15 +2,10 @@ package ui
 
 import (
 	"fmt"
-	"image"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
-
-	_ "image/png"
 
 	"github.com/tumortracer/tumortracer/internal/dicomsynth"
 	"github.com/tumortracer/tumortracer/internal/testenv"
@@ -21,23 +16,10 @@ import (
 // Instance Numbers permuted, and into dir a one-image topogram series of the same study.
 func writeChestStudy(t testing.TB, dir string, n, side int) {
 	t.Helper()
-	src := testenv.DataPath(t, "chest-ct", "train", "adenocarcinoma_left.lower.lobe_T2_N0_M0_Ib")
-	names, err := filepath.Glob(filepath.Join(src, "*.png"))
-	if err != nil || len(names) == 0 {
-		testenv.Missing(t, "no PNG slices under %s", src)
-	}
-	sort.Strings(names)
+	pictures := testenv.ChestCTPictures(t, min(n, 50))
 	ct := dicomsynth.Series{Description: "Chest 1.25 mm", Rows: side, Columns: side, SeriesNumber: 2, StudyDescription: "CT chest"}
 	for i := range n {
-		f, err := os.Open(names[i%len(names)])
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, _, err := image.Decode(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		img := pictures[i%len(pictures)]
 		sl := dicomsynth.Slice{Position: [3]float64{-175, -175, -200 + 5*float64(i)}, Instance: (i*7)%n + 1,
 			Values: dicomsynth.CTValues(img, side, side, -600, 1500)}
 		if err := dicomsynth.Write(filepath.Join(dir, "ct", fmt.Sprintf("IM%04d", (i*13)%n)), ct.CTSlice(sl)); err != nil {
@@ -50,11 +32,10 @@ func writeChestStudy(t testing.TB, dir string, n, side int) {
 	}
 }
 
-// TestRealWindowSeries opens a folder holding two series in the built viewer under Xvfb, as a person drops it (the
-// command line's files go through the same open as a drop), with the bundled models: the browser lists both series,
-// the CT series gets a series result from every slice, the strip has one mark per slice. The screenshot is kept in
-// artifacts/ui/window-series.png.
-func TestRealWindowSeries(t *testing.T) {
+// realWindowPrerequisites skips in -short mode and checks for the window tools and ONNX Runtime (lib/ of the
+// checkout); it returns the repository root and the library's path.
+func realWindowPrerequisites(t *testing.T) (string, string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("real-window test skipped in -short mode")
 	}
@@ -64,16 +45,20 @@ func TestRealWindowSeries(t *testing.T) {
 	if _, err := os.Stat(ortLib); err != nil {
 		testenv.Missing(t, "no ONNX Runtime at %s (make deps)", ortLib)
 	}
+	return root, ortLib
+}
+
+// TestRealWindowSeries opens a folder holding two series in the built viewer under Xvfb, as a person drops it (the
+// command line's files go through the same open as a drop), with the bundled models: the browser lists both series,
+// the CT series gets a series result from every slice, the strip has one mark per slice. The screenshot is kept in
+// artifacts/ui/window-series.png.
+func TestRealWindowSeries(t *testing.T) {
+	root, ortLib := realWindowPrerequisites(t)
 	dir := t.TempDir()
 	const n = 24
 	writeChestStudy(t, dir, n, 256)
 
-	bin := filepath.Join(t.TempDir(), "tumortracer")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the viewer: %v\n%s", err, out)
-	}
+	bin := buildViewer(t)
 	artefacts := filepath.Join(root, "artifacts", "ui")
 	if err := os.MkdirAll(artefacts, 0o755); err != nil {
 		t.Fatal(err)
@@ -129,15 +114,7 @@ func TestRealWindowSeries(t *testing.T) {
 // while the batch classifies, and the window keeps answering (the state's heartbeat: the longest wait of a task
 // handed to the Fyne thread). The figures are logged; the screenshot is artifacts/ui/window-thousands.png.
 func TestRealWindowThousands(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real-window test skipped in -short mode")
-	}
-	testenv.Tools(t, windowTools...)
-	root := repoRoot(t)
-	ortLib := filepath.Join(root, "lib", "libonnxruntime.so.1")
-	if _, err := os.Stat(ortLib); err != nil {
-		testenv.Missing(t, "no ONNX Runtime at %s (make deps)", ortLib)
-	}
+	root, ortLib := realWindowPrerequisites(t)
 	dir := t.TempDir()
 	const series, per = 6, 500
 	for k := range series {
@@ -149,12 +126,7 @@ func TestRealWindowThousands(t *testing.T) {
 			}
 		}
 	}
-	bin := filepath.Join(t.TempDir(), "tumortracer")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the viewer: %v\n%s", err, out)
-	}
+	bin := buildViewer(t)
 	shot := filepath.Join(root, "artifacts", "ui", "window-thousands.png")
 	if err := os.MkdirAll(filepath.Dir(shot), 0o755); err != nil {
 		t.Fatal(err)

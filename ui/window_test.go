@@ -71,13 +71,7 @@ func TestRealWindow(t *testing.T) {
 		}
 	}
 
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "tumortracer")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the viewer: %v\n%s", err, out)
-	}
+	bin := buildViewer(t)
 	artefacts := filepath.Join(root, "artifacts", "ui")
 	if err := os.MkdirAll(artefacts, 0o755); err != nil {
 		t.Fatal(err)
@@ -108,6 +102,18 @@ func TestRealWindow(t *testing.T) {
 			checkBars(t, img, st)
 		})
 	}
+}
+
+// buildViewer builds the viewer from the repository into a scratch folder and returns its path.
+func buildViewer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "tumortracer")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = repoRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the viewer: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // windowTools are the programs a real-window test drives (make deps installs xvfb, x11-apps and imagemagick).

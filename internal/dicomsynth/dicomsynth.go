@@ -492,3 +492,13 @@ func CTValues(img image.Image, rows, cols int, center, width float64) []uint16 {
 	}
 	return out
 }
+
+// FlatValues are the stored values of a slice of n pixels that all hold hu Hounsfield units (value hu + 1024, as
+// CTSlice's rescale says): slices a test tells apart by their brightness alone.
+func FlatValues(n, hu int) []uint16 {
+	v := make([]uint16, n)
+	for i := range v {
+		v[i] = uint16(hu + 1024)
+	}
+	return v
+}
