@@ -92,9 +92,9 @@ func SummariseSeries(recs []*Record, models ModelLookup) SeriesSummary {
 		switch {
 		case sum.Pending > 0: // undecided: a slice still to come may be classified
 		case sum.Failed == 0:
-			sum.Status, sum.Problem = StatusRefused, about(fmt.Sprintf("All %d slices were refused.", sum.Refused), firstRefusal)
+			sum.Status, sum.Problem = StatusRefused, seriesProblem(fmt.Sprintf("All %d slices were refused.", sum.Refused), firstRefusal)
 		default:
-			sum.Status, sum.Problem = StatusError, about(fmt.Sprintf("None of the %d slices could be classified.", sum.Slices), firstFailure)
+			sum.Status, sum.Problem = StatusError, seriesProblem(fmt.Sprintf("None of the %d slices could be classified.", sum.Slices), firstFailure)
 		}
 		return sum
 	}
@@ -162,8 +162,8 @@ func classifiedBy(counts map[string]int, model string) int {
 	return n
 }
 
-// about is a series problem: the series' sentence followed by the first slice's, with that slice's hints.
-func about(sentence string, first *Record) *Problem {
+// seriesProblem is a series problem: the series' sentence followed by the first slice's, with that slice's hints.
+func seriesProblem(sentence string, first *Record) *Problem {
 	p := &Problem{Sentence: sentence, Err: ErrNoSliceClassified}
 	if first != nil {
 		if fp := first.Problem(); fp != nil {

@@ -1,6 +1,8 @@
 // Package ui is TumorTracer's viewer window (Fyne): an image view with window/level, zoom, pan and frame
 // scrolling, corner annotations and a metadata panel; an AI panel with per-class probabilities, the saliency
-// overlay and the model card; and a batch table for dropped files and folders with progress, Cancel and export.
+// overlay and the model card; a study browser that groups what was opened patient → study → series, with each
+// series' result, the score strip along the frame slider and the key-slice report; and a batch table for dropped
+// files and folders with progress, Cancel and export.
 //
 // Decoding and inference run in goroutines; widgets are changed only on the Fyne thread, through viewer.onUI.
 // Research use only — not for diagnosis.

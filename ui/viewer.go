@@ -20,7 +20,9 @@ import (
 //
 // Its jobs live in their own files: loading.go opens files and frames, navigation.go moves between frames and
 // slices, analysis.go shows each frame's record, corners.go the corner text, view.go and render.go the image
-// widget, saliency.go the overlay, aipanel.go, batch.go and export.go the panels and the export dialog.
+// widget, saliency.go the overlay, aipanel.go, batch.go and export.go the panels and the export dialog; the study
+// browser is library.go (indexing), browser.go, seriesresults.go (series results, frame jobs), seriespanel.go,
+// strip.go and seriesactions.go (keys, export, report).
 type viewer struct {
 	app   fyne.App
 	win   fyne.Window
