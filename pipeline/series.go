@@ -58,10 +58,37 @@ func CatalogueLookup(cat *inference.Catalogue) ModelLookup {
 // SummariseSeries adds up the records of a series' slices, in series order (nil: not classified yet), with the
 // series rule of the model that answered most of them. It is pure: the window calls it again as records arrive.
 func SummariseSeries(recs []*Record, models ModelLookup) SeriesSummary {
-	sum := SeriesSummary{Slices: len(recs), Key: -1}
+	sum, firstRefusal, firstFailure := tallySlices(recs)
+	if sum.Model == "" {
+		switch {
+		case sum.Pending > 0: // undecided: a slice still to come may be classified
+		case sum.Failed == 0:
+			sum.Status, sum.Problem = StatusRefused, seriesProblem(fmt.Sprintf("All %d slices were refused.", sum.Refused), firstRefusal)
+		default:
+			sum.Status, sum.Problem = StatusError, seriesProblem(fmt.Sprintf("None of the %d slices could be classified.", sum.Slices), firstFailure)
+		}
+		return sum
+	}
+	m := models(sum.Model)
+	if m == nil || m.Series == nil {
+		sum.Status = StatusRefused
+		sum.Problem = &Problem{
+			Sentence: fmt.Sprintf("Model %s states no series rule, so this series gets no series result; each slice keeps its own.", sum.Model),
+			Err:      fmt.Errorf("model %s: %w", sum.Model, ErrNoSeriesRule),
+		}
+		return sum
+	}
+	return aggregate(sum, recs, m)
+}
+
+// tallySlices counts the records by state and picks the series model, the one that answered most slices (the
+// first to appear on a tie); slices another model answered count as failed. It also returns the first refused
+// and the first failed record, whose sentences explain a series that has no result.
+func tallySlices(recs []*Record) (sum SeriesSummary, firstRefusal, firstFailure *Record) {
+	sum = SeriesSummary{Slices: len(recs), Key: -1}
 	counts := map[string]int{}
 	var order []string
-	var firstRefusal, firstFailure *Record
+	var first = map[string]*Record{}
 	for _, r := range recs {
 		switch {
 		case r == nil:
@@ -73,7 +100,7 @@ func SummariseSeries(recs []*Record, models ModelLookup) SeriesSummary {
 			}
 		case r.Status == StatusOK:
 			if counts[r.Model] == 0 {
-				order = append(order, r.Model)
+				order, first[r.Model] = append(order, r.Model), r
 			}
 			counts[r.Model]++
 		default:
@@ -88,29 +115,20 @@ func SummariseSeries(recs []*Record, models ModelLookup) SeriesSummary {
 			sum.Model = id
 		}
 	}
-	if sum.Model == "" {
-		switch {
-		case sum.Pending > 0: // undecided: a slice still to come may be classified
-		case sum.Failed == 0:
-			sum.Status, sum.Problem = StatusRefused, seriesProblem(fmt.Sprintf("All %d slices were refused.", sum.Refused), firstRefusal)
-		default:
-			sum.Status, sum.Problem = StatusError, seriesProblem(fmt.Sprintf("None of the %d slices could be classified.", sum.Slices), firstFailure)
-		}
-		return sum
+	if sum.Model != "" {
+		sum.Classified = counts[sum.Model]
+		sum.Failed += sum.Slices - sum.Pending - sum.Refused - sum.Failed - sum.Classified
+		sum.Version, sum.Device = first[sum.Model].Version, first[sum.Model].Device
 	}
-	sum.Classified = counts[sum.Model]
-	sum.Failed += classifiedBy(counts, sum.Model)
-	m := models(sum.Model)
+	return sum, firstRefusal, firstFailure
+}
+
+// aggregate applies m's series rule to the slices m answered: the class scores, the label and the key slice.
+func aggregate(sum SeriesSummary, recs []*Record, m *inference.Manifest) SeriesSummary {
 	var rows [][]float64
 	var rowSlice []int
 	for i, r := range recs {
 		if r == nil || r.Refused() || r.Status != StatusOK || r.Model != sum.Model {
-			continue
-		}
-		if sum.Version == "" {
-			sum.Version, sum.Device = r.Version, r.Device
-		}
-		if m == nil {
 			continue
 		}
 		row := make([]float64, len(m.Classes))
@@ -118,14 +136,6 @@ func SummariseSeries(recs []*Record, models ModelLookup) SeriesSummary {
 			row[c], _ = r.P(cl.ID)
 		}
 		rows, rowSlice = append(rows, row), append(rowSlice, i)
-	}
-	if m == nil || m.Series == nil {
-		sum.Status = StatusRefused
-		sum.Problem = &Problem{
-			Sentence: fmt.Sprintf("Model %s states no series rule, so this series gets no series result; each slice keeps its own.", sum.Model),
-			Err:      fmt.Errorf("model %s: %w", sum.Model, ErrNoSeriesRule),
-		}
-		return sum
 	}
 	sum.Rule = m.Series
 	scores, err := m.Series.Aggregate(rows)
@@ -149,17 +159,6 @@ func SummariseSeries(recs []*Record, models ModelLookup) SeriesSummary {
 	}
 	sum.Key = rowSlice[key]
 	return sum
-}
-
-// classifiedBy counts the slices answered by models other than the series model.
-func classifiedBy(counts map[string]int, model string) int {
-	n := 0
-	for id, c := range counts {
-		if id != model {
-			n += c
-		}
-	}
-	return n
 }
 
 // seriesProblem is a series problem: the series' sentence followed by the first slice's, with that slice's hints.
