@@ -66,6 +66,7 @@ func loadCatalogue(dirs []string, stderr io.Writer) (*inference.Catalogue, error
 // classifyOptions are classify's flags and paths.
 type classifyOptions struct {
 	modelID, salDir, format, outPath, ortLib string
+	per                                      string // "file" or "series"
 	device                                   inference.Device
 	patient, timings, allowOutOfScope        bool
 	batch                                    int
@@ -88,9 +89,10 @@ func parseClassify(args []string, stderr io.Writer) (classifyOptions, int, bool)
 	fs.BoolVar(&o.patient, "patient", false, "add patient_id and patient_name columns (off by default: records carry no identifiers)")
 	fs.IntVar(&o.batch, "batch", 8, "images per model run")
 	fs.BoolVar(&o.timings, "timings", false, "print the time spent per stage (decode, preprocess, forward) as one JSON line on standard error")
+	fs.StringVar(&o.per, "per", "file", "one record per `file` (frame) or per series (every slice classified, then the model's series rule)")
 	fs.Var(&o.modelDirs, "models", "also load model folders from `DIR` (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tumortracer classify [--model ID] [--allow-out-of-scope] [--device auto|cpu|cuda] [--saliency DIR] [--format csv|json] [-o FILE] [--models DIR] [--ort-lib PATH] PATH...")
+		fmt.Fprintln(stderr, "usage: tumortracer classify [--per file|series] [--patient] [--model ID] [--allow-out-of-scope] [--device auto|cpu|cuda] [--saliency DIR] [--format csv|json] [-o FILE] [--models DIR] [--ort-lib PATH] PATH...")
 		fmt.Fprintln(stderr, "PATHs are files or folders (recursed; hidden files and files that are no image by name, like notes.txt, are skipped in folders).")
 		fmt.Fprintln(stderr, "Each file is classified by the model for what it shows (chest radiograph, chest CT slice), or refused with a reason (status refused).")
 		fmt.Fprintln(stderr, "Exit status: 0 no file failed (refusals are answers), 1 some failed, 2 usage error.")
@@ -114,6 +116,8 @@ func parseClassify(args []string, stderr io.Writer) (classifyOptions, int, bool)
 		return usage("--format must be csv or json, not %q", o.format)
 	case o.batch < 1:
 		return usage("--batch must be at least 1")
+	case o.per != "file" && o.per != "series":
+		return usage("--per must be file or series, not %q", o.per)
 	}
 	if o.device, err = inference.ParseDevice(*device); err != nil {
 		return usage("%v", err)
@@ -204,6 +208,9 @@ func runClassify(args []string, _ about.Build, stdout, stderr io.Writer) int {
 		defer f.Close()
 		out = f
 	}
+	if o.per == "series" {
+		return o.runSeries(cat, eng, sal, out, classes, stderr)
+	}
 	w, err := o.recordWriter(out, classes)
 	if err != nil {
 		fmt.Fprintf(stderr, "tumortracer classify: write: %v\n", err)
@@ -271,8 +278,13 @@ func overlayName(path string) string {
 }
 
 func writeOverlay(dir string, r pipeline.Result) error {
+	return writeOverlayFile(filepath.Join(dir, overlayName(r.Record.Path)), r)
+}
+
+// writeOverlayFile writes r's image with its saliency overlay as a PNG file at path.
+func writeOverlayFile(path string, r pipeline.Result) error {
 	img := inference.Overlay(r.Image, r.Prediction.Saliency, 0.5)
-	f, err := os.Create(filepath.Join(dir, overlayName(r.Record.Path)))
+	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}

@@ -91,6 +91,9 @@ type modelEntry struct {
 	Training      inference.Training  `json:"training"`
 	IntendedUse   string              `json:"intended_use"`
 	Limitations   []string            `json:"limitations"`
+	// Series is the rule that turns slice results into a series result (classify --per series), when the model
+	// states one.
+	Series *inference.SeriesRule `json:"series,omitempty"`
 }
 
 func runModels(args []string, _ about.Build, stdout, stderr io.Writer) int {
@@ -149,7 +152,7 @@ func runModels(args []string, _ about.Build, stdout, stderr io.Writer) int {
 			Input: man.Input, Classes: man.Classes, PositiveClass: man.PositiveClass, Threshold: man.Threshold,
 			Saliency: inference.SaliencyOcclusion, SHA256: man.SHA256, Source: m.Source,
 			Device:   modelDevice{Supported: []string{"cpu", "cuda"}},
-			Training: man.Training, IntendedUse: man.IntendedUse, Limitations: man.Limitations,
+			Training: man.Training, IntendedUse: man.IntendedUse, Limitations: man.Limitations, Series: man.Series,
 			Population: man.Population, Scope: scopeOf(m),
 		}
 		if e.Scope != nil && e.Scope.Status == "unusable" {

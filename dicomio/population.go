@@ -74,3 +74,30 @@ func ParseDate(s string) (time.Time, bool) {
 	t, err := time.Parse(layout, s)
 	return t, err == nil
 }
+
+// Localizer returns what makes the image a localizer (scout, topogram, surview): "ImageType ORIGINAL\PRIMARY\LOCALIZER"
+// when Image Type says so — CT's value 3 LOCALIZER (PS3.3 C.8.2.1.1.1) or a vendor's SCOUT, TOPOGRAM, SURVIEW,
+// SCANOGRAM — else, when Image Type does not say AXIAL, `SeriesDescription "…"` naming a scout (MR's three-plane
+// "pilot" and "survey" included); "" for any other image. It is the one test: the series index lists localizers
+// as objects of their series, never as slices, and the gate refuses them file by file, so the two cannot disagree.
+func (m *Metadata) Localizer() string {
+	axial := false
+	for _, v := range m.ImageType {
+		switch v {
+		case "LOCALIZER", "SCOUT", "TOPOGRAM", "SURVIEW", "SCANOGRAM":
+			return "ImageType " + strings.Join(m.ImageType, `\`)
+		case "AXIAL":
+			axial = true
+		}
+	}
+	if axial {
+		return ""
+	}
+	d := strings.ToLower(m.SeriesDescription)
+	for _, w := range []string{"localizer", "localiser", "scout", "topogram", "surview", "scanogram", "pilot", "survey"} {
+		if strings.Contains(d, w) {
+			return "SeriesDescription " + strconv.Quote(strings.TrimSpace(m.SeriesDescription))
+		}
+	}
+	return ""
+}

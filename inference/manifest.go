@@ -31,13 +31,15 @@ type Manifest struct {
 	Training      Training   `yaml:"training" json:"training"`
 	IntendedUse   string     `yaml:"intended_use" json:"intended_use"`
 	Limitations   []string   `yaml:"limitations" json:"limitations"`
-	SHA256        string     `yaml:"sha256" json:"sha256"`
 	// Routes is a gate's answer: class id → id of the model that may answer images of that class. Classes without
 	// a route (the gate's "other") are refused. Only a manifest with task "gate" has routes.
 	Routes map[string]string `yaml:"routes,omitempty" json:"routes,omitempty"`
 	// Population is who and what the classifier was trained on, as far as DICOM tags can tell; nil when the
 	// manifest declares none (then no population check runs for the model).
 	Population *Population `yaml:"population,omitempty" json:"population,omitempty"`
+	// Series, when set, is how the model's slice results add up to a result for a whole series (SeriesRule).
+	Series *SeriesRule `yaml:"series,omitempty" json:"series,omitempty"`
+	SHA256 string      `yaml:"sha256" json:"sha256"`
 }
 
 // Population describes the images a classifier was trained on in the terms DICOM tags state, so that an image
@@ -344,6 +346,9 @@ func (m *Manifest) Validate() error {
 	}
 	if !hexPattern.MatchString(m.SHA256) {
 		bad("sha256 %q must be 64 lower-case hex digits", m.SHA256)
+	}
+	if m.Series != nil {
+		errs = append(errs, m.Series.validate()...)
 	}
 	if m.Evaluation.Files != "" && (strings.Contains(m.Evaluation.Files, "..") || strings.ContainsAny(m.Evaluation.Files, `/\`)) {
 		bad("evaluation.files %q must be a file name in the model folder", m.Evaluation.Files)

@@ -121,18 +121,21 @@ func BenchmarkBatch(b *testing.B) {
 
 // residentBytes is the process's resident set size from /proc/self/status (ONNX Runtime's native memory
 // included), or 0 where that file does not exist.
-func residentBytes() uint64 {
+func residentBytes() uint64 { return statusKB("VmRSS") << 10 }
+
+// statusKB reads a kB field of /proc/self/status (VmRSS, VmHWM …); 0 where the file does not exist.
+func statusKB(field string) uint64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			if err != nil {
 				return 0
 			}
-			return kb << 10
+			return kb
 		}
 	}
 	return 0

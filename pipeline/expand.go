@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/tumortracer/tumortracer/study"
 )
 
 // MaxInputs bounds how many files one Expand returns, so that a dropped home folder cannot exhaust memory.
@@ -25,6 +27,9 @@ type Input struct {
 	Scan *Scan
 	// Frame is the 1-based frame to classify; 0 means the file's analysis frame (AnalysisFrame).
 	Frame int
+	// Directory is the DICOMDIR the input comes from: a file it lists, or the DICOMDIR itself when it cannot be
+	// read, is damaged or lists nothing (Err set); empty otherwise. See IndexPaths.
+	Directory string
 }
 
 // Expand turns the paths a person gave — `tumortracer classify PATH…` or a drop on the window, the same rules
@@ -34,6 +39,10 @@ type Input struct {
 //     (.DS_Store, .git …) and files that are certainly not images by their extension (notes.txt, a .zip …;
 //     DICOM files often have no extension, so nothing else is skipped); a link to a file counts as the file,
 //     links to folders are not followed (no cycles);
+//   - a DICOMDIR (a file of that name, as PS3.10 names it) is replaced by the files it lists, in its order, each
+//     taken whatever its name; a listed file that is missing becomes an input with its error, and the DICOMDIR
+//     itself one when it cannot be read, is damaged (the files listed before the damage are still taken) or
+//     lists nothing — so a DICOMDIR never gets a "no pixel data" record, and each of its files gets its own;
 //   - each file once, where it first appears;
 //   - at most MaxInputs files.
 //
@@ -42,8 +51,17 @@ func Expand(paths []string) []Input {
 	var out []Input
 	seen := map[string]bool{}
 	full := false
-	add := func(in Input) bool {
-		if in.Err == nil {
+	var add func(in Input) bool
+	add = func(in Input) bool {
+		if in.Err == nil && in.Directory == "" && IsDICOMDIR(in.Path) {
+			for _, listed := range listDirectory(in.Path) {
+				if !add(listed) {
+					return false
+				}
+			}
+			return true
+		}
+		if in.Err == nil || (in.Directory != "" && in.Path != in.Directory) {
 			key := filepath.Clean(in.Path)
 			if seen[key] {
 				return true
@@ -82,6 +100,61 @@ func Expand(paths []string) []Input {
 		out = append(out, Input{Path: paths[len(paths)-1], Err: ErrTooManyFiles})
 	}
 	return out
+}
+
+// IsDICOMDIR reports a DICOMDIR by its name, which PS3.10 fixes.
+func IsDICOMDIR(path string) bool { return strings.EqualFold(filepath.Base(path), "DICOMDIR") }
+
+// ErrEmptyDirectory means a DICOMDIR lists no files.
+var ErrEmptyDirectory = errors.New("the DICOMDIR lists no files")
+
+// listDirectory is what a DICOMDIR contributes to Expand: the DICOMDIR itself with its error when it cannot be
+// read, is damaged or lists nothing, then every file it lists in its order, a missing one with its error. The
+// sentences are the series index's (study.ReadListing, study.ListedFileError): the per-file and the per-series
+// paths say the same.
+func listDirectory(path string) []Input {
+	d, err := study.ReadListing(path)
+	var out []Input
+	switch {
+	case err != nil:
+		out = append(out, Input{Path: path, Err: &Problem{Sentence: study.Sentence(err), Err: err}, Directory: path})
+	case len(d.Files) == 0:
+		out = append(out, Input{Path: path, Err: &Problem{Sentence: "This DICOMDIR lists no files.", Err: fmt.Errorf("%s: %w", path, ErrEmptyDirectory)}, Directory: path})
+	}
+	if d == nil {
+		return out
+	}
+	for i := range d.Files {
+		in := Input{Path: d.Files[i].Path, Directory: path}
+		if err := study.ListedFileError(&d.Files[i]); err != nil {
+			in.Err = &Problem{Sentence: study.Sentence(err), Err: err}
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+// IndexPaths are the paths the series index (package study) reads for Expand's inputs, in order: each DICOMDIR
+// once, where its first input was, in place of the inputs it gave (study reads it again for its files, and gives
+// a listed file that lacks its own Study and Series UIDs those of the DICOMDIR's records, and a missing one its
+// entry), and every other input that could be listed. The other inputs with an error are returned apart, for a
+// record of their own.
+func IndexPaths(inputs []Input) (paths []string, failed []Input) {
+	dirs := map[string]bool{}
+	for _, in := range inputs {
+		switch {
+		case in.Directory != "":
+			if !dirs[in.Directory] {
+				dirs[in.Directory] = true
+				paths = append(paths, in.Directory)
+			}
+		case in.Err != nil:
+			failed = append(failed, in)
+		default:
+			paths = append(paths, in.Path)
+		}
+	}
+	return paths, failed
 }
 
 // listFolder lists the files below dir by Expand's rules, sorted by path.

@@ -18,10 +18,11 @@ import (
 //   - Content routes: the catalogue's gate (inference.Catalogue.Gate) looks at the 8-bit image a classifier would
 //     see and names its class; the gate's routes say which model answers that class ("other" has none: refused).
 //     PNG, JPEG and DICOM all go this way; the DICOM Modality never chooses the model.
-//   - Tags can only refuse: a localizer or scout (ImageType), a Modality the chosen model does not accept (the tags
-//     contradict the content), and the model's population (inference.Population: BodyPartExamined, the slice plane
-//     from ImageOrientationPatient, the age from PatientAge or PatientBirthDate and StudyDate, ViewPosition). A tag
-//     the file lacks refuses nothing, so PNG and JPEG are never refused by tags.
+//   - Tags can only refuse: a localizer or scout (dicomio.Metadata.Localizer, the test by which the series index
+//     keeps them out of series), a Modality the chosen model does not accept (the tags contradict the content), and
+//     the model's population (inference.Population: BodyPartExamined, the slice plane from
+//     ImageOrientationPatient, the age from PatientAge or PatientBirthDate and StudyDate, ViewPosition). A tag the
+//     file lacks refuses nothing, so PNG and JPEG are never refused by tags.
 //   - After the forward run, the model's out-of-scope statistics (inference.Model.Scope; none: no check) score its
 //     pooled features; a distance above the model's threshold is refused (Classifier.infer does that step).
 //   - A forced model (--model, the window's Model list) skips the routing but not the checks: the gate still refuses
@@ -208,11 +209,10 @@ func (c GateChooser) tagProblem(s *Scan, frame int, m *inference.Model, v *GateV
 	if s.File.Format != dicomio.FormatDICOM {
 		return nil
 	}
-	for _, t := range meta.ImageType {
-		if t == "LOCALIZER" || t == "SCOUT" {
-			return c.outOfScope(fmt.Sprintf("%s is a localizer (scout) image (ImageType %s), not a slice or a film%s; %s.",
-				describe(s), strings.Join(meta.ImageType, `\`), seen(v), c.offer()), fmt.Errorf("image type %s: %w", t, ErrOutOfScope))
-		}
+	if why := meta.Localizer(); why != "" {
+		// The study index files the same images as localizers, never as slices of a series (dicomio decides both).
+		return c.outOfScope(fmt.Sprintf("%s is a localizer (scout) image (%s), not a slice or a film%s; %s.",
+			describe(s), why, seen(v), c.offer()), fmt.Errorf("localizer, %s: %w", why, ErrOutOfScope))
 	}
 	if mod := strings.ToUpper(strings.TrimSpace(meta.Modality)); mod != "" && !m.Manifest.Accepts(mod) {
 		err := fmt.Errorf("modality %s, model %s: %w", mod, m.Manifest.ID, ErrOutOfScope)
@@ -419,11 +419,13 @@ func className(m *inference.Manifest, id string) string {
 	return id
 }
 
+// lowerFirst lower-cases a name's or a sentence's first letter for use inside a sentence, unless it starts an
+// acronym ("ONNX", "PNG", "CT image" stay).
 func lowerFirst(s string) string {
-	if s == "" {
-		return s
+	if len(s) > 1 && s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z') {
+		return string(s[0]+'a'-'A') + s[1:]
 	}
-	return strings.ToLower(s[:1]) + s[1:]
+	return s
 }
 
 // plural is a class name as a plural noun: "Chest CT slice" → "chest CT slices".

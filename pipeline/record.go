@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -79,6 +78,10 @@ func (r *Record) Problem() *Problem { return r.problem }
 // Refused reports a record no model was allowed to answer (StatusRefused). An answer given out of scope on request
 // is not refused: it is an ok record with OutOfScope set.
 func (r *Record) Refused() bool { return r.Status == StatusRefused }
+
+// AnsweredOutOfScope reports an answer given although the image failed a check (Options.AllowOutOfScope): an ok
+// record with OutOfScope set. A series result leaves it out unless out-of-scope answers were asked for the series.
+func (r *Record) AnsweredOutOfScope() bool { return r.Status == StatusOK && r.OutOfScope }
 
 // Overridable reports a refusal the person may override (Options.AllowOutOfScope: --allow-out-of-scope, "Show
 // anyway"): the gate, a tag or the model's scope statistics refused the image. Refusals with no model to ask (no
@@ -226,11 +229,7 @@ func (w *CSVWriter) WriteHeader() error {
 		return nil
 	}
 	w.started = true
-	if err := w.w.Write(Columns(w.classes, w.patient)); err != nil {
-		return err
-	}
-	w.w.Flush()
-	return w.w.Error()
+	return writeLine(w.w, Columns(w.classes, w.patient))
 }
 
 // Write writes one record (after the header) and flushes it.
@@ -245,24 +244,34 @@ func (w *CSVWriter) Write(r Record) error {
 	row := []string{r.Path, r.Status, errorText(&r, w.CommandLine), reasonText(&r, w.CommandLine),
 		strconv.FormatBool(r.OutOfScope), r.Model, r.Gate, r.SeenAs, scopeText(&r), r.Version, r.Device, r.Label, prob,
 		frameText(&r)}
-	for _, id := range w.classes {
-		v := ""
-		if p, ok := r.P(id); ok {
-			v = formatP(p)
-		}
-		row = append(row, v)
-	}
+	row = append(row, classCells(w.classes, r.P)...)
 	if w.patient {
 		row = append(row, r.PatientID, r.PatientName)
 	}
+	return writeLine(w.w, row)
+}
+
+// classCells are the p_ cells of classes: the probability p gives, empty where it has none.
+func classCells(classes []string, p func(id string) (float64, bool)) []string {
+	out := make([]string, len(classes))
+	for i, id := range classes {
+		if v, ok := p(id); ok {
+			out[i] = formatP(v)
+		}
+	}
+	return out
+}
+
+// writeLine writes one CSV line, each cell as spreadsheet text (AsSpreadsheetText), and flushes it.
+func writeLine(w *csv.Writer, row []string) error {
 	for i, cell := range row {
 		row[i] = AsSpreadsheetText(cell)
 	}
-	if err := w.w.Write(row); err != nil {
+	if err := w.Write(row); err != nil {
 		return err
 	}
-	w.w.Flush()
-	return w.w.Error()
+	w.Flush()
+	return w.Error()
 }
 
 // AsSpreadsheetText returns cell with a leading ' when a spreadsheet would read it as a formula (OWASP's CSV
@@ -283,7 +292,7 @@ type JSONWriter struct {
 
 	w       io.Writer
 	patient bool
-	buf     bytes.Buffer
+	obj     jsonObject
 }
 
 // NewJSONWriter returns a JSON Lines writer.
@@ -293,62 +302,41 @@ func NewJSONWriter(w io.Writer, includePatient bool) *JSONWriter {
 
 // Write writes one record as one line.
 func (w *JSONWriter) Write(r Record) error {
-	b := &w.buf
-	b.Reset()
-	field := func(first bool, name string, v interface{}) {
-		if !first {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(name)
-		b.Write(k)
-		b.WriteByte(':')
-		switch x := v.(type) {
-		case float64:
-			b.WriteString(formatP(x))
-		case bool:
-			b.WriteString(strconv.FormatBool(x))
-		case nil:
-			b.WriteString("null")
-		default:
-			j, _ := json.Marshal(x)
-			b.Write(j)
-		}
-	}
-	b.WriteByte('{')
-	field(true, "path", r.Path)
-	field(false, "status", r.Status)
-	field(false, "error", errorText(&r, w.CommandLine))
-	field(false, "reason", reasonText(&r, w.CommandLine))
-	field(false, "out_of_scope", r.OutOfScope)
-	field(false, "model", r.Model)
-	field(false, "gate", r.Gate)
-	field(false, "seen_as", r.SeenAs)
+	o := &w.obj
+	o.start()
+	o.field("path", r.Path)
+	o.field("status", r.Status)
+	o.field("error", errorText(&r, w.CommandLine))
+	o.field("reason", reasonText(&r, w.CommandLine))
+	o.field("out_of_scope", r.OutOfScope)
+	o.field("model", r.Model)
+	o.field("gate", r.Gate)
+	o.field("seen_as", r.SeenAs)
 	if r.Scored {
-		field(false, "scope_score", json.Number(scopeText(&r)))
+		o.field("scope_score", json.Number(scopeText(&r)))
 	} else {
-		field(false, "scope_score", nil)
+		o.field("scope_score", nil)
 	}
-	field(false, "version", r.Version)
-	field(false, "device", r.Device)
-	field(false, "label", r.Label)
+	o.field("version", r.Version)
+	o.field("device", r.Device)
+	o.field("label", r.Label)
 	if r.Status == StatusOK {
-		field(false, "probability", r.Probability)
+		o.field("probability", r.Probability)
 	} else {
-		field(false, "probability", nil)
+		o.field("probability", nil)
 	}
 	if r.Frame > 0 {
-		field(false, "frame", r.Frame)
+		o.field("frame", r.Frame)
 	} else {
-		field(false, "frame", nil)
+		o.field("frame", nil)
 	}
 	for _, c := range r.Probabilities {
-		field(false, "p_"+c.ID, c.Probability)
+		o.field("p_"+c.ID, c.Probability)
 	}
 	if w.patient {
-		field(false, "patient_id", r.PatientID)
-		field(false, "patient_name", r.PatientName)
+		o.field("patient_id", r.PatientID)
+		o.field("patient_name", r.PatientName)
 	}
-	b.WriteString("}\n")
-	_, err := w.w.Write(b.Bytes())
+	_, err := w.w.Write(o.end())
 	return err
 }

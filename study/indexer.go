@@ -206,17 +206,14 @@ type directoryListing struct {
 
 // expandDirectory reads the DICOMDIR of entry o and returns the files it lists that are not indexed yet.
 func (ix *Indexer) expandDirectory(o *ordered, seen map[string]bool) (out directoryListing) {
-	d, err := dicomio.ReadDirectory(o.entry.Path)
+	d, err := ReadListing(o.entry.Path)
 	if d == nil {
-		o.entry.Err = &EntryError{Sentence: "This DICOMDIR cannot be read, so the files it lists were not found through it.", Err: err}
+		o.entry.Err = err
 		return out
 	}
 	o.entry.Listed = len(d.Files)
 	if err != nil {
-		o.entry.Err = &EntryError{
-			Sentence: fmt.Sprintf("This DICOMDIR is cut short or damaged; the %d files listed before the damage were indexed.", len(d.Files)),
-			Err:      err,
-		}
+		o.entry.Err = err
 	}
 	for i := range d.Files {
 		f := &d.Files[i]
@@ -225,18 +222,44 @@ func (ix *Indexer) expandDirectory(o *ordered, seen map[string]bool) (out direct
 			continue // already an input, or listed twice
 		}
 		seen[key] = true
-		if f.Err != nil {
-			sentence := "The DICOMDIR lists this file, but it is not on disk."
-			if errors.Is(f.Err, dicomio.ErrMalformed) {
-				sentence = "The DICOMDIR names a file outside its own folder; it was not opened."
-			}
+		if err := ListedFileError(f); err != nil {
 			out.answered = append(out.answered, ordered{o.input, i, Entry{Path: f.Path, ListedBy: o.entry.Path,
-				Kind: KindUnreadable, Err: &EntryError{Sentence: sentence, Err: f.Err}}})
+				Kind: KindUnreadable, Err: err}})
 			continue
 		}
 		out.jobs = append(out.jobs, job{input: o.input, listed: i, path: f.Path, listedBy: f, listedByPath: o.entry.Path})
 	}
 	return out
+}
+
+// ReadListing reads the DICOMDIR at path for the files it lists (pipeline.Expand reads it the same way for the
+// per-file path). The directory is nil when it cannot be read; the error, an *EntryError with the sentence for
+// a person, is also set when it is damaged, and then the directory holds the files listed before the damage.
+func ReadListing(path string) (*dicomio.Directory, error) {
+	d, err := dicomio.ReadDirectory(path)
+	switch {
+	case d == nil:
+		return nil, &EntryError{Sentence: "This DICOMDIR cannot be read, so the files it lists were not found through it.", Err: err}
+	case err != nil:
+		return d, &EntryError{
+			Sentence: fmt.Sprintf("This DICOMDIR is cut short or damaged; only the %d files it lists before the damage were taken.", len(d.Files)),
+			Err:      err,
+		}
+	}
+	return d, nil
+}
+
+// ListedFileError says why a file a DICOMDIR lists cannot be used (an *EntryError: missing, or outside the
+// DICOMDIR's folder); nil when it is on disk.
+func ListedFileError(f *dicomio.DirectoryFile) error {
+	if f.Err == nil {
+		return nil
+	}
+	sentence := "The DICOMDIR lists this file, but it is not on disk."
+	if errors.Is(f.Err, dicomio.ErrMalformed) {
+		sentence = "The DICOMDIR names a file outside its own folder; it was not opened."
+	}
+	return &EntryError{Sentence: sentence, Err: f.Err}
 }
 
 // read reads one job's header within the byte budget.

@@ -149,7 +149,7 @@ func kindOf(format dicomio.Format, m *dicomio.Metadata, hasPixels bool) Kind {
 		return KindSegmentation
 	case uid == sopRTDose:
 		return KindOtherObject // a dose grid: pixel data, but no anatomy to classify
-	case isLocalizer(m):
+	case m.Localizer() != "": // the gate refuses these file by file, by the same test
 		return KindLocalizer
 	case isDoseScreen(m):
 		return KindDoseReport
@@ -157,31 +157,6 @@ func kindOf(format dicomio.Format, m *dicomio.Metadata, hasPixels bool) Kind {
 		return KindOtherObject
 	}
 	return KindImage
-}
-
-// isLocalizer recognises a scout image: CT's Image Type value 3 LOCALIZER (PS3.3 C.8.2.1.1.1), the vendors'
-// names in Image Type, or, when Image Type does not say AXIAL, a series description naming a scout.
-func isLocalizer(m *dicomio.Metadata) bool {
-	axial := false
-	for _, v := range m.ImageType {
-		switch v {
-		case "LOCALIZER", "SCOUT", "TOPOGRAM", "SURVIEW", "SCANOGRAM":
-			return true
-		case "AXIAL":
-			axial = true
-		}
-	}
-	if axial {
-		return false
-	}
-	d := strings.ToLower(m.SeriesDescription)
-	// "pilot" and "survey" are MR's three-plane localizers (GE, Philips).
-	for _, w := range []string{"localizer", "localiser", "scout", "topogram", "surview", "scanogram", "pilot", "survey"} {
-		if strings.Contains(d, w) {
-			return true
-		}
-	}
-	return false
 }
 
 // isDoseScreen recognises the dose page scanners store as a secondary capture image ("Dose Report", Siemens'

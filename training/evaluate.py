@@ -185,6 +185,8 @@ def card(params, info, ing, figs, sha, dataset_desc):
     m["limitations"] = params["limitations"]
     if params.get("population"):
         m["population"] = params["population"]  # checked from DICOM tags before the model answers (cards.yaml)
+    if params.get("series"):
+        m["series"] = params["series"]  # the series aggregation rule, stated on the card (training/cards.yaml)
     m["sha256"] = sha
     return m
 

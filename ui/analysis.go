@@ -16,6 +16,9 @@ type analysis struct {
 	rec      pipeline.Record
 	saliency *inference.Saliency
 	elapsed  time.Duration // preprocessing, forward run and saliency
+	// allowed says the record was made with out-of-scope answers allowed ("Show anyway"), so that a refusal it
+	// still holds (no model to ask) is not made again.
+	allowed bool
 }
 
 // analysisOf keeps what the window shows of a pipeline result.
@@ -58,6 +61,9 @@ func (vw *viewer) refreshAnalysis() {
 		vw.batch.release(row) // queued again, for when classification becomes possible
 		return
 	}
+	if row != nil && vw.frame != pipeline.AnalysisFrame(vw.scan) {
+		vw.batch.release(row) // opened on another frame (a slice of a series): the batch makes the file's record
+	}
 	if row != nil && vw.frame == pipeline.AnalysisFrame(vw.scan) {
 		switch {
 		case row.reservedIdle():
@@ -71,7 +77,7 @@ func (vw *viewer) refreshAnalysis() {
 		}
 		return
 	}
-	if a := vw.frameResults[vw.frame]; a != nil {
+	if a := vw.frameStore[slicePos{vw.path, vw.frame}]; a != nil {
 		vw.display(a)
 		return
 	}
@@ -85,7 +91,9 @@ func (vw *viewer) analyseRecord(row *batchRow) {
 	vw.ai.showRunning()
 	go func() {
 		res := vw.an.Analyse(context.Background(), s, pipeline.AnalysisFrame(s), model, allow)
-		vw.onUI(func() { vw.batch.finish(row, gen, analysisOf(res)) })
+		a := analysisOf(res)
+		a.allowed = allow
+		vw.onUI(func() { vw.batch.finish(row, gen, a) })
 	}()
 }
 
@@ -108,7 +116,9 @@ func (vw *viewer) analyseFrame(frame int) {
 				return
 			}
 			a := analysisOf(res)
-			vw.frameResults[frame] = a
+			a.allowed = allow
+			vw.frameStore[slicePos{s.Path, frame}] = a
+			vw.results.changed()
 			if frame == vw.frame {
 				vw.display(a)
 			}
@@ -119,6 +129,7 @@ func (vw *viewer) analyseFrame(frame int) {
 // recordFinished is called by the batch table when row's record is made: the panel shows it when it is the
 // record of what is on screen.
 func (vw *viewer) recordFinished(row *batchRow) {
+	vw.results.changed()
 	if vw.scan != nil && row.Path == vw.path && vw.frame == pipeline.AnalysisFrame(vw.scan) && vw.an.Ready() == nil {
 		vw.display(row.result)
 	}
@@ -130,7 +141,11 @@ func (vw *viewer) reanalyse() {
 	if vw.scan == nil {
 		return
 	}
-	vw.frameResults = map[int]*analysis{}
+	for p := range vw.frameStore {
+		if p.path == vw.path {
+			delete(vw.frameStore, p)
+		}
+	}
 	if err := vw.an.Ready(); err != nil {
 		vw.ai.showUnavailable(err)
 		return

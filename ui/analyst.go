@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 
 	"github.com/tumortracer/tumortracer/inference"
@@ -32,10 +33,24 @@ func realParts(ortLib string, modelDirs []string) analystParts {
 	return analystParts{
 		catalogue: func() (*inference.Catalogue, error) { return inference.LoadCatalogue(models.Bundle(), modelDirs...) },
 		engine: func(dev inference.Device) (engine, error) {
-			return inference.NewEngine(inference.Options{Device: dev, LibraryPath: ortLib})
+			threads, _ := windowShare(runtime.NumCPU())
+			return inference.NewEngine(inference.Options{Device: dev, LibraryPath: ortLib, Threads: threads})
 		},
 		reader: pipeline.Files{},
 	}
+}
+
+// windowShare is the window's one rule for its cores (the command line keeps every core busy instead): one core is
+// left to the window — its Fyne thread paints and answers the person — and classification gets the others, at
+// least one. ONNX Runtime's intra-op threads per session are that many, and the batch's decode workers (which also
+// run the gate's forward) that many but at most two: they only need to keep the model fed, and each holds a
+// decoded image. With every core running ONNX Runtime, a drop of 3,000 slices left the window's tasks waiting
+// 470–710 ms at worst, with one core left 280–340 ms (three runs each, 2 cores, TestRealWindowThousands'
+// heartbeat). On two cores that is one ONNX Runtime thread and one decode worker (the earlier defaults, all cores
+// and two workers, made up to four busy threads there); a decode worker and the engine can still be busy at once.
+func windowShare(cpus int) (ortThreads, decodeWorkers int) {
+	work := max(1, cpus-1)
+	return work, min(work, 2)
 }
 
 // analyst is the window's one way to read and classify files: every record the window shows — AI panel, batch
@@ -250,11 +265,12 @@ func (a *analyst) Analyse(ctx context.Context, s *pipeline.Scan, frame int, mode
 	return a.classifier(modelID, allow, pipeline.SaliencyAll, 1, 1).Analyse(ctx, s, frame)
 }
 
-// Batch classifies files for the batch table through the pipeline's batch runner (decode on two goroutines
+// Batch classifies files for the batch table through the pipeline's batch runner (decode on windowShare's workers
 // while the engine runs batches) and calls emit once per input, in order, from the batch's goroutine; inputs not
-// reached when ctx is cancelled get none. Saliency maps come with the records of models that have a CAM (small,
-// and free with the forward run), so the overlay can show a record without running the model again.
-func (a *analyst) Batch(ctx context.Context, inputs []pipeline.Input, modelID string, emit func(pipeline.Result)) {
+// reached when ctx is cancelled get none. anyway holds the files whose answers the person asked for although a
+// check refuses them ("Show anyway"; nil for none). Saliency maps come with the records of models that have a CAM
+// (small, and free with the forward run), so the overlay can show a record without running the model again.
+func (a *analyst) Batch(ctx context.Context, inputs []pipeline.Input, modelID string, anyway map[string]bool, emit func(pipeline.Result)) {
 	if err := a.wait(ctx); err != nil {
 		return
 	}
@@ -266,14 +282,23 @@ func (a *analyst) Batch(ctx context.Context, inputs []pipeline.Input, modelID st
 	}
 	a.run.RLock()
 	defer a.run.RUnlock()
-	// Small batches keep few decoded images in flight: the window stays responsive and memory low.
-	_, err := a.classifier(modelID, false, pipeline.SaliencyCAM, 2, 4).Run(ctx, inputs, func(r pipeline.Result) error {
-		r.Image = nil // the row keeps the record and the small saliency grid only
-		emit(r)
-		return nil
-	}, nil)
-	if err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintf(os.Stderr, "tumortracer: batch: %v\n", err)
+	_, workers := windowShare(runtime.NumCPU())
+	// Runs of inputs alike in "Show anyway" go through one classifier each, in order.
+	for start := 0; start < len(inputs) && ctx.Err() == nil; {
+		allow, end := anyway[inputs[start].Path], start+1
+		for end < len(inputs) && anyway[inputs[end].Path] == allow {
+			end++
+		}
+		// Small batches keep few decoded images in flight: the window stays responsive and memory low.
+		_, err := a.classifier(modelID, allow, pipeline.SaliencyCAM, workers, 4).Run(ctx, inputs[start:end], func(r pipeline.Result) error {
+			r.Image = nil // the row keeps the record and the small saliency grid only
+			emit(r)
+			return nil
+		}, nil)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(os.Stderr, "tumortracer: batch: %v\n", err)
+		}
+		start = end
 	}
 }
 
@@ -283,20 +308,26 @@ var errUnknownFormat = errors.New("unknown export format")
 // Export writes records with the pipeline's CSV or JSON Lines writer: the columns of `tumortracer classify`;
 // patient identifiers only when asked for.
 func (a *analyst) Export(w io.Writer, format string, recs []pipeline.Record, includePatient bool) error {
-	var rw pipeline.RecordWriter
+	return exportAs(format, recs, func() (recordWriter[pipeline.Record], error) {
+		cw := pipeline.NewCSVWriter(w, pipeline.ClassColumns(a.exportModels(false)), includePatient)
+		return cw, cw.WriteHeader()
+	}, func() recordWriter[pipeline.Record] { return pipeline.NewJSONWriter(w, includePatient) })
+}
+
+// recordWriter is a pipeline writer of per-file or per-series records.
+type recordWriter[R any] interface{ Write(R) error }
+
+// exportAs writes recs with the CSV or the JSON Lines writer the format names.
+func exportAs[R any](format string, recs []R, csv func() (recordWriter[R], error), json func() recordWriter[R]) error {
+	var rw recordWriter[R]
 	switch format {
 	case "csv":
-		var all []*inference.Model
-		if a.wait(context.Background()); a.cat != nil {
-			all = a.cat.Classifiers()
-		}
-		cw := pipeline.NewCSVWriter(w, pipeline.ClassColumns(all), includePatient)
-		if err := cw.WriteHeader(); err != nil {
+		var err error
+		if rw, err = csv(); err != nil {
 			return err
 		}
-		rw = cw
 	case "json":
-		rw = pipeline.NewJSONWriter(w, includePatient)
+		rw = json()
 	default:
 		return fmt.Errorf("export format %q: %w", format, errUnknownFormat)
 	}
@@ -306,4 +337,18 @@ func (a *analyst) Export(w io.Writer, format string, recs []pipeline.Record, inc
 		}
 	}
 	return nil
+}
+
+// exportModels are the models whose classes are the CSV's p_ columns: all of them, or with seriesRule those that
+// state a series rule (only they give series scores).
+func (a *analyst) exportModels(seriesRule bool) []*inference.Model {
+	var out []*inference.Model
+	if a.wait(context.Background()); a.cat != nil {
+		for _, m := range a.cat.Classifiers() { // the gate adds no p_ columns
+			if !seriesRule || m.Manifest.Series != nil {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
 }

@@ -79,7 +79,7 @@ func TestAnalystClassifiesWithSaliency(t *testing.T) {
 		t.Fatal(err)
 	}
 	var recs []pipeline.Record
-	an.Batch(context.Background(), []pipeline.Input{{Path: p}, {Path: bad}}, "tiny-cam", func(r pipeline.Result) { recs = append(recs, r.Record) })
+	an.Batch(context.Background(), []pipeline.Input{{Path: p}, {Path: bad}}, "tiny-cam", nil, func(r pipeline.Result) { recs = append(recs, r.Record) })
 	if len(recs) != 2 || recs[0].Path != p || recs[1].Path != bad {
 		t.Fatalf("batch records %+v", recs)
 	}
@@ -204,7 +204,7 @@ func TestDeviceSwitchDuringBatch(t *testing.T) {
 	done := make(chan int)
 	go func() {
 		n := 0
-		an.Batch(context.Background(), inputs, "tiny-cam", func(pipeline.Result) { n++ })
+		an.Batch(context.Background(), inputs, "tiny-cam", nil, func(pipeline.Result) { n++ })
 		done <- n
 	}()
 	switched := make(chan error)

@@ -45,6 +45,11 @@ type batchRow struct {
 	gen                 int
 }
 
+// final reports a row whose record is made: answered, refused or failed.
+func (r *batchRow) final() bool {
+	return r.result != nil && (r.status == rowDone || r.status == rowFailed || r.status == rowRefused)
+}
+
 // reservedIdle reports a row the viewer reserved and has not started analysing.
 func (r *batchRow) reservedIdle() bool { return r.byViewer && !r.analysing && r.status == rowRunning }
 
@@ -282,6 +287,18 @@ func (p *batchPanel) claim(r *batchRow) int {
 	return r.gen
 }
 
+// requeue queues a finished row again (its record is to be made again, e.g. with "Show anyway"), unless the
+// viewer is making it; start runs it.
+func (p *batchPanel) requeue(r *batchRow) bool {
+	if !r.final() {
+		return false
+	}
+	r.status, r.result, r.byViewer = rowQueued, nil, false
+	p.finished--
+	p.table.Refresh()
+	return true
+}
+
 // finishReserved finishes a reserved row whose file the viewer could not open.
 func (p *batchPanel) finishReserved(r *batchRow, a *analysis) {
 	if r != nil && r.reservedIdle() {
@@ -313,7 +330,15 @@ func (p *batchPanel) start() {
 	go func() {
 		for ctx.Err() == nil {
 			var next []taken
-			p.vw.onUIWait(func() { next = p.takeQueued() })
+			anyway := map[string]bool{} // the person's "Show anyway" for the rows taken, read on the Fyne thread
+			p.vw.onUIWait(func() {
+				next = p.takeQueued()
+				for _, t := range next {
+					if p.vw.anyway[t.row.Path] {
+						anyway[t.row.Path] = true
+					}
+				}
+			})
 			if len(next) == 0 {
 				break
 			}
@@ -323,9 +348,10 @@ func (p *batchPanel) start() {
 				inputs[i] = pipeline.Input{Path: t.row.Path}
 				byPath[t.row.Path] = t
 			}
-			p.vw.an.Batch(ctx, inputs, model, func(r pipeline.Result) {
+			p.vw.an.Batch(ctx, inputs, model, anyway, func(r pipeline.Result) {
 				if t, ok := byPath[r.Record.Path]; ok {
 					a := analysisOf(r)
+					a.allowed = anyway[r.Record.Path]
 					p.vw.onUI(func() { p.finish(t.row, t.gen, a) })
 				}
 			})
@@ -405,6 +431,7 @@ func (p *batchPanel) runEnded() {
 }
 
 func (p *batchPanel) cancelRun() {
+	p.vw.frames.cancel()
 	if p.stop != nil {
 		p.stop()
 		p.running, p.cancelled = false, true
@@ -468,7 +495,7 @@ func (p *batchPanel) refusedCount() int {
 func (p *batchPanel) records() []pipeline.Record {
 	out := make([]pipeline.Record, 0, len(p.rows))
 	for _, r := range p.rows {
-		if (r.status == rowDone || r.status == rowFailed || r.status == rowRefused) && r.result != nil {
+		if r.final() {
 			out = append(out, r.result.rec)
 		}
 	}

@@ -37,8 +37,9 @@ func (vw *viewer) refreshCorners() {
 	frame := ""
 	if s.Frames() > 1 {
 		frame = fmt.Sprintf("Frame %d/%d", vw.frame+1, s.Frames())
-	} else if len(vw.series) > 1 {
-		frame = fmt.Sprintf("Slice %d/%d", vw.seriesAt+1, len(vw.series))
+	}
+	if len(vw.stack) > 1 && len(vw.stack) != s.Frames() {
+		frame = strings.TrimSpace(fmt.Sprintf("Slice %d/%d  %s", vw.stackAt+1, len(vw.stack), frame))
 	}
 	vw.cornerTR.set(strings.TrimSpace(m.Modality+" "+m.BodyPart), m.SeriesDescription, series, frame)
 	w := vw.view.win

@@ -30,7 +30,7 @@ title: Test classifier
 task: classification
 modalities: [OT, CR, DX, CT]
 input: {name: image, layout: NCHW, channels: 1, height: 16, width: 16}
-preprocessing: {grayscale: pil-luma, resize: linear, mean: [0.5], std: [0.25]}
+preprocessing: {grayscale: pil-luma, resize: linear, mean: [0.5], std: [0.25], voi: {CT: {preset: lung}, default: {preset: file}}}
 outputs: {logits: logits, cam: cam, kind: logits, temperature: 1.0}
 classes:
   - {id: normal, name: Normal}
@@ -41,6 +41,7 @@ evaluation: {dataset: none, n: 0, accuracy: 0, macro_f1: 0, auc: 0, sensitivity:
 training: {data: "none", licence: "CC0"}
 intended_use: "A test model card."
 limitations: ["Scripted answers."]
+series: {rule: top-k-mean, k: 2, validated: false, note: "A test rule."}
 sha256: `
 
 // testCatalogue holds cxr-test with a stand-in model file (the scripted engine never reads it).

@@ -8,21 +8,26 @@ import (
 	"github.com/tumortracer/tumortracer/pipeline"
 )
 
-// open queues files and folders (pipeline.Expand: the rules of `tumortracer classify DIR`) in the batch table
-// and shows the first new file. The viewer makes that file's record itself from the scan it opened for display
-// (so a dropped file is opened and decoded once) and the batch classifies the rest.
+// open queues files and folders (pipeline.Expand: the rules of `tumortracer classify DIR`, a DICOMDIR giving the
+// files it lists) in the batch table, shows the first new file and hands the files to the library
+// (pipeline.IndexPaths: a DICOMDIR itself), which indexes their headers into series in the background. The viewer
+// makes the shown file's record itself from the scan it opened for display (so a dropped file is opened and
+// decoded once) and the batch classifies the rest.
 func (vw *viewer) open(paths []string) {
 	if len(paths) == 0 {
 		return
 	}
 	vw.setStatus("Looking for images…")
 	go func() {
-		inputs := pipeline.Expand(paths)
+		all := pipeline.Expand(paths)
 		vw.onUI(func() {
-			if len(inputs) == 0 {
+			if len(all) == 0 {
 				vw.setStatus("No files found in what was opened.")
 				return
 			}
+			inputs := all
+			index, _ := pipeline.IndexPaths(all)
+			vw.lib.add(index)
 			added := vw.batch.add(inputs)
 			first := vw.batch.byPath[inputs[0].Path]
 			for _, r := range added {
@@ -42,10 +47,13 @@ func (vw *viewer) open(paths []string) {
 	}()
 }
 
-// load opens path off the UI thread and shows its analysis frame (the frame its record is about);
-// keepView keeps zoom, pan and window (slice scrolling). A file still queued in the batch is reserved for the
-// viewer, which makes its record from the scan it opened.
-func (vw *viewer) load(path string, keepView bool) {
+// load opens path off the UI thread and shows its analysis frame (the frame its record is about); keepView keeps
+// zoom, pan and window (slice scrolling).
+func (vw *viewer) load(path string, keepView bool) { vw.loadAt(path, -1, keepView) }
+
+// loadAt opens path off the UI thread and shows frame (-1: its analysis frame). A file still queued in the batch
+// is reserved for the viewer, which makes its record from the scan it opened.
+func (vw *viewer) loadAt(path string, frame int, keepView bool) {
 	vw.seq++
 	seq := vw.seq
 	row := vw.batch.byPath[path]
@@ -55,9 +63,10 @@ func (vw *viewer) load(path string, keepView bool) {
 		started := time.Now()
 		s, err := vw.an.Open(path)
 		var fd *frameData
-		frame := 0
 		if err == nil {
-			frame = pipeline.AnalysisFrame(s)
+			if frame < 0 || frame >= s.Frames() {
+				frame = pipeline.AnalysisFrame(s)
+			}
 			fd, err = frameDataOf(s, frame)
 		}
 		vw.onUI(func() {
@@ -69,7 +78,7 @@ func (vw *viewer) load(path string, keepView bool) {
 				vw.showError("Cannot open "+filepath.Base(path), err)
 				rec := pipeline.ErrorRecord(path, err)
 				if s != nil {
-					rec.Frame, rec.Modality = frame+1, s.File.Meta.Modality
+					rec.Frame, rec.Modality = pipeline.AnalysisFrame(s)+1, s.File.Meta.Modality
 				}
 				vw.batch.finishReserved(row, &analysis{rec: rec})
 				return
@@ -86,13 +95,12 @@ func (vw *viewer) load(path string, keepView bool) {
 // show puts frame of a newly opened scan on screen.
 func (vw *viewer) show(s *pipeline.Scan, frame int, fd *frameData, keepView bool) {
 	prevWin := vw.view.win
-	sameSeries := keepView && vw.scan != nil && filepath.Dir(vw.path) == filepath.Dir(s.Path)
+	sameSeries := keepView && vw.sameStack(s.Path)
 	if vw.frameCancel != nil {
 		vw.frameCancel()
 	}
 	vw.scan, vw.path, vw.frame = s, s.Path, frame
-	vw.frameResults = map[int]*analysis{}
-	vw.series, vw.seriesAt = vw.seriesOf(s.Path)
+	vw.stack, vw.stackAt, vw.current = vw.stackFor(s.Path, frame)
 	w := s.Window(fd.Pixels)
 	if sameSeries && prevWin.Width > 0 {
 		w = prevWin
@@ -103,6 +111,8 @@ func (vw *viewer) show(s *pipeline.Scan, frame int, fd *frameData, keepView bool
 	vw.meta.Refresh()
 	vw.refreshFrameBar()
 	vw.refreshCorners()
+	vw.browser.selectCurrent()
+	vw.seriesPanel.refresh()
 }
 
 // showFrame switches to frame i of the current multi-frame scan.
@@ -124,6 +134,9 @@ func (vw *viewer) showFrame(i int) {
 				return
 			}
 			vw.frame = i
+			if len(vw.stack) > 1 && (vw.stack[vw.stackAt] != slicePos{vw.path, i}) {
+				_, vw.stackAt, _ = vw.stackFor(vw.path, i)
+			}
 			vw.view.SetFrame(fd, vw.view.win, true)
 			vw.refreshFrameBar()
 			vw.refreshCorners()

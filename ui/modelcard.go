@@ -110,6 +110,12 @@ func cardText(m *inference.Manifest) string {
 	if t.Removed != "" {
 		fmt.Fprintf(&b, "Removed: %s\n", t.Removed)
 	}
+	if r := m.Series; r != nil {
+		fmt.Fprintf(&b, "\nSeries rule (%s)\n%s\n", r.Name(), r.Sentence())
+		if r.Note != "" {
+			fmt.Fprintf(&b, "%s\n", r.Note)
+		}
+	}
 	if len(m.Limitations) > 0 {
 		b.WriteString("\nLimitations\n")
 		for _, l := range m.Limitations {

@@ -8,6 +8,8 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/tumortracer/tumortracer/pipeline"
 )
 
 // StateEnv names the file the viewer describes its layout and progress in, for the window test and for
@@ -23,6 +25,11 @@ type uiState struct {
 	FirstFrameNS int64 `json:"first_frame_ns,omitempty"`
 	FirstImageNS int64 `json:"first_image_ns,omitempty"`
 	ResultNS     int64 `json:"result_ns,omitempty"`
+	// IndexedNS is when the library finished indexing what was opened; MaxUIDelayMS the longest a task handed to
+	// the Fyne thread waited to run (a heartbeat every 50 ms): how long the window was unresponsive at worst.
+	IndexedNS    int64   `json:"indexed_ns,omitempty"`
+	IndexedFiles int     `json:"indexed_files,omitempty"`
+	MaxUIDelayMS float64 `json:"max_ui_delay_ms"`
 
 	File       string   `json:"file,omitempty"`
 	Modality   string   `json:"modality,omitempty"`
@@ -43,6 +50,24 @@ type uiState struct {
 	RenderMS   float64   `json:"render_ms"`
 
 	Batch batchState `json:"batch"`
+
+	// The study browser, the score strip and the series panel's result line, and every series' result.
+	Browser      rect          `json:"browser"`
+	Strip        rect          `json:"strip"`
+	StripMarks   int           `json:"strip_marks"`
+	SeriesResult textRect      `json:"series_result"`
+	Series       []seriesState `json:"series,omitempty"`
+}
+
+// seriesState is one series as the browser lists it and the series panel summarises it.
+type seriesState struct {
+	Key, Description, Kind string
+	Slices, Classified     int
+	Refused, Pending       int
+	Status, Label, Rule    string
+	Score                  float64
+	KeySlice               string
+	Item                   string // the browser's line
 }
 
 type rect struct{ X, Y, W, H int }
@@ -90,6 +115,7 @@ func (s *stateWriter) watchFirstFrame(vw *viewer) {
 		changed := false
 		if s.st.FirstFrameNS == 0 {
 			s.st.FirstFrameNS, changed = now, true
+			go s.heartbeat(vw) // from the first paint on: the window's start-up is not a freeze
 		}
 		if withImage && s.st.FirstImageNS == 0 {
 			s.st.FirstImageNS, changed = now, true
@@ -117,6 +143,58 @@ func (s *stateWriter) resultShown(vw *viewer) {
 		s.st.ResultNS = time.Now().UnixNano()
 	}
 	// The bars are laid out on the next paint; capture after it.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		vw.onUI(func() { s.capture(vw); s.write() })
+	}()
+}
+
+// heartbeat hands the Fyne thread a task every 50 ms and keeps the longest wait before one ran.
+func (s *stateWriter) heartbeat(vw *viewer) {
+	for {
+		time.Sleep(50 * time.Millisecond)
+		sent := time.Now()
+		vw.onUI(func() {
+			if d := float64(time.Since(sent).Microseconds()) / 1000; d > s.st.MaxUIDelayMS {
+				s.st.MaxUIDelayMS = d
+			}
+		})
+	}
+}
+
+// indexed records the end of indexing.
+func (s *stateWriter) indexed(vw *viewer) {
+	if s == nil {
+		return
+	}
+	s.st.IndexedNS, s.st.IndexedFiles = time.Now().UnixNano(), len(vw.lib.index.Entries)
+	s.write()
+}
+
+// seriesShown records the series results whenever they change.
+func (s *stateWriter) seriesShown(vw *viewer) {
+	if s == nil {
+		return
+	}
+	s.st.Series = s.st.Series[:0]
+	ix := vw.lib.index
+	for _, se := range ix.AllSeries() {
+		it := vw.browser.items[seriesUID(se.Key)]
+		st := seriesState{Key: se.Key, Description: se.Description, Kind: string(se.Kind), Slices: len(se.Slices),
+			Item: it.title + " — " + it.detail + " — " + it.ai}
+		if r := vw.results.of(se.Key); r != nil {
+			sum := r.sum
+			st.Classified, st.Refused, st.Pending, st.Status, st.Label, st.Score = sum.Classified, sum.Refused, sum.Pending, sum.Status, sum.Label, sum.Score
+			if sum.Rule != nil {
+				st.Rule = sum.Rule.Name()
+			}
+			if sum.Key >= 0 {
+				st.KeySlice = pipeline.SliceName(ix, r.series.Slices[sum.Key])
+			}
+		}
+		s.st.Series = append(s.st.Series, st)
+	}
+	// Positions are known after the next paint.
 	go func() {
 		time.Sleep(300 * time.Millisecond)
 		vw.onUI(func() { s.capture(vw); s.write() })
@@ -204,6 +282,12 @@ func (s *stateWriter) capture(vw *viewer) {
 		s.st.Bars = append(s.st.Bars, barRect{Class: b.name, Prob: b.prob, Threshold: b.threshold, rect: r})
 	}
 	s.st.RenderMS = float64(vw.view.lastRender.Microseconds()) / 1000
+	s.st.Browser = toRect(vw.browser.tree)
+	s.st.Strip, s.st.StripMarks = rect{}, len(vw.strip.marks)
+	if vw.strip.Visible() {
+		s.st.Strip = toRect(vw.strip)
+	}
+	s.st.SeriesResult = textRect{Text: vw.seriesPanel.result.Text, rect: toRect(vw.seriesPanel.result)}
 }
 
 // write replaces the file atomically so a reader never sees half of it.

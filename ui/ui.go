@@ -1,6 +1,8 @@
 // Package ui is TumorTracer's viewer window (Fyne): an image view with window/level, zoom, pan and frame
 // scrolling, corner annotations and a metadata panel; an AI panel with per-class probabilities, the saliency
-// overlay and the model card; and a batch table for dropped files and folders with progress, Cancel and export.
+// overlay and the model card; a study browser that groups what was opened patient → study → series, with each
+// series' result, the score strip along the frame slider and the key-slice report; and a batch table for dropped
+// files and folders with progress, Cancel and export.
 //
 // Decoding and inference run in goroutines; widgets are changed only on the Fyne thread, through viewer.onUI.
 // Research use only — not for diagnosis.
@@ -166,7 +168,9 @@ func (vw *viewer) shortcuts() []shortcut {
 		{"S", "toggle the saliency overlay", nil, nil},
 		{"1 … 5", "CT presets: lung, mediastinum, soft tissue, bone, brain", nil, nil},
 		{"0", "the file's own window", nil, nil},
-		{"↑ ↓, Page Up/Down", "previous / next frame or slice", nil, nil},
+		{"↑ ↓ ← →, Page Up/Down", "previous / next frame or slice (the series' slices in acquisition order)", nil, nil},
+		{"K", "jump to the series' key slice", nil, nil},
+		{"[ and ]", "previous / next series in the study browser", nil, nil},
 		{"Esc", "cancel the running batch", nil, nil},
 	}
 }
@@ -204,6 +208,12 @@ func (vw *viewer) typedRune(r rune) {
 		vw.ai.toggleOverlay()
 	case '?':
 		vw.showHelp()
+	case 'k', 'K':
+		vw.goToKeySlice()
+	case '[':
+		vw.switchSeries(-1)
+	case ']':
+		vw.switchSeries(1)
 	case '0':
 		vw.presetSelect.SetSelected("File window")
 	case '1', '2', '3', '4', '5':
@@ -237,6 +247,7 @@ func (vw *viewer) mainMenu() *fyne.MainMenu {
 		item("Open folder…", vw.showOpenFolder, sc["open a folder (queued as a batch)"]),
 		fyne.NewMenuItemSeparator(),
 		item("Export results…", vw.showExport, sc["export the batch table as CSV or JSON"]),
+		item("Key-slice report…", vw.showReport, nil),
 	)
 	var presets []*fyne.MenuItem
 	for i, name := range vw.presetSelect.Options {

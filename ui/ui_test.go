@@ -576,7 +576,7 @@ func TestSliceScrollingThroughAFolderKeepsTheWindow(t *testing.T) {
 		writeGreyPNG(t, filepath.Join(dir, fmt.Sprintf("slice%d.png", i)), 16, 16, func(x, y int) uint16 { return uint16(1000*i + x) })
 	}
 	vw.open([]string{dir})
-	waitFor(t, "the first slice", func() bool { return vw.scan != nil && len(vw.series) == 3 })
+	waitFor(t, "the first slice", func() bool { return vw.scan != nil && len(vw.stack) == 3 })
 	if vw.frameCount() != 3 || vw.frameIndex() != 0 {
 		t.Fatalf("slider has %d positions at %d, want 3 at 0", vw.frameCount(), vw.frameIndex())
 	}

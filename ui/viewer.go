@@ -20,7 +20,9 @@ import (
 //
 // Its jobs live in their own files: loading.go opens files and frames, navigation.go moves between frames and
 // slices, analysis.go shows each frame's record, corners.go the corner text, view.go and render.go the image
-// widget, saliency.go the overlay, aipanel.go, batch.go and export.go the panels and the export dialog.
+// widget, saliency.go the overlay, aipanel.go, batch.go and export.go the panels and the export dialog; the study
+// browser is library.go (indexing), browser.go, seriesresults.go (series results, frame jobs), seriespanel.go,
+// strip.go and seriesactions.go (keys, export, report).
 type viewer struct {
 	app   fyne.App
 	win   fyne.Window
@@ -41,22 +43,38 @@ type viewer struct {
 	batch                          *batchPanel
 	content                        fyne.CanvasObject
 
-	// What is shown.
-	scan     *pipeline.Scan
-	path     string
-	frame    int      // frame index within scan
-	series   []string // files of the shown file's folder that are in the batch, in the order they were queued
-	seriesAt int
-	hover    string
-	modelID  string // "" = chosen by content (the gate)
-	// anyway holds the files whose answer the person asked for although the gate or a check refused them ("Show
-	// anyway"): their records are made again with out-of-scope answers allowed, and marked so.
-	anyway map[string]bool
+	// The study browser and what feeds it: the library indexes opened files into series, results summarises
+	// their slices' records, frames classifies the other frames of multi-frame series files (series.go).
+	lib         *library
+	browser     *studyBrowser
+	seriesPanel *seriesPanel
+	strip       *scoreStrip
+	results     *seriesResults
+	frames      *frameJobs
 
-	// shown is the analysis in the AI panel and the overlay; frameResults holds the on-demand analyses of the
-	// scan's other frames (the file's own record lives in its batch row).
-	shown        *analysis
-	frameResults map[int]*analysis
+	// What is shown.
+	scan    *pipeline.Scan
+	path    string
+	frame   int // frame index within scan
+	hover   string
+	modelID string // "" = chosen by content (the gate)
+	// anyway holds the files whose answer the person asked for although the gate or a check refused them ("Show
+	// anyway"): their records are made again with out-of-scope answers allowed, and marked so. anywaySeries holds
+	// the series (keys) whose out-of-scope answers the person asked for in the series panel: their refused slices
+	// are made again so, and count in the series result (seriesresults.go).
+	anyway       map[string]bool
+	anywaySeries map[string]bool
+	// stack is what the slider moves through (navigation.go), stackAt the shown position in it, current the
+	// browser item it is ("" for none).
+	stack   []slicePos
+	stackAt int
+	current string
+
+	// shown is the analysis in the AI panel and the overlay; frameStore holds the analyses of frames that are not
+	// their file's analysis frame: on demand for the frame on screen, and every frame of a multi-frame series
+	// (the file's own record lives in its batch row).
+	shown      *analysis
+	frameStore map[slicePos]*analysis
 
 	seq         uint64 // bumped by every load and frame change, so a stale completion is dropped
 	frameCancel context.CancelFunc
@@ -66,7 +84,9 @@ type viewer struct {
 
 // newViewer builds the window's content; it does not show the window.
 func newViewer(a fyne.App, w fyne.Window, an *analyst, b about.Build) *viewer {
-	vw := &viewer{app: a, win: w, an: an, build: b, frameResults: map[int]*analysis{}, anyway: map[string]bool{}}
+	vw := &viewer{app: a, win: w, an: an, build: b, frameStore: map[slicePos]*analysis{}, anyway: map[string]bool{},
+		anywaySeries: map[string]bool{}}
+	vw.lib, vw.results, vw.frames = newLibrary(vw), newSeriesResults(vw), newFrameJobs(vw)
 	vw.view = newImageView()
 	vw.view.onChange = vw.refreshCorners
 	vw.view.onHover = func(s string) { vw.hover = s; vw.refreshCorners() }
@@ -83,17 +103,24 @@ func newViewer(a fyne.App, w fyne.Window, an *analyst, b about.Build) *viewer {
 	vw.frameSlider.Step = 1
 	vw.frameSlider.OnChanged = func(f float64) { vw.goToIndex(int(f)) }
 	vw.frameLabel = widget.NewLabel("")
-	frameBar := container.NewBorder(nil, nil, widget.NewLabel("Frame"), vw.frameLabel, vw.frameSlider)
+	vw.strip = newScoreStrip(func(i int) { vw.goToIndex(i) })
+	frameBar := container.NewBorder(nil, nil, widget.NewLabel("Frame"), vw.frameLabel, container.NewVBox(vw.strip, vw.frameSlider))
 
 	vw.ai = newAIPanel(vw)
 	vw.batch = newBatchPanel(vw)
 	vw.status = widget.NewLabel("Open a DICOM, PNG or JPEG file or folder (Ctrl+O), or drop files onto the window.")
 	vw.status.Truncation = fyne.TextTruncateEllipsis
 
+	vw.browser = newStudyBrowser(vw)
+	vw.seriesPanel = newSeriesPanel(vw)
 	imageCol := container.NewBorder(nil, frameBar, nil, nil, viewArea)
 	hs := container.NewHSplit(imageCol, vw.sidePanel())
 	hs.Offset = 0.72
-	vs := container.NewVSplit(hs, vw.batch.content)
+	studies := container.NewVSplit(vw.browser.content, container.NewVScroll(vw.seriesPanel.content))
+	studies.Offset = 0.5
+	withStudies := container.NewHSplit(studies, hs)
+	withStudies.Offset = 0.22
+	vs := container.NewVSplit(withStudies, vw.batch.content)
 	vs.Offset = 0.78
 	vw.content = container.NewBorder(vw.toolbar(), vw.status, nil, nil, vs)
 	vw.refreshCorners()

@@ -2,6 +2,7 @@ package dicomsynth
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,4 +119,29 @@ func Directory(fileSetID string, roots []DirRecord) []byte {
 // WriteDirectory writes Directory(fileSetID, roots) to dir/DICOMDIR.
 func WriteDirectory(dir, fileSetID string, roots []DirRecord) error {
 	return os.WriteFile(filepath.Join(dir, "DICOMDIR"), Directory(fileSetID, roots), 0o644)
+}
+
+// WriteFileSet writes a file set as a CD holds it: each series' slices as dir/DICOM/S<k>/I<i> (k and i from 0,
+// names without extension) and dir/DICOMDIR listing them patient → study → series → image. It returns the
+// slices' paths, series by series.
+func WriteFileSet(dir string, series []Series, slices [][]Slice) ([]string, error) {
+	var paths []string
+	var seriesRecs []DirRecord
+	for k, s := range series {
+		s = s.WithDefaults()
+		var images []DirRecord
+		for i, sl := range slices[k] {
+			id := []string{"DICOM", fmt.Sprintf("S%d", k), fmt.Sprintf("I%d", i)}
+			path := filepath.Join(append([]string{dir}, id...)...)
+			if err := Write(path, s.CTSlice(sl)); err != nil {
+				return nil, err
+			}
+			paths = append(paths, path)
+			images = append(images, DirRecord{Type: "IMAGE", FileID: id})
+		}
+		seriesRecs = append(seriesRecs, DirRecord{Type: "SERIES", Children: images,
+			Elements: []Element{Text(TagSeriesInstanceUID, "UI", s.SeriesUID)}})
+	}
+	roots := []DirRecord{{Type: "PATIENT", Children: []DirRecord{{Type: "STUDY", Children: seriesRecs}}}}
+	return paths, WriteDirectory(dir, "TUMORTRACER", roots)
 }

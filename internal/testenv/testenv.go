@@ -11,9 +11,12 @@
 package testenv
 
 import (
+	"image"
+	_ "image/png" // the chest-ct pictures
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,4 +167,30 @@ func Phantom(tb testing.TB, kind, path string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("draw the %s phantom: %v\n%s", kind, err, out)
 	}
+}
+
+// ChestCTPictures returns the first n chest CT slices (sorted by name) of the chest-ct train split's adenocarcinoma
+// folder, decoded: anatomy for synthetic DICOM series (dicomsynth.CTValues), from the training split, never the test
+// split. It ends tb through Missing when the data or the pictures are absent.
+func ChestCTPictures(tb testing.TB, n int) []image.Image {
+	tb.Helper()
+	dir := DataPath(tb, "chest-ct", "train", "adenocarcinoma_left.lower.lobe_T2_N0_M0_Ib")
+	names, err := filepath.Glob(filepath.Join(dir, "*.png"))
+	if err != nil || len(names) < n {
+		Missing(tb, "want %d PNG slices under %s, found %d", n, dir, len(names))
+	}
+	sort.Strings(names)
+	out := make([]image.Image, n)
+	for i, name := range names[:n] {
+		f, err := os.Open(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out[i], _, err = image.Decode(f)
+		f.Close()
+		if err != nil {
+			tb.Fatalf("%s: %v", name, err)
+		}
+	}
+	return out
 }
