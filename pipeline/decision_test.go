@@ -129,8 +129,10 @@ func decisionCatalogue(t *testing.T, extra ...[2]string) *inference.Catalogue {
   body_parts: [CHEST]
 `
 	})
+	// slice states a series rule too, for the series tests (series_test.go); per file it changes nothing.
 	add("slice", "tiny-feat", func(y string) string {
-		return y + `population:
+		return y + `series: {rule: top-k-mean, k: 2, validated: false}
+population:
   description: "Adults; axial chest CT slices."
   age_years: {min: 18}
   body_parts: [CHEST, THORAX]

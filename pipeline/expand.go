@@ -40,7 +40,7 @@ type Input struct {
 //     DICOM files often have no extension, so nothing else is skipped); a link to a file counts as the file,
 //     links to folders are not followed (no cycles);
 //   - a DICOMDIR (a file of that name, as PS3.10 names it) is replaced by the files it lists, in its order, each
-//     taken whatever its name; a listed file that is missing becomes an input with its error, and the DICOMDIR
+//     taken whatever its name (a folder's DICOMDIRs are taken before its other files); a listed file that is missing becomes an input with its error, and the DICOMDIR
 //     itself one when it cannot be read, is damaged (the files listed before the damage are still taken) or
 //     lists nothing — so a DICOMDIR never gets a "no pixel data" record, and each of its files gets its own;
 //   - each file once, where it first appears;
@@ -87,7 +87,12 @@ func Expand(paths []string) []Input {
 			}
 			continue
 		}
-		for _, in := range listFolder(p) {
+		// A folder's DICOMDIRs go first, so that the files they list come in their order and as theirs.
+		listed := listFolder(p)
+		sort.SliceStable(listed, func(i, j int) bool {
+			return listed[i].Err == nil && IsDICOMDIR(listed[i].Path) && !(listed[j].Err == nil && IsDICOMDIR(listed[j].Path))
+		})
+		for _, in := range listed {
 			if !add(in) {
 				break
 			}

@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tumortracer/tumortracer/dicomio"
 	"github.com/tumortracer/tumortracer/inference"
+	"github.com/tumortracer/tumortracer/internal/dicomsynth"
 	"github.com/tumortracer/tumortracer/internal/testenv"
 )
 
@@ -360,6 +362,59 @@ func TestExpand(t *testing.T) {
 	// missing path an error input.
 	if want := "b/2.png a.png b/1.png nope! named.txt"; strings.Join(names, " ") != want {
 		t.Errorf("Expand = %q, want %q", strings.Join(names, " "), want)
+	}
+}
+
+// TestExpandDICOMDIR: a DICOMDIR, named or met in a folder, gives the files it lists in its order (each once, though
+// the folder holds them too), a missing one an input with the index's sentence; a DICOMDIR that is no DICOMDIR an
+// input with its error. IndexPaths gives the series index the DICOMDIR itself, once, in place of its files.
+func TestExpandDICOMDIR(t *testing.T) {
+	dir := t.TempDir()
+	var sl []dicomsynth.Slice
+	for i, p := range dicomsynth.Axial(3, 0, 2) {
+		sl = append(sl, dicomsynth.Slice{Position: p, Instance: i + 1})
+	}
+	files, err := dicomsynth.WriteFileSet(dir, []dicomsynth.Series{{Description: "On the CD"}}, [][]dicomsynth.Slice{sl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dicomdir := filepath.Join(dir, "DICOMDIR")
+	os.WriteFile(filepath.Join(dir, "README.txt"), []byte("burnt by a PACS"), 0o644)
+	for _, paths := range [][]string{{dicomdir}, {dir}, {dicomdir, dir}} {
+		got := Expand(paths)
+		if len(got) != 3 {
+			t.Fatalf("Expand(%v) = %+v, want the 3 listed files", paths, got)
+		}
+		for i, in := range got {
+			if in.Path != files[i] || in.Err != nil || in.Directory != dicomdir {
+				t.Errorf("Expand(%v)[%d] = %+v, want %s from the DICOMDIR", paths, i, in, files[i])
+			}
+		}
+		idx, failed := IndexPaths(got)
+		if len(idx) != 1 || idx[0] != dicomdir || len(failed) != 0 {
+			t.Errorf("IndexPaths = %v, %v; want the DICOMDIR alone", idx, failed)
+		}
+	}
+	if err := os.Remove(files[1]); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.dcm")
+	os.WriteFile(other, []byte("x"), 0o644)
+	got := Expand([]string{dicomdir, other})
+	if len(got) != 4 || got[1].Path != files[1] || got[1].Err == nil || got[0].Err != nil || got[2].Err != nil {
+		t.Fatalf("with a listed file missing: %+v", got)
+	}
+	if p := Explain(got[1].Err); p.Sentence != "The DICOMDIR lists this file, but it is not on disk." || !errors.Is(got[1].Err, fs.ErrNotExist) {
+		t.Errorf("missing file's sentence %q (%v)", p.Sentence, got[1].Err)
+	}
+	if idx, failed := IndexPaths(got); strings.Join(idx, " ") != dicomdir+" "+other || len(failed) != 0 {
+		t.Errorf("IndexPaths = %v, %v: the DICOMDIR speaks for its missing file (the index gives it its entry)", idx, failed)
+	}
+	notDir := filepath.Join(t.TempDir(), "DICOMDIR")
+	os.WriteFile(notDir, []byte("not a DICOMDIR"), 0o644)
+	got = Expand([]string{notDir})
+	if len(got) != 1 || got[0].Err == nil || !strings.Contains(Explain(got[0].Err).Sentence, "This DICOMDIR cannot be read") {
+		t.Fatalf("a broken DICOMDIR: %+v", got)
 	}
 }
 

@@ -101,6 +101,36 @@ func TestSummariseSeries(t *testing.T) {
 			t.Fatalf("summary %+v", s)
 		}
 	})
+	t.Run("answers given out of scope count only when asked for", func(t *testing.T) {
+		forced := func(pa, pb, pc float64) *Record {
+			r := okRecord("m", pa, pb, pc)
+			r.markOutOfScope(&Problem{Sentence: "This image lies outside what m was trained on.", Err: ErrOutOfScope})
+			return r
+		}
+		recs := []*Record{
+			okRecord("m", 0.1, 0.2, 0.7), // 0
+			forced(0.0, 0.05, 0.95),      // 1: the highest c, answered although out of scope
+			okRecord("m", 0.6, 0.3, 0.1), // 2
+			refusedRecord(),              // 3
+			forced(0.0, 0.1, 0.9),        // 4
+		}
+		s := SummariseSeries(recs, top2, false)
+		if s.Status != StatusOK || s.Classified != 2 || s.Refused != 3 || s.OutOfScope != 2 || s.Reason != "" || s.Key != 0 ||
+			math.Abs(s.Score-0.4) > 1e-12 || s.Label != "c" {
+			t.Fatalf("not asked for: %+v, want slices 0 and 2 only (c: (0.7+0.1)/2), the forced ones refused", s)
+		}
+		s = SummariseSeries(recs, top2, true)
+		if s.Status != StatusOK || s.Classified != 4 || s.Refused != 1 || s.OutOfScope != 2 || s.Key != 1 || math.Abs(s.Score-0.925) > 1e-12 {
+			t.Fatalf("asked for: %+v, want 4 counted, key slice 1, c (0.95+0.9)/2", s)
+		}
+		if want := "2 of the 4 slices in this result were answered although they are out of scope, because out-of-scope answers were asked for. The first: this image lies outside what m was trained on."; s.Reason != want {
+			t.Fatalf("reason %q, want %q", s.Reason, want)
+		}
+		if s := SummariseSeries([]*Record{forced(0.2, 0.3, 0.5), refusedRecord()}, top2, false); s.Status != StatusRefused ||
+			!strings.HasPrefix(s.Problem.Sentence, "All 2 slices were refused. The first: this image lies outside") {
+			t.Fatalf("only forced answers, not asked for: %+v %v", s, s.Problem)
+		}
+	})
 	t.Run("model without a series rule", func(t *testing.T) {
 		s := SummariseSeries([]*Record{okRecord("m", 0.2, 0.3, 0.5)}, lookup(nil), false)
 		if s.Status != StatusRefused || !errors.Is(s.Problem, ErrNoSeriesRule) || s.Classified != 1 || s.Label != "" {
@@ -393,6 +423,117 @@ func TestRunSeriesEnhancedCT(t *testing.T) {
 	}
 	if r := res.Record; r.Status != StatusOK || r.Slices != 4 || !strings.HasPrefix(r.KeySlice, path+"#") {
 		t.Fatalf("record %+v", r)
+	}
+}
+
+// TestSeriesThroughTheGate: a series goes through the gate slice by slice, as files do, and the counts of the one
+// analysis path hold: every slice file is opened once and decoded once, an Enhanced CT opened once for all its
+// frames and each frame decoded once, the gate run once per slice and the classifier given each answered slice once.
+// Slices outside the model's population (a child's age) are refused and left out; with out-of-scope answers allowed
+// they count, and the series record says so (reason, out_of_scope). The series' localizer is no slice — the index and
+// the gate decide that by one test — so it is never opened for the series, and given as a file it is refused; so is
+// a topogram that says so in a vendor's word.
+func TestSeriesThroughTheGate(t *testing.T) {
+	dir := t.TempDir()
+	s := dicomsynth.Series{Description: "Gated chest", Rows: 7, Columns: 12, PatientAge: "045Y"} // 12 wide: a chest CT slice to the gate
+	for i := range 5 {
+		ds := s.CTSlice(dicomsynth.Slice{Position: [3]float64{0, 0, float64(10 * i)}, Instance: i + 1})
+		if i >= 3 {
+			ds = append(dicomsynth.Without(ds, dicomsynth.TagPatientAge), dicomsynth.Text(dicomsynth.TagPatientAge, "AS", "010Y"))
+		}
+		if err := dicomsynth.Write(filepath.Join(dir, fmt.Sprintf("s%d.dcm", i)), ds); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dicomsynth.Write(filepath.Join(dir, "scout.dcm"), s.Localizer(9)); err != nil {
+		t.Fatal(err)
+	}
+	topo := s // a vendor's name for it in Image Type
+	topo.ImageType = `ORIGINAL\PRIMARY\TOPOGRAM`
+	coronal := [6]float64{1, 0, 0, 0, 0, -1}
+	if err := dicomsynth.Write(filepath.Join(dir, "topogram.dcm"), topo.CTSlice(dicomsynth.Slice{Position: [3]float64{-250, 0, 100}, Orientation: &coronal, Instance: 10, UIDSeed: "topogram"})); err != nil {
+		t.Fatal(err)
+	}
+	enh := dicomsynth.Series{Description: "Enhanced chest", Rows: 7, Columns: 12, PatientAge: "045Y"}
+	frames := []dicomsynth.Slice{{Position: [3]float64{0, 0, 20}}, {Position: [3]float64{0, 0, 0}}, {Position: [3]float64{0, 0, 10}}, {Position: [3]float64{0, 0, 30}}}
+	if err := dicomsynth.Write(filepath.Join(dir, "enhanced.dcm"), enh.EnhancedCT(frames)); err != nil {
+		t.Fatal(err)
+	}
+	ix := indexFolder(t, dir)
+	byDesc := map[string]*study.Series{}
+	for _, se := range ix.AllSeries() {
+		byDesc[se.Description] = se
+	}
+	gated, enhanced := byDesc["Gated chest"], byDesc["Enhanced chest"]
+	if gated == nil || enhanced == nil || len(gated.Slices) != 5 || len(gated.Objects) != 2 || len(enhanced.Slices) != 4 {
+		t.Fatalf("series %+v", byDesc)
+	}
+	cat := decisionCatalogue(t)
+
+	rd, eng := &countingReader{}, newDecisionEngine(t)
+	clf := New(cat, eng, Options{Reader: rd, BatchSize: 4, Saliency: SaliencyAll}) // the engine sees display images (7 rows: in scope)
+	res, err := clf.RunSeries(context.Background(), ix, gated, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Record; r.Status != StatusOK || r.Model != "slice" || r.Classified != 3 || r.Refused != 2 || r.Reason != "" || r.OutOfScope || r.Rule != "top-2-mean" {
+		t.Fatalf("gated series: %+v", r)
+	}
+	for _, rec := range res.Slices {
+		child := strings.HasSuffix(rec.Path, "s3.dcm") || strings.HasSuffix(rec.Path, "s4.dcm")
+		if rec.Refused() != child || rec.Gate != "gate@0.0.1" || rec.SeenAs != "chest-ct" {
+			t.Errorf("slice %s: %+v", filepath.Base(rec.Path), rec)
+		}
+	}
+	if rd.opens != 5 || len(rd.frames) != 5 || eng.runs["gate"] != 5 || eng.images["gate"] != 5 || eng.images["slice"] != 3 {
+		t.Fatalf("gated series: %d opens, %d decodes, gate %d runs of %d images, classifier %d images; want 5, 5, 5 of 5, 3",
+			rd.opens, len(rd.frames), eng.runs["gate"], eng.images["gate"], eng.images["slice"])
+	}
+
+	rd, eng = &countingReader{}, newDecisionEngine(t)
+	clf = New(cat, eng, Options{Reader: rd, BatchSize: 4, Saliency: SaliencyAll})
+	res, err = clf.RunSeries(context.Background(), ix, enhanced, nil)
+	if err != nil || res.Record.Status != StatusOK || res.Record.Classified != 4 {
+		t.Fatalf("enhanced series: %+v, %v", res.Record, err)
+	}
+	decoded := slices.Clone(rd.frames)
+	sort.Ints(decoded)
+	if rd.opens != 1 || !slices.Equal(decoded, []int{0, 1, 2, 3}) || eng.images["gate"] != 4 || eng.images["slice"] != 4 {
+		t.Fatalf("enhanced series: %d opens, frames decoded %v, gate %d images, classifier %d; want 1, each of 4 once, 4, 4",
+			rd.opens, rd.frames, eng.images["gate"], eng.images["slice"])
+	}
+
+	// Out-of-scope answers asked for (--allow-out-of-scope): the child's slices are answered and count.
+	clf = New(cat, newDecisionEngine(t), Options{AllowOutOfScope: true, Saliency: SaliencyAll})
+	res, err = clf.RunSeries(context.Background(), ix, gated, nil)
+	r := res.Record
+	if err != nil || r.Status != StatusOK || r.Classified != 5 || r.Refused != 0 || !r.OutOfScope || res.Summary.OutOfScope != 2 ||
+		!strings.HasPrefix(r.Reason, "2 of the 5 slices in this result were answered although they are out of scope") || !strings.Contains(r.Reason, "PatientAge 010Y") {
+		t.Fatalf("allowed: %+v, %v", r, err)
+	}
+	var buf bytes.Buffer
+	w := NewSeriesCSVWriter(&buf, ClassColumns(cat.Classifiers()), false)
+	if err := w.Write(r); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(rows) != 2 || rows[0][2] != "reason" || rows[0][3] != "out_of_scope" || rows[1][1] != "" || rows[1][2] != r.Reason || rows[1][3] != "true" {
+		t.Fatalf("CSV %q, %v", rows, err)
+	}
+
+	// File by file, the gate refuses the one file the index lists as a localizer, and only that one.
+	recs := map[string]Record{}
+	if _, err := New(cat, newDecisionEngine(t), Options{Saliency: SaliencyAll}).Run(context.Background(), Expand([]string{dir}), func(res Result) error {
+		recs[filepath.Base(res.Record.Path)] = res.Record
+		return nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ix.Entries {
+		rec := recs[filepath.Base(e.Path)]
+		if byGate := rec.Refused() && strings.Contains(rec.Reason, "is a localizer (scout) image (ImageType ORIGINAL\\PRIMARY\\"); byGate != (e.Kind == study.KindLocalizer) {
+			t.Errorf("%s: the index says %s, the gate's record %s %q", filepath.Base(e.Path), e.Kind, rec.Status, rec.Reason)
+		}
 	}
 }
 

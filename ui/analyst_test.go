@@ -231,3 +231,13 @@ func TestDeviceSwitchDuringBatch(t *testing.T) {
 		t.Fatalf("after a refused switch the analyser is not ready: %v", err)
 	}
 }
+
+// TestWindowShare: the window keeps one core for itself; ONNX Runtime gets the rest and the batch decodes on at
+// most two of them.
+func TestWindowShare(t *testing.T) {
+	for _, c := range []struct{ cpus, threads, workers int }{{1, 1, 1}, {2, 1, 1}, {3, 2, 2}, {16, 15, 2}} {
+		if th, w := windowShare(c.cpus); th != c.threads || w != c.workers {
+			t.Errorf("windowShare(%d) = %d ORT threads, %d decode workers; want %d, %d", c.cpus, th, w, c.threads, c.workers)
+		}
+	}
+}

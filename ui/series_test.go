@@ -185,10 +185,10 @@ func TestStudyBrowserAndSeriesResult(t *testing.T) {
 	if err != nil || len(rows) != 5 {
 		t.Fatalf("export rows %v, %v", rows, err)
 	}
-	if got := strings.Join(rows[0], ","); got != "status,error,model,version,device,series,series_description,slices,classified,refused,label,probability,rule,key_slice,p_normal,p_pneumonia" {
+	if got := strings.Join(rows[0], ","); got != "status,error,reason,out_of_scope,model,version,device,series,series_description,slices,classified,refused,label,probability,rule,key_slice,p_normal,p_pneumonia" {
 		t.Fatalf("export header %s", got)
 	}
-	if rows[1][0] != "ok" || rows[1][5] != one.Key || rows[1][12] != "top-2-mean" || filepath.Base(rows[1][13]) != "a.dcm" {
+	if rows[1][0] != "ok" || rows[1][3] != "false" || rows[1][7] != one.Key || rows[1][14] != "top-2-mean" || filepath.Base(rows[1][15]) != "a.dcm" {
 		t.Fatalf("first series' export row %v", rows[1])
 	}
 
@@ -332,5 +332,111 @@ func TestStripTapAndMarks(t *testing.T) {
 	}
 	if !slices.Equal(tapped, []int{0, 1, 4}) {
 		t.Fatalf("taps went to %v, want [0 1 4]", tapped)
+	}
+}
+
+// TestSeriesShowAnyway: in a series behind the gate, the slices outside the model's population (adults, for a
+// children's model) are refused and left out; the AI panel's "Show anyway" on one of them gives that slice's answer
+// and leaves the series result as it was; the series panel's "Show anyway" makes the refused slices again with
+// their answers, counts them, and marks the series result out of scope with the reason, in the panel and the
+// export. Each slice file is opened once for its record (the thumbnail and the key slice's picture add one open
+// each at most) and the gate runs once per record made.
+func TestSeriesShowAnyway(t *testing.T) {
+	dir := t.TempDir()
+	s := dicomsynth.Series{Description: "Chest, mixed ages", PatientAge: "003Y"}
+	for i := range 5 {
+		ds := s.CTSlice(dicomsynth.Slice{Position: [3]float64{0, 0, float64(10 * i)}, Instance: i + 1, Values: dicomsynth.FlatValues(256, -600+100*i)})
+		if i >= 3 { // the two brightest slices: an adult's, so outside cxr-test's population
+			ds = append(dicomsynth.Without(ds, dicomsynth.TagPatientAge), dicomsynth.Text(dicomsynth.TagPatientAge, "AS", "045Y"))
+		}
+		if err := dicomsynth.Write(filepath.Join(dir, fmt.Sprintf("s%d.dcm", i)), ds); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd, eng := &countingReader{}, &scriptedEngine{pneumonia: meanGrey}
+	parts := scriptedParts(eng, rd, nil)
+	parts.catalogue = gateCatalogue
+	vw := newTestViewer(t, parts)
+	vw.open([]string{dir})
+	waitFor(t, "the series result", func() bool { return settled(vw) && vw.scan != nil })
+	se := vw.lib.index.AllSeries()[0]
+	r := vw.results.of(se.Key)
+	if r.sum.Status != pipeline.StatusOK || r.sum.Classified != 3 || r.sum.Refused != 2 || r.sum.Reason != "" || filepath.Base(se.Slices[r.sum.Key].Path) != "s2.dcm" {
+		t.Fatalf("before: %+v", r.sum)
+	}
+	opened := map[string]int{}
+	for _, p := range rd.opened {
+		opened[filepath.Base(p)]++
+	}
+	extra := 0
+	for i := range 5 {
+		n := opened[fmt.Sprintf("s%d.dcm", i)]
+		if n < 1 {
+			t.Errorf("s%d.dcm never opened", i)
+		}
+		extra += n - 1
+	}
+	if extra > 2 {
+		t.Errorf("%d opens beyond one per slice, want the browser's thumbnail and the key slice's picture at most (opens %v)", extra, rd.opened)
+	}
+	if eng.gateRuns != 5 {
+		t.Errorf("%d gate runs for 5 slices", eng.gateRuns)
+	}
+
+	vw.openSeries(se.Key)
+	waitFor(t, "the series on screen", func() bool { return vw.current == seriesUID(se.Key) && vw.seriesPanel.uid == vw.current })
+	p := vw.seriesPanel
+	if !p.anyway.Visible() || p.outMark.Visible() {
+		t.Fatalf("series panel: Show anyway visible %v, mark visible %v", p.anyway.Visible(), p.outMark.Visible())
+	}
+	// One slice answered anyway from the AI panel: the series leaves it out.
+	vw.showSlice(se.Slices[4])
+	waitFor(t, "the adult slice's refusal", func() bool { return vw.path == se.Slices[4].Path && vw.shown != nil && vw.shown.refused() })
+	test.Tap(vw.ai.anyway)
+	waitFor(t, "that slice answered", func() bool {
+		row := vw.batch.byPath[se.Slices[4].Path]
+		return row.final() && row.result.rec.AnsweredOutOfScope() && !vw.results.scheduled
+	})
+	r = vw.results.of(se.Key)
+	if r.sum.Classified != 3 || r.sum.Refused != 2 || r.sum.OutOfScope != 1 || r.sum.Reason != "" ||
+		!strings.Contains(p.counts.Text, "2 refused (left out; 1 of them answered anyway one by one)") {
+		t.Fatalf("after one slice's Show anyway: %+v, counts %q", r.sum, p.counts.Text)
+	}
+	if vw.strip.marks[4].state != markRefused {
+		t.Errorf("the slice answered anyway is marked %v on the strip, want refused (not counted)", vw.strip.marks[4].state)
+	}
+
+	test.Tap(p.anyway)
+	waitFor(t, "the series counting its out-of-scope slices", func() bool {
+		r := vw.results.of(se.Key)
+		return settled(vw) && r.sum.Classified == 5
+	})
+	r = vw.results.of(se.Key)
+	if r.sum.Refused != 0 || r.sum.OutOfScope != 2 || filepath.Base(se.Slices[r.sum.Key].Path) != "s4.dcm" ||
+		!strings.HasPrefix(r.sum.Reason, "2 of the 5 slices in this result were answered although they are out of scope") ||
+		!strings.Contains(r.sum.Reason, "PatientAge 045Y") {
+		t.Fatalf("after the series' Show anyway: %+v", r.sum)
+	}
+	if !p.outMark.Visible() || p.outMark.Text != "OUT OF SCOPE — shown anyway: "+r.sum.Reason || p.anyway.Visible() {
+		t.Errorf("series panel: mark %q (visible %v), Show anyway visible %v", p.outMark.Text, p.outMark.Visible(), p.anyway.Visible())
+	}
+	if vw.strip.marks[3].state != markClassified || vw.strip.marks[4].state != markClassified || !vw.strip.marks[4].key {
+		t.Errorf("strip marks %+v", vw.strip.marks)
+	}
+	var buf bytes.Buffer
+	if err := vw.an.ExportSeries(&buf, "csv", vw.seriesRecords(false), false); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(rows) != 2 || rows[1][0] != "ok" || rows[1][1] != "" || rows[1][2] != r.sum.Reason || rows[1][3] != "true" || rows[1][10] != "5" {
+		t.Fatalf("export %q, %v", rows, err)
+	}
+	// s4 was made with its answer allowed already (the AI panel's Show anyway): only s3 was made again.
+	opened = map[string]int{}
+	for _, p := range rd.opened {
+		opened[filepath.Base(p)]++
+	}
+	if eng.gateRuns != 7 || opened["s3.dcm"] != 2 {
+		t.Errorf("%d gate runs in all, s3 opened %d times; want s3 made again once, the rest not (opens %v)", eng.gateRuns, opened["s3.dcm"], rd.opened)
 	}
 }
