@@ -19,8 +19,9 @@ import (
 
 // BenchmarkSeries500 is the issue's figure for a 500-slice series: a CT series of 500 slices of 512×512 (512 kB
 // files, 256 MB, in the page cache after writing; file names shuffled), whose pictures are chest-ct train slices, is
-// indexed (study.Build: headers only) and classified to its series result (RunSeries: every slice through Run, the
-// bundled ct-lung on ONNX Runtime, the card's series rule), as `classify --per series` does. It reports the indexing
+// indexed (study.Build: headers only) and classified to its series result (RunSeries: every slice through Run — the
+// bundled gate's forward, the tag checks, ct-lung and its scope check on ONNX Runtime — and the card's series rule),
+// as `classify --per series` does. It reports the indexing
 // time, the time from the start to the series result, the slices per second and the process's peak resident set
 // during one iteration (VmHWM, reset first; ONNX Runtime's native memory included). Run with -benchtime=1x or 3x.
 func BenchmarkSeries500(b *testing.B) {
@@ -42,6 +43,7 @@ func BenchmarkSeries500(b *testing.B) {
 	var index, result time.Duration
 	var peak, baseline float64
 	var device string
+	var last SeriesRecord
 	b.ReportAllocs()
 	for b.Loop() {
 		runtime.GC()
@@ -63,7 +65,7 @@ func BenchmarkSeries500(b *testing.B) {
 			b.Fatal(err)
 		}
 		result = time.Since(start)
-		peak, device = float64(statusKB("VmHWM"))/1024, res.Record.Device
+		peak, device, last = float64(statusKB("VmHWM"))/1024, res.Record.Device, res.Record
 		if r := res.Record; r.Status != StatusOK || r.Classified+r.Refused != n || r.Model != "ct-lung" {
 			b.Fatalf("series record %+v", r)
 		}
@@ -73,7 +75,8 @@ func BenchmarkSeries500(b *testing.B) {
 	b.ReportMetric(float64(n)/(result-index).Seconds(), "slices/s")
 	b.ReportMetric(peak, "peak-RSS-MB")
 	b.ReportMetric(baseline, "baseline-RSS-MB")
-	b.Logf("device %s, GOMAXPROCS %d, %d slices of %d×%d", device, runtime.GOMAXPROCS(0), n, side, side)
+	b.Logf("device %s, GOMAXPROCS %d, %d slices of %d×%d; through the gate: %d classified, %d refused", device,
+		runtime.GOMAXPROCS(0), n, side, side, last.Classified, last.Refused)
 }
 
 // writeBenchSeries writes n side×side slices of one axial CT series with shuffled file names; the pictures are the
