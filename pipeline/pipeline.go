@@ -60,8 +60,10 @@ type Options struct {
 	Saliency SaliencyMode
 	// IncludePatient adds the patient's id and name to records; off by default.
 	IncludePatient bool
-	// Workers is the number of files decoded at once by Run (default: the number of CPUs, at least 2). Decoding
-	// overlaps the model, whose own threads sleep rather than spin while they wait (inference.Options.SpinWait).
+	// Workers is the number of files decoded at once by Run (default: the number of CPUs, at least 2: the command
+	// line keeps every core busy). Decoding overlaps the model, whose own threads sleep rather than spin while they
+	// wait (inference.Options.SpinWait). The window passes its own share instead (ui's windowShare: one core left to
+	// the window, ONNX Runtime's threads on the others, at most two decode workers).
 	Workers int
 	// BatchSize is the number of decoded images Run hands the engine at once (default 8).
 	BatchSize int
