@@ -266,6 +266,8 @@ func (b *studyBrowser) aiState(s *study.Series) string {
 	sum := r.sum
 	done := sum.Slices - sum.Pending
 	switch {
+	case sum.Status == pipeline.StatusOK && sum.Pending == 0 && sum.Reason != "":
+		return fmt.Sprintf("%s %.0f%% · out of scope", b.vw.className(sum.Model, sum.Label), 100*sum.Score)
 	case sum.Status == pipeline.StatusOK && sum.Pending == 0:
 		return fmt.Sprintf("%s %.0f%%", b.vw.className(sum.Model, sum.Label), 100*sum.Score)
 	case sum.Status == pipeline.StatusOK:

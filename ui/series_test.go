@@ -417,6 +417,9 @@ func TestSeriesShowAnyway(t *testing.T) {
 		!strings.Contains(r.sum.Reason, "PatientAge 045Y") {
 		t.Fatalf("after the series' Show anyway: %+v", r.sum)
 	}
+	if it := vw.browser.items[seriesUID(se.Key)]; !strings.HasSuffix(it.ai, "· out of scope") {
+		t.Errorf("the browser's line %q does not mark the result out of scope", it.ai)
+	}
 	if !p.outMark.Visible() || p.outMark.Text != "OUT OF SCOPE — shown anyway: "+r.sum.Reason || p.anyway.Visible() {
 		t.Errorf("series panel: mark %q (visible %v), Show anyway visible %v", p.outMark.Text, p.outMark.Visible(), p.anyway.Visible())
 	}
