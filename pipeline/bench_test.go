@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -230,5 +231,39 @@ func BenchmarkGateCost(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(c.id, forward(m, render(c.scans, m)))
+	}
+}
+
+// BenchmarkRunChestXrayTest is `tumortracer classify` without its process: Run over the 624 JPEGs of
+// DATA/chest-xray/test with the bundled models, no saliency, the default workers and batches, in the two modes of
+// the whole-process comparison (make bench-classify): auto (the gate routes every image, the default job) and
+// forced (--model cxr-pneumonia; the gate still runs). One iteration is the whole folder; compare runs with
+// benchstat:
+//
+//	go test ./pipeline -run '^$' -bench RunChestXrayTest -benchtime 1x -count 6
+func BenchmarkRunChestXrayTest(b *testing.B) {
+	inputs := Expand([]string{testenv.DataPath(b, filepath.Join("chest-xray", "test"))})
+	cat, err := inference.LoadCatalogue(models.Bundle())
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := inference.NewEngine(inference.Options{Device: inference.DeviceCPU})
+	if err != nil {
+		testenv.Missing(b, "ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
+	}
+	defer eng.Close()
+	defer debug.SetGCPercent(debug.SetGCPercent(400)) // as classify does
+	for _, mode := range []struct{ name, model string }{{"auto", ""}, {"forced", "cxr-pneumonia"}} {
+		b.Run(mode.name, func(b *testing.B) {
+			clf := New(cat, eng, Options{ModelID: mode.model})
+			b.ReportAllocs()
+			for b.Loop() {
+				sum, err := clf.Run(context.Background(), inputs, func(Result) error { return nil }, nil)
+				if err != nil || sum.OK != len(inputs) {
+					b.Fatalf("%+v: %v", sum, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*len(inputs)), "ms/image")
+		})
 	}
 }

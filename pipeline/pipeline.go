@@ -8,7 +8,9 @@
 //	it → forward (Engine) → out-of-scope check (the model's scope statistics) → Record
 //
 // Classifier.Analyse runs them for one open scan (the viewer's path); Classifier.Run runs them for a list of files,
-// decoding on worker goroutines while the engine runs batches (the batch table's and the command line's path).
+// decoding and rendering on worker goroutines while the gate runs once per batch of files on a goroutine of its own
+// and the engine runs the classifiers' batches (the batch table's and the command line's path). The gate and a
+// classifier of the same input size normalise one grey image, made once per file on a worker.
 // The Chooser is GateChooser (gate.go): content chooses the model, tags and the model's statistics can only refuse,
 // and a refusal is a record of its own (StatusRefused) with the sentence why. The Reader, the Chooser and the Engine
 // are interfaces so that a test can count opens, decodes (a Reader that opens with dicomio.WithDecodeObserver) and
@@ -166,9 +168,12 @@ type prepared struct {
 	outOfScope *Problem
 	scope      *inference.Scope
 	gate       *GateView
-	// input is img already grey at the model's input size (inference.ModelImage), made by Run's decode workers
-	// for models that give no saliency map under the classifier's mode; nil otherwise. prep is the time that took,
-	// part of the preprocessing stage, not of decode.
+	// look, in Run, is the scan made ready for the gate's run over the whole batch (GateChooser.decide): the
+	// choice is made then, and until then the fields above and below it are not set.
+	look *gateLook
+	// input is img already grey at the model's input size (inference.ModelImage), made in Run (by the decode
+	// workers, or shared with the gate's input) for models that give no saliency map under the classifier's mode;
+	// nil otherwise. prep is the time that took, part of the preprocessing stage, not of decode.
 	input  image.Image
 	decode time.Duration
 	prep   time.Duration
@@ -180,6 +185,14 @@ func (c *Classifier) prepare(ctx context.Context, s *Scan, frame int) prepared {
 	t0 := time.Now()
 	p := prepared{rec: c.newRecord(s, frame)}
 	choice, err := c.opts.Chooser.Choose(ctx, s, frame)
+	p.apply(choice, err, s, frame)
+	p.decode = time.Since(t0)
+	return p
+}
+
+// apply takes the Chooser's decision into p and renders frame of s for the chosen model unless the chooser's image
+// is that already (s may be nil then).
+func (p *prepared) apply(choice Choice, err error, s *Scan, frame int) {
 	if err == nil {
 		if v := choice.Gate; v != nil {
 			p.gate = v
@@ -198,12 +211,12 @@ func (c *Classifier) prepare(ctx context.Context, s *Scan, frame int) prepared {
 		p.err = fmt.Errorf("model choice: %w", ErrNoModel)
 	default:
 		p.model, p.outOfScope, p.scope, p.img = choice.Model, choice.OutOfScope, choice.Scope, choice.Image
-		if p.img == nil {
+		if p.img == nil && s == nil {
+			p.err = fmt.Errorf("model %s: the frame was not kept for its own window", choice.Model.Manifest.ID)
+		} else if p.img == nil {
 			p.img, p.err = DisplayImage(s, frame, &choice.Model.Manifest)
 		}
 	}
-	p.decode = time.Since(t0)
-	return p
 }
 
 // Analyse classifies frame of an open scan through the same steps as Run and returns its result; a failure is an
