@@ -30,7 +30,7 @@ type Summary struct {
 // through the steps of Analyse on its frame (Input.Frame, else AnalysisFrame), in three stages that overlap:
 //
 //   - Options.Workers goroutines open files and render their frame for the gate (at most a few batches ahead of
-//     the engine), and drop each scan once its image is made;
+//     the engine, and within Options.DecodeMemory), and drop each scan once its image is made;
 //   - one goroutine gathers them into batches in input order and runs the gate once per batch (with a Chooser
 //     other than GateChooser the workers choose instead, one scan at a time);
 //   - the caller's goroutine runs each batch's classifier forward and emits the records,
@@ -201,18 +201,30 @@ func (t *tally) finish(r Result) error {
 
 // prepareInput opens one input (unless it comes open) and runs the steps before the forward run on its frame, or
 // with GateChooser those before the gate's run (its look); the scan is dropped once its images are made, unless
-// the look keeps it for a model with a window of its own.
+// the look keeps it for a model with a window of its own. The reading, decoding and rendering hold a reservation
+// of the decode memory: the file's size, then what its frame takes (decodeMemory).
 func (c *Classifier) prepareInput(ctx context.Context, in Input) prepared {
 	if in.Err != nil {
 		return prepared{rec: Record{Path: in.Path}, err: in.Err}
 	}
 	t0 := time.Now()
+	var size int64
+	if in.Scan == nil {
+		size = fileSize(in.Path)
+	}
+	held, err := c.budget.acquire(ctx, size)
+	defer func() { c.budget.release(held) }()
+	if err != nil {
+		return prepared{rec: Record{Path: in.Path}, err: err}
+	}
 	s := in.Scan
 	if s == nil {
-		var err error
 		if s, err = c.Open(in.Path); err != nil {
 			return prepared{rec: Record{Path: in.Path}, err: err, decode: time.Since(t0)}
 		}
+	}
+	if held, err = c.budget.grow(ctx, held, size+decodeMemory(s)); err != nil {
+		return prepared{rec: Record{Path: in.Path}, err: err}
 	}
 	frame := AnalysisFrame(s)
 	if in.Frame > 0 {

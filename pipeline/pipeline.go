@@ -65,6 +65,11 @@ type Options struct {
 	// Workers is the number of files decoded at once by Run (default: the number of CPUs, at least 2). Decoding
 	// overlaps the model, whose own threads sleep rather than spin while they wait (inference.Options.SpinWait).
 	Workers int
+	// DecodeMemory bounds the bytes Run's workers hold while they read, decode and render files (default
+	// DefaultDecodeMemory; shared by concurrent Runs of one Classifier): a worker waits for room before it opens a
+	// file and before it decodes its frame, so that many workers do not decode many large frames at once (see
+	// memoryBudget).
+	DecodeMemory int64
 	// BatchSize is the number of decoded images Run hands the engine at once (default 8).
 	BatchSize int
 	// Reader reads files (default Files: dicomio).
@@ -79,6 +84,8 @@ type Classifier struct {
 	cat  *inference.Catalogue
 	eng  Engine
 	opts Options
+	// budget is Options.DecodeMemory, shared by every Run of the classifier.
+	budget *memoryBudget
 }
 
 // New returns a Classifier. The engine may be nil when ONNX Runtime is missing; every classification then fails
@@ -90,6 +97,9 @@ func New(cat *inference.Catalogue, eng Engine, opts Options) *Classifier {
 	if opts.BatchSize < 1 {
 		opts.BatchSize = 8
 	}
+	if opts.DecodeMemory < 1 {
+		opts.DecodeMemory = DefaultDecodeMemory
+	}
 	if opts.Reader == nil {
 		opts.Reader = Files{}
 	}
@@ -99,7 +109,7 @@ func New(cat *inference.Catalogue, eng Engine, opts Options) *Classifier {
 	if opts.Chooser == nil {
 		opts.Chooser = GateChooser{Catalogue: cat, Engine: eng, ModelID: opts.ModelID, AllowOutOfScope: opts.AllowOutOfScope}
 	}
-	return &Classifier{cat: cat, eng: eng, opts: opts}
+	return &Classifier{cat: cat, eng: eng, opts: opts, budget: newMemoryBudget(opts.DecodeMemory)}
 }
 
 // Catalogue returns the models the classifier chooses from.
