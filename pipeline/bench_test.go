@@ -146,7 +146,10 @@ func residentBytes() uint64 {
 //   - gate-decision: GateChooser.Choose, the whole step the gate adds before a classifier runs — render for the
 //     gate, preprocess, its forward run and the tag checks;
 //   - gate-forward: the gate's engine run alone (preprocess and forward) on the rendered image;
-//   - cxr-pneumonia, ct-lung: the routed model's engine run (preprocess and forward) on its own image.
+//   - cxr-pneumonia, ct-lung: the routed model's engine run (preprocess and forward) on its own image;
+//   - batch8/gate, batch8/cxr-pneumonia, batch8/ct-lung: each model's engine run on batches of eight grey images
+//     at its input size, as Run hands them over (the gate's share of a batch, against the classifier's), with
+//     ms/image.
 //
 // go test ./pipeline -run '^$' -bench GateCost -benchtime 200x
 func BenchmarkGateCost(b *testing.B) {
@@ -232,6 +235,40 @@ func BenchmarkGateCost(b *testing.B) {
 		}
 		b.Run(c.id, forward(m, render(c.scans, m)))
 	}
+	batched, err := inference.NewEngine(inference.Options{Device: inference.DeviceCPU, BatchSize: 8, Threads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer batched.Close()
+	for _, c := range []struct {
+		m     *inference.Model
+		scans []*Scan
+	}{{gate, all}, {must(cat.Get("cxr-pneumonia")), films}, {must(cat.Get("ct-lung")), slices}} {
+		var inputs []image.Image
+		for _, img := range render(c.scans, c.m) {
+			inputs = append(inputs, inference.ModelImage(img, c.m.Manifest.Input))
+		}
+		b.Run("batch8/"+c.m.Manifest.ID, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				start := (8 * i) % (len(inputs) - 7)
+				if _, err := batched.Classify(ctx, c.m, inputs[start:start+8], false); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(8*b.N), "ms/image")
+		})
+	}
+}
+
+// must returns m, ending the benchmark's process on err (a bundled model that is missing).
+func must(m *inference.Model, err error) *inference.Model {
+	if err != nil {
+		panic(err)
+	}
+	return m
 }
 
 // BenchmarkRunChestXrayTest is `tumortracer classify` without its process: Run over the 624 JPEGs of
