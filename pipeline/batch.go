@@ -57,9 +57,11 @@ func (c *Classifier) Run(ctx context.Context, inputs []Input, emit func(Result) 
 }
 
 // prepareAhead runs prepareInput for the inputs on Options.Workers goroutines and returns, in input order, one
-// future per input; at most a few batches are prepared ahead of the engine. It stops when ctx is done.
+// future per input; at most two files a worker are prepared ahead of the batch the gate's goroutine is gathering
+// (so, with that batch and the engine's, as many files are held at once as before the gate had its goroutine). It
+// stops when ctx is done.
 func (c *Classifier) prepareAhead(ctx context.Context, inputs []Input) <-chan chan prepared {
-	futures := make(chan chan prepared, c.opts.BatchSize+2*c.opts.Workers)
+	futures := make(chan chan prepared, 2*c.opts.Workers)
 	jobs := make(chan func(), c.opts.Workers)
 	for range c.opts.Workers {
 		go func() {
@@ -89,10 +91,10 @@ func (c *Classifier) prepareAhead(ctx context.Context, inputs []Input) <-chan ch
 }
 
 // decideAhead gathers the prepared inputs into batches of Options.BatchSize, in order, and on its own goroutine
-// makes each batch's choices (decideBatch) one batch ahead of the engine's classifier runs. The channel closes
-// when all are done or ctx is.
+// makes each batch's choices (decideBatch) while the engine runs the classifiers on the batch before. The channel
+// closes when all are done or ctx is.
 func (c *Classifier) decideAhead(ctx context.Context, futures <-chan chan prepared) <-chan []prepared {
-	out := make(chan []prepared, 1)
+	out := make(chan []prepared)
 	go func() {
 		defer close(out)
 		for {
