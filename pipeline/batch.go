@@ -137,7 +137,8 @@ func (c *Classifier) decideBatch(ctx context.Context, batch []prepared) {
 		p.look = nil
 		t1 := time.Now()
 		p.apply(decisions[k].choice, decisions[k].err, l.scan, l.frame)
-		p.decode += share + time.Since(t1)
+		p.decode += time.Since(t1)
+		p.gateRun = share
 		if p.err != nil || p.refusal != nil || c.saliencyFor(p.model) {
 			continue
 		}
@@ -270,7 +271,7 @@ func (c *Classifier) infer(ctx context.Context, batch []prepared) []Result {
 	groups := map[*inference.Model][]int{}
 	var order []*inference.Model
 	for i, d := range batch {
-		out[i] = Result{Record: d.rec, Decode: d.decode}
+		out[i] = Result{Record: d.rec, Decode: d.decode, Gate: d.gateRun}
 		if d.err != nil {
 			out[i].Record.fail(d.err)
 			continue

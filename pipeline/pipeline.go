@@ -161,8 +161,11 @@ type Result struct {
 	Record     Record
 	Prediction *inference.Prediction
 	Image      image.Image
-	// Decode is the time spent reading and rendering the file.
+	// Decode is the time spent reading and rendering the file (and, for Analyse, choosing its model).
 	Decode time.Duration
+	// Gate is, in Run, the record's share of its batch's gate run (preprocess, forward and decision): ONNX Runtime
+	// time beside the classifier's Prediction.Timing.Forward.
+	Gate time.Duration
 }
 
 // prepared is one scan after the steps before the forward run: its record so far and, unless err or refusal is
@@ -187,7 +190,9 @@ type prepared struct {
 	input  image.Image
 	decode time.Duration
 	prep   time.Duration
-	err    error
+	// gateRun is the item's share of its batch's gate run (Run only; Result.Gate).
+	gateRun time.Duration
+	err     error
 }
 
 // prepare runs the choose and render steps for frame of s.
