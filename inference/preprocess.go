@@ -234,8 +234,10 @@ func tapsFor(dstLen, srcLen int) *passTaps {
 	return t
 }
 
-// maxCachedTaps bounds tapCache: a few kilobytes each.
-const maxCachedTaps = 256
+// maxCachedTaps bounds tapCache. A batch of one scanner's files meets a size or two; a folder of every kind meets
+// hundreds, and a pass's taps take up to a hundred kilobytes (a 3340-pixel side to 128: 53 taps of 12 bytes for
+// each of 128 pixels), so the cache starts over rather than hold them all.
+const maxCachedTaps = 16
 
 var tapCache = struct {
 	mu sync.Mutex

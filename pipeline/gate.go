@@ -82,11 +82,12 @@ type gateLook struct {
 	display image.Image
 	input   *image.Gray
 	prep    time.Duration // the time input took
-	// ownWindow lists the candidate models (the forced one, or those the gate routes to) whose window differs
-	// from the gate's for this frame; scan and frame are kept for their render when there are any.
-	ownWindow []*inference.Model
-	scan      *Scan
-	frame     int
+	// shared lists the candidate models (the forced one, or those the gate routes to) whose window for this frame
+	// is the gate's: they classify display. scan and frame are kept only while a candidate that may answer (one
+	// whose Modality check will not refuse the file, or any with AllowOutOfScope) needs a window of its own.
+	shared []*inference.Model
+	scan   *Scan
+	frame  int
 }
 
 // look is the decode worker's part of Choose: it renders frame of s for the gate and makes the gate's input. A
@@ -130,12 +131,12 @@ func (c GateChooser) look(s *Scan, frame int) (*gateLook, Choice, error) {
 		candidates = c.routed(gate)
 	}
 	for _, m := range candidates {
-		if !sameWindow(s, frame, &gate.Manifest, &m.Manifest) {
-			l.ownWindow = append(l.ownWindow, m)
+		switch {
+		case sameWindow(s, frame, &gate.Manifest, &m.Manifest):
+			l.shared = append(l.shared, m)
+		case c.AllowOutOfScope || modalityProblem(&facts, m) == "":
+			l.scan, l.frame = s, frame // m may answer with a window of its own: keep the scan for its render
 		}
-	}
-	if len(l.ownWindow) > 0 {
-		l.scan, l.frame = s, frame
 	}
 	return l, Choice{}, nil
 }
@@ -243,7 +244,7 @@ func (c GateChooser) route(l *gateLook, view *GateView) (Choice, error) {
 	if problem == nil && ch.Model != nil {
 		problem = c.tagProblem(f, ch.Model, view)
 	}
-	if ch.Model != nil && !slices.Contains(l.ownWindow, ch.Model) {
+	if slices.Contains(l.shared, ch.Model) {
 		ch.Image = l.display // what the gate saw is what the model would see: rendered once
 	}
 	return c.finish(ch, problem)
@@ -345,7 +346,7 @@ func (c GateChooser) tagProblem(f *scanFacts, m *inference.Model, v *GateView) *
 				f.describe(), strings.Join(meta.ImageType, `\`), seen(v), c.offer()), fmt.Errorf("image type %s: %w", t, ErrOutOfScope))
 		}
 	}
-	if mod := strings.ToUpper(strings.TrimSpace(meta.Modality)); mod != "" && !m.Manifest.Accepts(mod) {
+	if mod := modalityProblem(f, m); mod != "" {
 		err := fmt.Errorf("modality %s, model %s: %w", mod, m.Manifest.ID, ErrOutOfScope)
 		if v == nil {
 			return c.outOfScope(fmt.Sprintf("%s is not of a modality %s accepts (%s).", f.describe(), m.Manifest.ID,
@@ -358,6 +359,15 @@ func (c GateChooser) tagProblem(f *scanFacts, m *inference.Model, v *GateView) *
 		return nil
 	}
 	return c.populationProblem(f, m, v)
+}
+
+// modalityProblem is the DICOM Modality that m does not accept ("" when m accepts it, or the file has none): the
+// tag check that refuses the file for m.
+func modalityProblem(f *scanFacts, m *inference.Model) string {
+	if mod := strings.ToUpper(strings.TrimSpace(f.meta.Modality)); f.format == dicomio.FormatDICOM && mod != "" && !m.Manifest.Accepts(mod) {
+		return mod
+	}
+	return ""
 }
 
 // populationProblem checks the tags against m's population.

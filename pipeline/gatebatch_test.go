@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tumortracer/tumortracer/inference"
+	"github.com/tumortracer/tumortracer/models"
 )
 
 // batchEngine is the decision engine with a log of every run: the model, and each image the engine would
@@ -80,6 +81,36 @@ func TestRunBatchesTheGate(t *testing.T) {
 			if shared := gateSaw[g]; r.model != "gate" && shared != (r.model == "slice") {
 				t.Errorf("%s normalised a %v image the gate's run shared: %v", r.model, g.Bounds().Size(), shared)
 			}
+		}
+	}
+}
+
+// TestLookKeepsTheScanOnlyWhenNeeded: with the bundled models, a CT slice is rendered for the gate with the lung
+// window, which ct-lung shares; cxr-pneumonia would render it with the file's window, but it does not accept CT, so
+// it can only refuse the file and the scan is not kept for its render (its file bytes and frame wait for no gate
+// run). Asked for out-of-scope answers, cxr-pneumonia may answer after all, and the scan is kept.
+func TestLookKeepsTheScanOnlyWhenNeeded(t *testing.T) {
+	cat, err := inference.LoadCatalogue(models.Bundle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ct.dcm")
+	writeGrey(t, path, "CT", 7, 12, [][]uint16{make([]uint16, 7*12)})
+	s, err := Open(Files{}, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, allow := range []bool{false, true} {
+		l, _, err := GateChooser{Catalogue: cat, AllowOutOfScope: allow}.look(s, 0)
+		if err != nil || l == nil {
+			t.Fatalf("look: %v", err)
+		}
+		var shared []string
+		for _, m := range l.shared {
+			shared = append(shared, m.Manifest.ID)
+		}
+		if fmt.Sprint(shared) != "[ct-lung]" || (l.scan != nil) != allow {
+			t.Errorf("allow %v: models sharing the gate's image %v, scan kept %v", allow, shared, l.scan != nil)
 		}
 	}
 }
