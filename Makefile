@@ -42,7 +42,9 @@ bench: deps bench-classify
 
 # `tumortracer classify` against the same job in Node (scripts/nodepeer/classify.js: onnxruntime-node + sharp) on
 # the 624 chest X-ray test JPEGs with the cxr-pneumonia 1.0.0 fixture: whole process, RUNS runs each, interleaved;
-# prints every run, the medians, ORT forward time on both sides and the ratio (goal: at most 0.75).
+# ours both in auto mode (the gate routes every image: the default job, which the goal is held on) and with --model
+# (the gate still runs); the peer runs no gate. Prints every run, the medians, ORT forward time on both sides, our
+# gate's run and the ratios (goal: at most 0.75).
 BENCH_MODELS ?= pipeline/testdata/cxr-pneumonia-1.0.0
 BENCH_FILES  ?= $(DATA)/chest-xray/test
 RUNS         ?= 5

@@ -296,14 +296,16 @@ func writeOverlayFile(path string, r pipeline.Result) error {
 }
 
 // stageTimes sums each record's stage times for --timings: decode (open, decode, render), preprocess (grey, resize,
-// normalise) and forward (the record's share of its batch's ONNX Runtime run). Decoding and most preprocessing run
-// on several workers at once and overlap the model, so the stages add up to more than the wall time.
+// normalise), forward (the record's share of its batch's ONNX Runtime run of the classifier) and gate (its share of
+// the gate's run, which overlaps the classifier's). Decoding and most preprocessing run on several workers at once
+// and overlap the models, so the stages add up to more than the wall time.
 type stageTimes struct {
-	decode, preprocess, forward time.Duration
+	decode, preprocess, forward, gate time.Duration
 }
 
 func (st *stageTimes) add(r pipeline.Result) {
 	st.decode += r.Decode
+	st.gate += r.Gate
 	if r.Prediction != nil {
 		st.preprocess += r.Prediction.Timing.Preprocess
 		st.forward += r.Prediction.Timing.Forward
@@ -312,6 +314,6 @@ func (st *stageTimes) add(r pipeline.Result) {
 
 func (st *stageTimes) print(w io.Writer, files int, wall time.Duration) {
 	ms := func(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/100) / 10 }
-	fmt.Fprintf(w, "{\"files\":%d,\"wall_ms\":%v,\"decode_ms\":%v,\"preprocess_ms\":%v,\"forward_ms\":%v}\n",
-		files, ms(wall), ms(st.decode), ms(st.preprocess), ms(st.forward))
+	fmt.Fprintf(w, "{\"files\":%d,\"wall_ms\":%v,\"decode_ms\":%v,\"preprocess_ms\":%v,\"forward_ms\":%v,\"gate_ms\":%v}\n",
+		files, ms(wall), ms(st.decode), ms(st.preprocess), ms(st.forward), ms(st.gate))
 }

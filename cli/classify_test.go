@@ -162,13 +162,14 @@ func TestClassifyTimings(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &report); err != nil {
 		t.Fatalf("stderr line %q is not the timings object: %v", lines[0], err)
 	}
-	for _, k := range []string{"wall_ms", "decode_ms", "preprocess_ms", "forward_ms"} {
+	for _, k := range []string{"wall_ms", "decode_ms", "preprocess_ms", "forward_ms", "gate_ms"} {
 		if v, ok := report[k]; !ok || v < 0 {
 			t.Errorf("timings %s = %v (present %v)", k, v, ok)
 		}
 	}
-	if report["files"] != 3 || report["wall_ms"] <= 0 || report["forward_ms"] > report["wall_ms"] {
-		t.Errorf("timings %s: want 3 files and forward within wall", lines[0])
+	if report["files"] != 3 || report["wall_ms"] <= 0 || report["forward_ms"] > report["wall_ms"] || report["gate_ms"] <= 0 ||
+		report["gate_ms"] > report["wall_ms"] {
+		t.Errorf("timings %s: want 3 files, and forward and the gate's run within wall (the gate ran on the two PNGs)", lines[0])
 	}
 }
 

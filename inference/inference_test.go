@@ -682,7 +682,8 @@ func TestSessionChecksTensors(t *testing.T) {
 
 func TestResizeLinearMatchesImaging(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, sz := range [][4]int{{37, 29, 24, 20}, {1500, 1200, 128, 128}, {10, 7, 31, 23}, {64, 64, 64, 17}, {5, 64, 12, 64}, {1, 1, 3, 2}, {300, 2, 7, 1}} {
+	for _, sz := range [][4]int{{37, 29, 24, 20}, {1500, 1200, 128, 128}, {10, 7, 31, 23}, {64, 64, 64, 17}, {5, 64, 12, 64}, {1, 1, 3, 2}, {300, 2, 7, 1},
+		{224, 224, 112, 112}, {512, 512, 128, 128}, {1841, 1955, 112, 112}, {9, 9, 2, 3}, {100, 3, 5, 3}} {
 		src := image.NewGray(image.Rect(0, 0, sz[0], sz[1]))
 		for i := range src.Pix {
 			src.Pix[i] = uint8(rng.IntN(256))
@@ -723,6 +724,49 @@ func BenchmarkPreprocess(b *testing.B) {
 				if err := Preprocess(c.img, in, pre, dst); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkModelImage is the decode workers' step before a model: grey and resize a display image to the model's
+// input (ModelImage), for the sizes the bundled models meet: a 224×224 colour chest X-ray JPEG to the gate's and
+// cxr-pneumonia's 112×112, a 512×512 CT slice (grey, and RGBA as the Kaggle PNGs decode) to ct-lung's 128×128, and
+// a 1841×1955 chest CR to 112×112.
+func BenchmarkModelImage(b *testing.B) {
+	fill := func(pix []uint8, opaque bool) {
+		for i := range pix {
+			pix[i] = uint8(i*7 + i/1000)
+			if opaque && i%4 == 3 {
+				pix[i] = 255
+			}
+		}
+	}
+	rgba := func(w, h int) image.Image {
+		img := image.NewRGBA(image.Rect(0, 0, w, h))
+		fill(img.Pix, true)
+		return img
+	}
+	grey := func(w, h int) image.Image {
+		img := image.NewGray(image.Rect(0, 0, w, h))
+		fill(img.Pix, false)
+		return img
+	}
+	for _, c := range []struct {
+		name string
+		img  image.Image
+		size int
+	}{
+		{"rgba-224-to-112", rgba(224, 224), 112},
+		{"grey-512-to-128", grey(512, 512), 128},
+		{"rgba-512-to-128", rgba(512, 512), 128},
+		{"grey-1841x1955-to-112", grey(1841, 1955), 112},
+	} {
+		in := InputSpec{Name: "image", Layout: "NCHW", Channels: 1, Height: c.size, Width: c.size}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				ModelImage(c.img, in)
 			}
 		})
 	}
@@ -933,6 +977,37 @@ func TestModelImageKeepsPreprocess(t *testing.T) {
 			}
 			if !slices.Equal(got, want) {
 				t.Errorf("%s %v: Preprocess(ModelImage(img)) differs from Preprocess(img)", name, size)
+			}
+			// ModelImage greys a colour image row by row as it resizes: the same as greying it first.
+			if !bytes.Equal(ModelImage(img, in).Pix, ResizeLinear(Luma(img), in.Width, in.Height).Pix) {
+				t.Errorf("%s %v: ModelImage differs from ResizeLinear(Luma(img))", name, size)
+			}
+			// A display image carrying its model image gives the same input without making it again, and is the
+			// display image to everyone else; a model image of another size is not taken for this input.
+			carrying := WithModelImage(img, ModelImage(img, in))
+			if err := Preprocess(carrying, in, pre, got); err != nil || !slices.Equal(got, want) || carrying.Bounds() != img.Bounds() ||
+				carrying.At(3, 5) != img.At(3, 5) || ModelImage(carrying, in) != carrying.(*carried).grey {
+				t.Errorf("%s %v: an image carrying its model image: %v", name, size, err)
+			}
+			other := WithModelImage(img, image.NewGray(image.Rect(0, 0, 5, 5)))
+			if err := Preprocess(other, in, pre, got); err != nil || !slices.Equal(got, want) {
+				t.Errorf("%s %v: a carried model image of another size was used: %v", name, size, err)
+			}
+			// A sub-image is read from its own bounds (its Pix starts at its first pixel).
+			sub := img.(interface {
+				SubImage(image.Rectangle) image.Image
+			}).SubImage(image.Rect(2, 3, size[0], size[1]))
+			if err := Preprocess(sub, in, pre, got); err != nil {
+				t.Fatal(err)
+			}
+			copied := image.NewNRGBA(image.Rect(0, 0, size[0]-2, size[1]-3))
+			for y := range size[1] - 3 {
+				for x := range size[0] - 2 {
+					copied.Set(x, y, sub.At(x+2, y+3))
+				}
+			}
+			if err := Preprocess(copied, in, pre, want); err != nil || (name != "translucent" && !slices.Equal(got, want)) {
+				t.Errorf("%s %v: a sub-image differs from its copy: %v", name, size, err)
 			}
 			// The generic path (an image type Luma has no loop for) must agree with the typed loops. (Translucent
 			// RGBA is left out: the two undo premultiplication with 8- and 16-bit arithmetic, and the renderer only

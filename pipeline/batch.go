@@ -27,22 +27,22 @@ type Summary struct {
 
 // Run classifies every input, in order, and calls emit once per input with its result (error results carry only
 // the record) as soon as its batch is done; progress, when not nil, is called after each emit. Each file goes
-// through the steps of Analyse on its frame (Input.Frame, else AnalysisFrame): files are opened, their model chosen and
-// their frame rendered by Options.Workers goroutines ahead of the engine, at most a few batches ahead, and no scan
-// is kept after its image is rendered, so memory stays flat however many files there are. Run stops at the first
-// emit error or when ctx is cancelled, returning that error; inputs not reached get no record.
+// through the steps of Analyse on its frame (Input.Frame, else AnalysisFrame), in three stages that overlap:
+//
+//   - Options.Workers goroutines open files and render their frame for the gate (at most a few batches ahead of
+//     the engine, and within Options.DecodeMemory), and drop each scan once its image is made;
+//   - one goroutine gathers them into batches in input order and runs the gate once per batch (with a Chooser
+//     other than GateChooser the workers choose instead, one scan at a time);
+//   - the caller's goroutine runs each batch's classifier forward and emits the records,
+//
+// so memory stays flat however many files there are. Run stops at the first emit error or when ctx is cancelled,
+// returning that error; inputs not reached get no record.
 func (c *Classifier) Run(ctx context.Context, inputs []Input, emit func(Result) error, progress func(Progress)) (Summary, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	futures := c.prepareAhead(ctx, inputs)
+	batches := c.decideAhead(ctx, c.prepareAhead(ctx, inputs))
 	t := tally{sum: Summary{Total: len(inputs)}, start: time.Now(), emit: emit, progress: progress}
-	batch := make([]prepared, 0, c.opts.BatchSize)
-	for {
-		var err error
-		batch, err = c.nextBatch(ctx, futures, batch[:0])
-		if err != nil || len(batch) == 0 {
-			return t.sum, err
-		}
+	for batch := range batches {
 		results := c.infer(ctx, batch)
 		if err := ctx.Err(); err != nil {
 			return t.sum, err
@@ -53,12 +53,15 @@ func (c *Classifier) Run(ctx context.Context, inputs []Input, emit func(Result) 
 			}
 		}
 	}
+	return t.sum, ctx.Err()
 }
 
 // prepareAhead runs prepareInput for the inputs on Options.Workers goroutines and returns, in input order, one
-// future per input; at most a few batches are prepared ahead of the engine. It stops when ctx is done.
+// future per input; at most two files a worker are prepared ahead of the batch the gate's goroutine is gathering
+// (so, with that batch and the engine's, as many files are held at once as before the gate had its goroutine). It
+// stops when ctx is done.
 func (c *Classifier) prepareAhead(ctx context.Context, inputs []Input) <-chan chan prepared {
-	futures := make(chan chan prepared, c.opts.BatchSize+2*c.opts.Workers)
+	futures := make(chan chan prepared, 2*c.opts.Workers)
 	jobs := make(chan func(), c.opts.Workers)
 	for range c.opts.Workers {
 		go func() {
@@ -85,6 +88,69 @@ func (c *Classifier) prepareAhead(ctx context.Context, inputs []Input) <-chan ch
 		}
 	}()
 	return futures
+}
+
+// decideAhead gathers the prepared inputs into batches of Options.BatchSize, in order, and on its own goroutine
+// makes each batch's choices (decideBatch) while the engine runs the classifiers on the batch before. The channel
+// closes when all are done or ctx is.
+func (c *Classifier) decideAhead(ctx context.Context, futures <-chan chan prepared) <-chan []prepared {
+	out := make(chan []prepared)
+	go func() {
+		defer close(out)
+		for {
+			batch, err := c.nextBatch(ctx, futures, make([]prepared, 0, c.opts.BatchSize))
+			if err != nil || len(batch) == 0 {
+				return
+			}
+			c.decideBatch(ctx, batch)
+			select {
+			case out <- batch:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// decideBatch makes the choices the workers left to the gate's run: one run for the batch's looks, then each
+// scan's decision and its model's image. A model that shares the gate's window and input size classifies the very
+// image the gate did; another gets its own, made here from the display image (or rendered from the scan the look
+// kept for a window of its own).
+func (c *Classifier) decideBatch(ctx context.Context, batch []prepared) {
+	var looks []*gateLook
+	var idx []int
+	for i := range batch {
+		if batch[i].look != nil {
+			looks, idx = append(looks, batch[i].look), append(idx, i)
+		}
+	}
+	if len(looks) == 0 {
+		return
+	}
+	gc := c.opts.Chooser.(GateChooser) // only GateChooser's workers leave looks
+	t0 := time.Now()
+	decisions := gc.decide(ctx, looks)
+	share := time.Since(t0) / time.Duration(len(looks))
+	for k, i := range idx {
+		p, l := &batch[i], looks[k]
+		p.look = nil
+		t1 := time.Now()
+		p.apply(decisions[k].choice, decisions[k].err, l.scan, l.frame)
+		p.decode += time.Since(t1)
+		p.gateRun = share
+		if p.err != nil || p.refusal != nil || c.saliencyFor(p.model) {
+			continue
+		}
+		t2 := time.Now()
+		in := p.model.Manifest.Input
+		if b := l.input.Bounds(); p.img == l.display && b.Dx() == in.Width && b.Dy() == in.Height {
+			p.input, p.prep = l.input, l.prep
+		} else {
+			p.input = inference.ModelImage(p.img, in)
+		}
+		p.prep += time.Since(t2)
+	}
 }
 
 // nextBatch appends up to Options.BatchSize prepared inputs, in order, to batch; empty when all are done.
@@ -136,35 +202,66 @@ func (t *tally) finish(r Result) error {
 	return nil
 }
 
-// prepareInput opens one input (unless it comes open) and runs the steps before the forward run on its frame;
-// the scan is dropped once its image is rendered.
+// prepareInput opens one input (unless it comes open) and runs the steps before the forward run on its frame, or
+// with GateChooser those before the gate's run (its look); the scan is dropped once its images are made, unless
+// the look keeps it for a model with a window of its own. The reading, decoding and rendering hold a reservation
+// of the decode memory: the file's size, then what its frame takes (decodeMemory).
 func (c *Classifier) prepareInput(ctx context.Context, in Input) prepared {
 	if in.Err != nil {
 		return prepared{rec: Record{Path: in.Path}, err: in.Err}
 	}
 	t0 := time.Now()
+	var size int64
+	if in.Scan == nil {
+		size = fileSize(in.Path)
+	}
+	held, err := c.budget.acquire(ctx, size)
+	defer func() { c.budget.release(held) }()
+	if err != nil {
+		return prepared{rec: Record{Path: in.Path}, err: err}
+	}
 	s := in.Scan
 	if s == nil {
-		var err error
 		if s, err = c.Open(in.Path); err != nil {
 			return prepared{rec: Record{Path: in.Path}, err: err, decode: time.Since(t0)}
 		}
+	}
+	if held, err = c.budget.grow(ctx, held, size+decodeMemory(s)); err != nil {
+		return prepared{rec: Record{Path: in.Path}, err: err}
 	}
 	frame := AnalysisFrame(s)
 	if in.Frame > 0 {
 		frame = in.Frame - 1
 	}
+	if gc, ok := c.opts.Chooser.(GateChooser); ok {
+		p := prepared{rec: c.newRecord(s, frame)}
+		l, choice, err := gc.look(s, frame)
+		if l == nil {
+			p.apply(choice, err, s, frame)
+			c.modelInput(&p)
+		}
+		p.look, p.decode = l, time.Since(t0)
+		if l != nil {
+			p.decode -= l.prep // preprocessing, counted when the model shares it
+		}
+		return p
+	}
 	p := c.prepare(ctx, s, frame)
 	p.decode = time.Since(t0)
-	if p.err == nil && p.refusal == nil && !c.saliencyFor(p.model) {
-		// Grey and resize here, on the decode workers, so that the engine's goroutine only normalises and runs the
-		// model while the workers decode the next images. A saliency map is sized from the display image, so a
-		// model whose predictions carry one still gets that. The time goes to the preprocessing stage.
-		t1 := time.Now()
-		p.input = inference.ModelImage(p.img, p.model.Manifest.Input)
-		p.prep = time.Since(t1)
-	}
+	c.modelInput(&p)
 	return p
+}
+
+// modelInput greys and resizes p's image for its model here, on the decode workers, so that the engine's goroutine
+// only normalises and runs the model while the workers decode the next images. A saliency map is sized from the
+// display image, so a model whose predictions carry one still gets that. The time goes to the preprocessing stage.
+func (c *Classifier) modelInput(p *prepared) {
+	if p.err != nil || p.refusal != nil || c.saliencyFor(p.model) {
+		return
+	}
+	t := time.Now()
+	p.input = inference.ModelImage(p.img, p.model.Manifest.Input)
+	p.prep = time.Since(t)
 }
 
 // infer runs the forward step for the good items, grouped by model, and returns one result per item in order:
@@ -174,7 +271,7 @@ func (c *Classifier) infer(ctx context.Context, batch []prepared) []Result {
 	groups := map[*inference.Model][]int{}
 	var order []*inference.Model
 	for i, d := range batch {
-		out[i] = Result{Record: d.rec, Decode: d.decode}
+		out[i] = Result{Record: d.rec, Decode: d.decode, Gate: d.gateRun}
 		if d.err != nil {
 			out[i].Record.fail(d.err)
 			continue

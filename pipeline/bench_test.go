@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,7 +149,10 @@ func statusKB(field string) uint64 {
 //   - gate-decision: GateChooser.Choose, the whole step the gate adds before a classifier runs — render for the
 //     gate, preprocess, its forward run and the tag checks;
 //   - gate-forward: the gate's engine run alone (preprocess and forward) on the rendered image;
-//   - cxr-pneumonia, ct-lung: the routed model's engine run (preprocess and forward) on its own image.
+//   - cxr-pneumonia, ct-lung: the routed model's engine run (preprocess and forward) on its own image;
+//   - batch8/gate, batch8/cxr-pneumonia, batch8/ct-lung: each model's engine run on batches of eight grey images
+//     at its input size, as Run hands them over (the gate's share of a batch, against the classifier's), with
+//     ms/image.
 //
 // go test ./pipeline -run '^$' -bench GateCost -benchtime 200x
 func BenchmarkGateCost(b *testing.B) {
@@ -233,5 +237,79 @@ func BenchmarkGateCost(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(c.id, forward(m, render(c.scans, m)))
+	}
+	batched, err := inference.NewEngine(inference.Options{Device: inference.DeviceCPU, BatchSize: 8, Threads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer batched.Close()
+	for _, c := range []struct {
+		m     *inference.Model
+		scans []*Scan
+	}{{gate, all}, {must(cat.Get("cxr-pneumonia")), films}, {must(cat.Get("ct-lung")), slices}} {
+		var inputs []image.Image
+		for _, img := range render(c.scans, c.m) {
+			inputs = append(inputs, inference.ModelImage(img, c.m.Manifest.Input))
+		}
+		b.Run("batch8/"+c.m.Manifest.ID, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				start := (8 * i) % (len(inputs) - 7)
+				if _, err := batched.Classify(ctx, c.m, inputs[start:start+8], false); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(8*b.N), "ms/image")
+		})
+	}
+}
+
+// must returns m, ending the benchmark's process on err (a bundled model that is missing).
+func must(m *inference.Model, err error) *inference.Model {
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// BenchmarkRunChestXrayTest is `tumortracer classify` without its process: Run over the 624 JPEGs of
+// DATA/chest-xray/test with the bundled models, no saliency, the default workers and batches, in the two modes of
+// the whole-process comparison (make bench-classify): auto (the gate routes every image, the default job) and
+// forced (--model cxr-pneumonia; the gate still runs). Besides the wall time it reports the process's CPU time
+// (user and system, ONNX Runtime's threads included) per image, which a shared machine's load disturbs far less.
+// One iteration is the whole folder; compare runs with benchstat:
+//
+//	go test ./pipeline -run '^$' -bench RunChestXrayTest -benchtime 1x -count 6
+func BenchmarkRunChestXrayTest(b *testing.B) {
+	inputs := Expand([]string{testenv.DataPath(b, filepath.Join("chest-xray", "test"))})
+	cat, err := inference.LoadCatalogue(models.Bundle())
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := inference.NewEngine(inference.Options{Device: inference.DeviceCPU})
+	if err != nil {
+		testenv.Missing(b, "ONNX Runtime not available (set %s): %v", inference.LibraryEnv, err)
+	}
+	defer eng.Close()
+	defer debug.SetGCPercent(debug.SetGCPercent(400)) // as classify does
+	for _, mode := range []struct{ name, model string }{{"auto", ""}, {"forced", "cxr-pneumonia"}} {
+		b.Run(mode.name, func(b *testing.B) {
+			clf := New(cat, eng, Options{ModelID: mode.model})
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				sum, err := clf.Run(context.Background(), inputs, func(Result) error { return nil }, nil)
+				if err != nil || sum.OK != len(inputs) {
+					b.Fatalf("%+v: %v", sum, err)
+				}
+			}
+			per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N*len(inputs)) }
+			b.ReportMetric(per(b.Elapsed()), "ms/image")
+			if cpu := cpuTime() - cpu0; cpu > 0 {
+				b.ReportMetric(per(cpu), "cpu-ms/image")
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"image"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tumortracer/tumortracer/dicomio"
 	"github.com/tumortracer/tumortracer/inference"
@@ -59,45 +60,174 @@ type GateChooser struct {
 	AllowOutOfScope bool
 }
 
-// Choose implements Chooser.
+// Choose implements Chooser: the decode worker's step (look) and the decision (decide) for one scan.
 func (c GateChooser) Choose(ctx context.Context, s *Scan, frame int) (Choice, error) {
+	l, ch, err := c.look(s, frame)
+	if l == nil {
+		return ch, err
+	}
+	l.scan = s // the caller holds the scan anyway
+	return c.decide(ctx, []*gateLook{l})[0].result()
+}
+
+// gateLook is a scan made ready on a decode worker for the gate's run: the frame rendered with the gate's window
+// and made grey at the gate's input size, and what the decision reads of the scan besides its image (facts). Run's
+// decode workers make one per file and the gate then runs once for a whole batch of them (decide); the scan
+// itself is kept only while a model the decision may choose needs the frame rendered with a window of its own.
+type gateLook struct {
+	gate, forced *inference.Model
+	facts        scanFacts
+	// display is the frame rendered with the gate's window, the image a model sharing that window classifies;
+	// input is display through inference.ModelImage at the gate's input size, what the gate's run normalises (and
+	// the classifier's, when its input has that size).
+	display image.Image
+	input   *image.Gray
+	prep    time.Duration // the time input took
+	// shared lists the candidate models (the forced one, or those the gate routes to) whose window for this frame
+	// is the gate's: they classify display. scan and frame are kept only while a candidate that may answer (one
+	// whose Modality check will not refuse the file, or any with AllowOutOfScope) needs a window of its own.
+	shared []*inference.Model
+	scan   *Scan
+	frame  int
+}
+
+// look is the decode worker's part of Choose: it renders frame of s for the gate and makes the gate's input. A
+// decision that needs no gate run (a forced gate, no gate in the catalogue: the modality rule) comes back as the
+// Choice (or error) with a nil look.
+func (c GateChooser) look(s *Scan, frame int) (*gateLook, Choice, error) {
 	var forced *inference.Model
 	if c.ModelID != "" {
 		m, err := c.Catalogue.Get(c.ModelID)
 		if err != nil {
-			return Choice{}, err
+			return nil, Choice{}, err
 		}
 		if m.Manifest.IsGate() {
-			return Choice{Refusal: gateForced(m, c.Catalogue)}, nil
+			return nil, Choice{Refusal: gateForced(m, c.Catalogue)}, nil
 		}
 		forced = m
 	}
+	facts := factsOf(s, frame)
 	gate := c.Catalogue.Gate()
 	if gate == nil {
 		m := forced
 		if m == nil {
 			var p *Problem
 			if m, p = (ModalityChooser{Catalogue: c.Catalogue}).Select(s.File.Meta.Modality); p != nil {
-				return Choice{Refusal: p}, nil
+				return nil, Choice{Refusal: p}, nil
 			}
 		}
-		return c.finish(Choice{Model: m}, c.tagProblem(s, frame, m, nil))
+		ch, err := c.finish(Choice{Model: m}, c.tagProblem(&facts, m, nil))
+		return nil, ch, err
 	}
-	view, img, err := c.look(ctx, gate, s, frame)
+	display, err := DisplayImage(s, frame, &gate.Manifest)
 	if err != nil {
-		return Choice{}, err
+		return nil, Choice{}, err
 	}
+	t := time.Now()
+	l := &gateLook{gate: gate, forced: forced, facts: facts, display: display,
+		input: inference.ModelImage(display, gate.Manifest.Input)}
+	l.prep = time.Since(t)
+	candidates := []*inference.Model{forced}
+	if forced == nil {
+		candidates = c.routed(gate)
+	}
+	for _, m := range candidates {
+		switch {
+		case sameWindow(s, frame, &gate.Manifest, &m.Manifest):
+			l.shared = append(l.shared, m)
+		case c.AllowOutOfScope || modalityProblem(&facts, m) == "":
+			l.scan, l.frame = s, frame // m may answer with a window of its own: keep the scan for its render
+		}
+	}
+	return l, Choice{}, nil
+}
+
+// gateDecision is one look's decision, or the error that stopped it.
+type gateDecision struct {
+	choice Choice
+	err    error
+}
+
+func (d gateDecision) result() (Choice, error) { return d.choice, d.err }
+
+// decide runs the gate once on every look's input (the engine splits the run into its batch size; a failed run
+// is retried image by image so that an error belongs to its image) and makes each look's decision: the routing,
+// the tag checks and the chosen model's scope statistics. All looks are of one catalogue, so of one gate.
+func (c GateChooser) decide(ctx context.Context, looks []*gateLook) []gateDecision {
+	out := make([]gateDecision, len(looks))
+	views, errs := c.see(ctx, looks)
+	for i, l := range looks {
+		if errs[i] != nil {
+			out[i].err = errs[i]
+			continue
+		}
+		out[i].choice, out[i].err = c.route(l, views[i])
+	}
+	return out
+}
+
+// see is the gate's run over the looks' inputs: what it saw in each image, or why it could not say (the run's
+// error, naming the gate; inference.ErrRuntimeMissing as it is).
+func (c GateChooser) see(ctx context.Context, looks []*gateLook) ([]*GateView, []error) {
+	views, errs := make([]*GateView, len(looks)), make([]error, len(looks))
+	if c.Engine == nil {
+		for i := range errs {
+			errs[i] = inference.ErrRuntimeMissing
+		}
+		return views, errs
+	}
+	gate := looks[0].gate
+	imgs := make([]image.Image, len(looks))
+	for i, l := range looks {
+		imgs[i] = inference.WithModelImage(l.display, l.input)
+	}
+	preds, err := c.Engine.Classify(ctx, gate, imgs, false)
+	if err == nil && len(preds) != len(imgs) {
+		err = errNoPrediction
+	}
+	if err != nil && len(imgs) > 1 && ctx.Err() == nil {
+		// One bad image must not fail its neighbours: run them one by one to isolate it.
+		preds = make([]inference.Prediction, len(imgs))
+		for i := range imgs {
+			p, err := c.Engine.Classify(ctx, gate, imgs[i:i+1], false)
+			if err == nil && len(p) != 1 {
+				err = errNoPrediction
+			}
+			if errs[i] = err; err == nil {
+				preds[i] = p[0]
+			}
+		}
+		err = nil
+	}
+	for i := range looks {
+		if err != nil {
+			errs[i] = err
+		}
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("gate %s: %w", gate.Manifest.ID, errs[i])
+			continue
+		}
+		p := preds[i]
+		views[i] = &GateView{Gate: gate, Class: p.Label, Name: className(&gate.Manifest, p.Label), Probability: p.Probability, Classes: p.Classes}
+	}
+	return views, errs
+}
+
+// route decides for one look from what the gate saw: the routed (or forced) model, or the refusal, with the tag
+// checks; the model classifies the gate's image when it shares the gate's window.
+func (c GateChooser) route(l *gateLook, view *GateView) (Choice, error) {
+	gate, f := l.gate, &l.facts
 	ch := Choice{Gate: view}
 	routed, ok := gate.Manifest.Routes[view.Class]
 	var problem *Problem
 	switch {
-	case forced != nil:
-		ch.Model = forced
-		if routesTo(gate, forced.Manifest.ID) && routed != forced.Manifest.ID {
-			problem = c.mismatch(s, view, forced)
+	case l.forced != nil:
+		ch.Model = l.forced
+		if routesTo(gate, l.forced.Manifest.ID) && routed != l.forced.Manifest.ID {
+			problem = c.mismatch(f, view, l.forced)
 		}
 	case !ok:
-		problem = c.notAnswered(s, view)
+		problem = c.notAnswered(f, view)
 		if c.AllowOutOfScope {
 			ch.Model = c.likeliest(view) // a refused record names no model: the content fits none
 		}
@@ -106,19 +236,44 @@ func (c GateChooser) Choose(ctx context.Context, s *Scan, frame int) (Choice, er
 		if err != nil {
 			return Choice{Gate: view, Refusal: &Problem{
 				Sentence: fmt.Sprintf("%s looks like a %s (%s), but %s, the model for those, is not installed.",
-					describe(s), lowerFirst(view.Name), percent(view.Probability), routed),
+					f.describe(), lowerFirst(view.Name), percent(view.Probability), routed),
 				Err: fmt.Errorf("route %s → %s: %w", view.Class, routed, err),
 			}}, nil
 		}
 		ch.Model = m
 	}
 	if problem == nil && ch.Model != nil {
-		problem = c.tagProblem(s, frame, ch.Model, view)
+		problem = c.tagProblem(f, ch.Model, view)
 	}
-	if ch.Model != nil && sameWindow(s, frame, &gate.Manifest, &ch.Model.Manifest) {
-		ch.Image = img // what the gate saw is what the model would see: rendered once
+	if slices.Contains(l.shared, ch.Model) {
+		ch.Image = l.display // what the gate saw is what the model would see: rendered once
 	}
 	return c.finish(ch, problem)
+}
+
+// routed are the installed models the gate routes to, in the gate's class order.
+func (c GateChooser) routed(gate *inference.Model) []*inference.Model {
+	var out []*inference.Model
+	for _, cl := range gate.Manifest.Classes {
+		if id, ok := gate.Manifest.Routes[cl.ID]; ok {
+			if m, err := c.Catalogue.Get(id); err == nil && !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// scanFacts is what the decision reads of a scan besides its image — its format, its tags and the frame's plane —
+// taken on the decode worker so that the scan (its file bytes, its decoded frame) need not wait for the gate's run.
+type scanFacts struct {
+	format dicomio.Format
+	meta   dicomio.Metadata
+	plane  string // the frame's anatomical plane ("" without one)
+}
+
+func factsOf(s *Scan, frame int) scanFacts {
+	return scanFacts{format: s.File.Format, meta: s.File.Meta, plane: planeOf(s, frame)}
 }
 
 // finish applies the decision: a problem refuses (or, with AllowOutOfScope and a model to ask, marks the answer out
@@ -143,29 +298,6 @@ func (c GateChooser) finish(ch Choice, problem *Problem) (Choice, error) {
 		ch.Scope = sc
 	}
 	return ch, nil
-}
-
-// look runs the gate on frame of s, rendered as the gate's manifest says (its VOI windows are the routed models'),
-// and returns what it saw with the image.
-func (c GateChooser) look(ctx context.Context, gate *inference.Model, s *Scan, frame int) (*GateView, image.Image, error) {
-	img, err := DisplayImage(s, frame, &gate.Manifest)
-	if err != nil {
-		return nil, nil, err
-	}
-	if c.Engine == nil {
-		return nil, nil, inference.ErrRuntimeMissing
-	}
-	preds, err := c.Engine.Classify(ctx, gate, []image.Image{img}, false)
-	if err == nil && len(preds) != 1 {
-		err = errNoPrediction
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("gate %s: %w", gate.Manifest.ID, err)
-	}
-	p := preds[0]
-	v := &GateView{Gate: gate, Class: p.Label, Probability: p.Probability, Classes: p.Classes}
-	v.Name = className(&gate.Manifest, p.Label)
-	return v, img, nil
 }
 
 // likeliest is the model of the routed class the gate found most probable (installed ones only): whom to ask for
@@ -204,44 +336,53 @@ func sameWindow(s *Scan, frame int, a, b *inference.Manifest) bool {
 
 // tagProblem is the first tag that refuses m for frame of s (nil when none does): a localizer, a Modality m does
 // not accept, then m's population. Files without tags (PNG, JPEG) pass.
-func (c GateChooser) tagProblem(s *Scan, frame int, m *inference.Model, v *GateView) *Problem {
-	meta := &s.File.Meta
-	if s.File.Format != dicomio.FormatDICOM {
+func (c GateChooser) tagProblem(f *scanFacts, m *inference.Model, v *GateView) *Problem {
+	meta := &f.meta
+	if f.format != dicomio.FormatDICOM {
 		return nil
 	}
 	if why := meta.Localizer(); why != "" {
 		// The study index files the same images as localizers, never as slices of a series (dicomio decides both).
 		return c.outOfScope(fmt.Sprintf("%s is a localizer (scout) image (%s), not a slice or a film%s; %s.",
-			describe(s), why, seen(v), c.offer()), fmt.Errorf("localizer, %s: %w", why, ErrOutOfScope))
+			f.describe(), why, seen(v), c.offer()), fmt.Errorf("localizer, %s: %w", why, ErrOutOfScope))
 	}
-	if mod := strings.ToUpper(strings.TrimSpace(meta.Modality)); mod != "" && !m.Manifest.Accepts(mod) {
+	if mod := modalityProblem(f, m); mod != "" {
 		err := fmt.Errorf("modality %s, model %s: %w", mod, m.Manifest.ID, ErrOutOfScope)
 		if v == nil {
-			return c.outOfScope(fmt.Sprintf("%s is not of a modality %s accepts (%s).", describe(s), m.Manifest.ID,
+			return c.outOfScope(fmt.Sprintf("%s is not of a modality %s accepts (%s).", f.describe(), m.Manifest.ID,
 				strings.Join(m.Manifest.Modalities, ", ")), err)
 		}
 		return c.outOfScope(fmt.Sprintf("%s looks like a %s (%s), but its Modality tag says %s, which %s does not accept: the tags and the content disagree; %s.",
-			describe(s), lowerFirst(v.Name), percent(v.Probability), mod, m.Manifest.ID, c.offer()), err)
+			f.describe(), lowerFirst(v.Name), percent(v.Probability), mod, m.Manifest.ID, c.offer()), err)
 	}
 	if m.Manifest.Population == nil {
 		return nil
 	}
-	return c.populationProblem(s, frame, m, v)
+	return c.populationProblem(f, m, v)
+}
+
+// modalityProblem is the DICOM Modality that m does not accept ("" when m accepts it, or the file has none): the
+// tag check that refuses the file for m.
+func modalityProblem(f *scanFacts, m *inference.Model) string {
+	if mod := strings.ToUpper(strings.TrimSpace(f.meta.Modality)); f.format == dicomio.FormatDICOM && mod != "" && !m.Manifest.Accepts(mod) {
+		return mod
+	}
+	return ""
 }
 
 // populationProblem checks the tags against m's population.
-func (c GateChooser) populationProblem(s *Scan, frame int, m *inference.Model, v *GateView) *Problem {
-	meta, pop, id := &s.File.Meta, m.Manifest.Population, m.Manifest.ID
+func (c GateChooser) populationProblem(f *scanFacts, m *inference.Model, v *GateView) *Problem {
+	meta, pop, id := &f.meta, m.Manifest.Population, m.Manifest.ID
 	refuse := func(sentence string, what string) *Problem {
 		return c.outOfScope(sentence, fmt.Errorf("%s, model %s: %w", what, id, ErrOutsidePopulation))
 	}
 	if bp := strings.ToUpper(strings.TrimSpace(meta.BodyPart)); bp != "" && len(pop.BodyParts) > 0 && !slices.Contains(pop.BodyParts, bp) {
 		return refuse(fmt.Sprintf("%s is tagged BodyPartExamined %s%s; %s answers %s images only.",
-			describe(s), bp, seen(v), id, orList(pop.BodyParts)), "body part "+bp)
+			f.describe(), bp, seen(v), id, orList(pop.BodyParts)), "body part "+bp)
 	}
-	if plane := planeOf(s, frame); plane != "" && len(pop.Planes) > 0 && !slices.Contains(pop.Planes, plane) {
+	if plane := f.plane; plane != "" && len(pop.Planes) > 0 && !slices.Contains(pop.Planes, plane) {
 		return refuse(fmt.Sprintf("%s is %s slice (ImageOrientationPatient)%s; %s answers %s slices only.",
-			describe(s), article(plane), seen(v), id, orList(pop.Planes)), "plane "+plane)
+			f.describe(), article(plane), seen(v), id, orList(pop.Planes)), "plane "+plane)
 	}
 	if r := pop.AgeYears; r != nil {
 		if years, from, ok := meta.Age(); ok && !r.Contains(years) {
@@ -255,7 +396,7 @@ func (c GateChooser) populationProblem(s *Scan, frame int, m *inference.Model, v
 	}
 	if vp := strings.ToUpper(strings.TrimSpace(meta.ViewPosition)); vp != "" && len(pop.Views) > 0 && !slices.Contains(pop.Views, vp) {
 		return refuse(fmt.Sprintf("%s is a %s view (ViewPosition %s)%s; %s answers %s views only.",
-			describe(s), viewName(vp), vp, seen(v), id, orList(pop.Views)), "view "+vp)
+			f.describe(), viewName(vp), vp, seen(v), id, orList(pop.Views)), "view "+vp)
 	}
 	return nil
 }
@@ -280,14 +421,14 @@ func (c GateChooser) outOfScope(sentence string, err error) *Problem {
 }
 
 // notAnswered is the refusal of an image the gate sends to no model.
-func (c GateChooser) notAnswered(s *Scan, v *GateView) *Problem {
+func (c GateChooser) notAnswered(f *scanFacts, v *GateView) *Problem {
 	return c.outOfScope(fmt.Sprintf("%s does not look like %s (the gate saw %s, %s); %s.",
-		describe(s), orList(c.routedNames(v.Gate, "a ")), lowerFirst(v.Name), percent(v.Probability), c.offer()),
+		f.describe(), orList(c.routedNames(v.Gate, "a ")), lowerFirst(v.Name), percent(v.Probability), c.offer()),
 		fmt.Errorf("gate class %s: %w", v.Class, ErrOutOfScope))
 }
 
 // mismatch is the refusal of an image the gate sends elsewhere than to the forced model m.
-func (c GateChooser) mismatch(s *Scan, v *GateView, m *inference.Model) *Problem {
+func (c GateChooser) mismatch(f *scanFacts, v *GateView, m *inference.Model) *Problem {
 	var answers []string
 	for _, cl := range v.Gate.Manifest.Classes {
 		if v.Gate.Manifest.Routes[cl.ID] == m.Manifest.ID {
@@ -299,7 +440,7 @@ func (c GateChooser) mismatch(s *Scan, v *GateView, m *inference.Model) *Problem
 		looks = "looks like none of the images the models answer (the gate saw " + lowerFirst(v.Name) + ")"
 	}
 	return c.outOfScope(fmt.Sprintf("%s %s (%s), and %s answers %s only.",
-		describe(s), looks, percent(v.Probability), m.Manifest.ID, strings.Join(answers, " and ")),
+		f.describe(), looks, percent(v.Probability), m.Manifest.ID, strings.Join(answers, " and ")),
 		fmt.Errorf("gate class %s, forced model %s: %w", v.Class, m.Manifest.ID, ErrOutOfScope))
 }
 
@@ -362,14 +503,14 @@ func (c GateChooser) routedNames(gate *inference.Model, prefix string) []string 
 }
 
 // describe names the image for a sentence: "This CT image", "This PNG image".
-func describe(s *Scan) string {
+func (f *scanFacts) describe() string {
 	switch {
-	case s.File.Format != dicomio.FormatDICOM:
-		return "This " + string(s.File.Format) + " image"
-	case strings.TrimSpace(s.File.Meta.Modality) == "":
+	case f.format != dicomio.FormatDICOM:
+		return "This " + string(f.format) + " image"
+	case strings.TrimSpace(f.meta.Modality) == "":
 		return "This DICOM image"
 	}
-	return "This " + strings.ToUpper(strings.TrimSpace(s.File.Meta.Modality)) + " image"
+	return "This " + strings.ToUpper(strings.TrimSpace(f.meta.Modality)) + " image"
 }
 
 // seen adds what the gate saw to a tag refusal: " (it looks like a chest CT slice, 100 %)".

@@ -8,7 +8,9 @@
 //	it → forward (Engine) → out-of-scope check (the model's scope statistics) → Record
 //
 // Classifier.Analyse runs them for one open scan (the viewer's path); Classifier.Run runs them for a list of files,
-// decoding on worker goroutines while the engine runs batches (the batch table's and the command line's path).
+// decoding and rendering on worker goroutines while the gate runs once per batch of files on a goroutine of its own
+// and the engine runs the classifiers' batches (the batch table's and the command line's path). The gate and a
+// classifier of the same input size normalise one grey image, made once per file on a worker.
 // The Chooser is GateChooser (gate.go): content chooses the model, tags and the model's statistics can only refuse,
 // and a refusal is a record of its own (StatusRefused) with the sentence why. The Reader, the Chooser and the Engine
 // are interfaces so that a test can count opens, decodes (a Reader that opens with dicomio.WithDecodeObserver) and
@@ -65,6 +67,11 @@ type Options struct {
 	// wait (inference.Options.SpinWait). The window passes its own share instead (ui's windowShare: one core left to
 	// the window, ONNX Runtime's threads on the others, at most two decode workers).
 	Workers int
+	// DecodeMemory bounds the bytes Run's workers hold while they read, decode and render files (default
+	// DefaultDecodeMemory; shared by concurrent Runs of one Classifier): a worker waits for room before it opens a
+	// file and before it decodes its frame, so that many workers do not decode many large frames at once (see
+	// memoryBudget).
+	DecodeMemory int64
 	// BatchSize is the number of decoded images Run hands the engine at once (default 8).
 	BatchSize int
 	// Reader reads files (default Files: dicomio).
@@ -79,6 +86,8 @@ type Classifier struct {
 	cat  *inference.Catalogue
 	eng  Engine
 	opts Options
+	// budget is Options.DecodeMemory, shared by every Run of the classifier.
+	budget *memoryBudget
 }
 
 // New returns a Classifier. The engine may be nil when ONNX Runtime is missing; every classification then fails
@@ -90,6 +99,9 @@ func New(cat *inference.Catalogue, eng Engine, opts Options) *Classifier {
 	if opts.BatchSize < 1 {
 		opts.BatchSize = 8
 	}
+	if opts.DecodeMemory < 1 {
+		opts.DecodeMemory = DefaultDecodeMemory
+	}
 	if opts.Reader == nil {
 		opts.Reader = Files{}
 	}
@@ -99,7 +111,7 @@ func New(cat *inference.Catalogue, eng Engine, opts Options) *Classifier {
 	if opts.Chooser == nil {
 		opts.Chooser = GateChooser{Catalogue: cat, Engine: eng, ModelID: opts.ModelID, AllowOutOfScope: opts.AllowOutOfScope}
 	}
-	return &Classifier{cat: cat, eng: eng, opts: opts}
+	return &Classifier{cat: cat, eng: eng, opts: opts, budget: newMemoryBudget(opts.DecodeMemory)}
 }
 
 // Catalogue returns the models the classifier chooses from.
@@ -151,8 +163,11 @@ type Result struct {
 	Record     Record
 	Prediction *inference.Prediction
 	Image      image.Image
-	// Decode is the time spent reading and rendering the file.
+	// Decode is the time spent reading and rendering the file (and, for Analyse, choosing its model).
 	Decode time.Duration
+	// Gate is, in Run, the record's share of its batch's gate run (preprocess, forward and decision): ONNX Runtime
+	// time beside the classifier's Prediction.Timing.Forward.
+	Gate time.Duration
 }
 
 // prepared is one scan after the steps before the forward run: its record so far and, unless err or refusal is
@@ -168,13 +183,18 @@ type prepared struct {
 	outOfScope *Problem
 	scope      *inference.Scope
 	gate       *GateView
-	// input is img already grey at the model's input size (inference.ModelImage), made by Run's decode workers
-	// for models that give no saliency map under the classifier's mode; nil otherwise. prep is the time that took,
-	// part of the preprocessing stage, not of decode.
+	// look, in Run, is the scan made ready for the gate's run over the whole batch (GateChooser.decide): the
+	// choice is made then, and until then the fields above and below it are not set.
+	look *gateLook
+	// input is img already grey at the model's input size (inference.ModelImage), made in Run (by the decode
+	// workers, or shared with the gate's input) for models that give no saliency map under the classifier's mode;
+	// nil otherwise. prep is the time that took, part of the preprocessing stage, not of decode.
 	input  image.Image
 	decode time.Duration
 	prep   time.Duration
-	err    error
+	// gateRun is the item's share of its batch's gate run (Run only; Result.Gate).
+	gateRun time.Duration
+	err     error
 }
 
 // prepare runs the choose and render steps for frame of s.
@@ -182,6 +202,14 @@ func (c *Classifier) prepare(ctx context.Context, s *Scan, frame int) prepared {
 	t0 := time.Now()
 	p := prepared{rec: c.newRecord(s, frame)}
 	choice, err := c.opts.Chooser.Choose(ctx, s, frame)
+	p.apply(choice, err, s, frame)
+	p.decode = time.Since(t0)
+	return p
+}
+
+// apply takes the Chooser's decision into p and renders frame of s for the chosen model unless the chooser's image
+// is that already (s may be nil then).
+func (p *prepared) apply(choice Choice, err error, s *Scan, frame int) {
 	if err == nil {
 		if v := choice.Gate; v != nil {
 			p.gate = v
@@ -200,12 +228,12 @@ func (c *Classifier) prepare(ctx context.Context, s *Scan, frame int) prepared {
 		p.err = fmt.Errorf("model choice: %w", ErrNoModel)
 	default:
 		p.model, p.outOfScope, p.scope, p.img = choice.Model, choice.OutOfScope, choice.Scope, choice.Image
-		if p.img == nil {
+		if p.img == nil && s == nil {
+			p.err = fmt.Errorf("model %s: the frame was not kept for its own window", choice.Model.Manifest.ID)
+		} else if p.img == nil {
 			p.img, p.err = DisplayImage(s, frame, &choice.Model.Manifest)
 		}
 	}
-	p.decode = time.Since(t0)
-	return p
 }
 
 // Analyse classifies frame of an open scan through the same steps as Run and returns its result; a failure is an

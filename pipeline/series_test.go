@@ -485,8 +485,9 @@ func TestSeriesThroughTheGate(t *testing.T) {
 			t.Errorf("slice %s: %+v", filepath.Base(rec.Path), rec)
 		}
 	}
-	if rd.opens != 5 || len(rd.frames) != 5 || eng.runs["gate"] != 5 || eng.images["gate"] != 5 || eng.images["slice"] != 3 {
-		t.Fatalf("gated series: %d opens, %d decodes, gate %d runs of %d images, classifier %d images; want 5, 5, 5 of 5, 3",
+	// The gate runs once per batch of BatchSize files (4 + 1), the classifier on the three it routes and keeps.
+	if rd.opens != 5 || len(rd.frames) != 5 || eng.runs["gate"] != 2 || eng.images["gate"] != 5 || eng.images["slice"] != 3 {
+		t.Fatalf("gated series: %d opens, %d decodes, gate %d runs of %d images, classifier %d images; want 5, 5, 2 of 5, 3",
 			rd.opens, len(rd.frames), eng.runs["gate"], eng.images["gate"], eng.images["slice"])
 	}
 

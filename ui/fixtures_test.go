@@ -56,11 +56,11 @@ func testCatalogue() (*inference.Catalogue, error) {
 
 // scriptedEngine answers every image: P(pneumonia) is 0.7, or from pneumonia(image) when set; with saliency, a
 // 4×4 map with one hot cell. A gate (gateCatalogue's) calls an image 13 pixels wide "other" and any other image a
-// chest radiograph, at 0.9. It counts runs and images, the gate's apart (gateRuns).
+// chest radiograph, at 0.9. It counts runs and images, the gate's images apart (gateImages: how many it runs on, whatever the batching).
 type scriptedEngine struct {
 	mu           sync.Mutex
 	runs, images int
-	gateRuns     int
+	gateImages   int
 	delay        time.Duration
 	pneumonia    func(image.Image) float64
 }
@@ -106,7 +106,7 @@ func (e *scriptedEngine) Classify(ctx context.Context, m *inference.Model, imgs 
 // gate answers for gateCatalogue's gate.
 func (e *scriptedEngine) gate(m *inference.Model, imgs []image.Image) []inference.Prediction {
 	e.mu.Lock()
-	e.gateRuns++
+	e.gateImages += len(imgs)
 	e.mu.Unlock()
 	out := make([]inference.Prediction, len(imgs))
 	for i, img := range imgs {

@@ -88,8 +88,8 @@ func TestRefusalPanelAndShowAnyway(t *testing.T) {
 		r["model"] != "" || r["label"] != "" || r["error"] != "" {
 		t.Errorf("export of the refusal %v", r)
 	}
-	if runs, _ := eng.counts(); runs != 1 || eng.gateRuns != 2 {
-		t.Errorf("classifier runs %d, gate runs %d; want 1 and 2", runs, eng.gateRuns)
+	if runs, _ := eng.counts(); runs != 1 || eng.gateImages != 2 {
+		t.Errorf("classifier runs %d, gate images %d; want 1 and 2", runs, eng.gateImages)
 	}
 
 	test.Tap(p.anyway)

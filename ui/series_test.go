@@ -379,8 +379,8 @@ func TestSeriesShowAnyway(t *testing.T) {
 	if extra > 2 {
 		t.Errorf("%d opens beyond one per slice, want the browser's thumbnail and the key slice's picture at most (opens %v)", extra, rd.opened)
 	}
-	if eng.gateRuns != 5 {
-		t.Errorf("%d gate runs for 5 slices", eng.gateRuns)
+	if eng.gateImages != 5 {
+		t.Errorf("%d images through the gate for 5 slices", eng.gateImages)
 	}
 
 	vw.openSeries(se.Key)
@@ -439,7 +439,7 @@ func TestSeriesShowAnyway(t *testing.T) {
 	for _, p := range rd.opened {
 		opened[filepath.Base(p)]++
 	}
-	if eng.gateRuns != 7 || opened["s3.dcm"] != 2 {
-		t.Errorf("%d gate runs in all, s3 opened %d times; want s3 made again once, the rest not (opens %v)", eng.gateRuns, opened["s3.dcm"], rd.opened)
+	if eng.gateImages != 7 || opened["s3.dcm"] != 2 {
+		t.Errorf("%d images through the gate in all, s3 opened %d times; want s3 made again once, the rest not (opens %v)", eng.gateImages, opened["s3.dcm"], rd.opened)
 	}
 }
