@@ -22,8 +22,11 @@ def save(folder, net_state, info, params, portable=False):
     """Write model.pt (and, when portable, weights.npz) and train.json into folder."""
     state = {k: v.detach().cpu() for k, v in net_state.items()}
     torch.save({"state_dict": state, "info": info, "params": params}, os.path.join(folder, "model.pt"))
+    npz = os.path.join(folder, "weights.npz")
     if portable:
-        np.savez(os.path.join(folder, "weights.npz"), **{k: v.numpy() for k, v in state.items()})
+        np.savez(npz, **{k: v.numpy() for k, v in state.items()})
+    elif os.path.exists(npz):
+        os.remove(npz)  # an earlier run's portable copy must not outlive its model.pt
     with open(os.path.join(folder, "train.json"), "w") as f:
         json.dump({**info, "params": params}, f, indent=1)
 

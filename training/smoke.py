@@ -128,7 +128,7 @@ def main(argv=None):
             scorer = "go" if have_go else "torch"
             res = json.loads(step(f"{model_id} evaluate ({scorer})",
                                   [PY, "evaluate.py", "--model", model_id, "--work", work, "--data", data, "--out",
-                                   out, "--scorer", scorer, "--timing", "3", "--mlruns", mlruns, "--previous", "none",
+                                   out, "--scorer", scorer, "--timing", "3", "--mlruns", mlruns, "--previous", "auto",
                                    "--record", "--records", records], HERE)
                              .strip().splitlines()[-1])
             if res["n"] < 1:

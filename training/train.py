@@ -299,6 +299,9 @@ def main(argv=None):
         "data_fingerprint": ing.get("fingerprint"), "history": res["history"],
     }
     checkpoint.save(out, res["state"], info, p, portable=device != "cpu")
+    stale = os.path.join(out, "seeds.json")  # an imported GPU run's seed summary describes other weights
+    if os.path.exists(stale):
+        os.remove(stale)
     run.log_metric("best_epoch", res["best_epoch"])
     run.log_metric("train_seconds", res["train_seconds"])
     if cal["threshold"] is not None:
