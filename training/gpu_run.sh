@@ -17,7 +17,7 @@ case "$MODEL" in
   cxr-pneumonia) python3 seeds.py --model cxr-pneumonia --work gpu-pack/cxr-pneumonia --out "$OUT" --device cuda \
                    --seeds 1 2 3 4 5 6 --parallel 6 --threads 2 --deadline 300 ;;
   ct-lung)       python3 seeds.py --model ct-lung --work gpu-pack/ct-lung --out "$OUT" --device cuda \
-                   --seeds 1 2 3 4 --parallel 4 --threads 2 --deadline 75 --cv --cv-deadline 75 ;;
+                   --seeds 1 2 3 --parallel 3 --threads 2 --deadline 170 --cv --cv-deadline 150 ;;
   *) echo "gpu_run: unknown model $MODEL" >&2; exit 2 ;;
 esac
 ls -la "$OUT"
