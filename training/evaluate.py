@@ -102,12 +102,17 @@ def score_files(net, params, data_root, rels, batch=64):
     return np.concatenate(out) if out else np.zeros((0, len(params["classes"])))
 
 
-def go_scores(models_dir, model_id, data_root, list_path, timing=0, threads=2):
-    """Score a file list with the application's Go inference engine; returns (rels, logits, timing or None)."""
+def go_scores(models_dir, model_id, data_root, list_path, timing=0, threads=2, features=0):
+    """Score a file list with the application's Go inference engine; returns (rels, logits, timing, features).
+
+    timing and features are None unless asked for (goscore -timing, -features).
+    """
     cmd = ["go", "run", "./training/goscore", "-models", os.path.abspath(models_dir), "-id", model_id,
            "-data", os.path.abspath(data_root), "-list", os.path.abspath(list_path), "-threads", str(threads)]
     if timing:
         cmd += ["-timing", str(timing)]
+    if features:
+        cmd += ["-features", str(features)]
     lib = os.environ.get("TUMORTRACER_ORT_LIB") or os.path.join(REPO, "lib", "libonnxruntime.so.1")
     if os.path.exists(lib):
         cmd += ["-ort-lib", lib]
@@ -115,7 +120,22 @@ def go_scores(models_dir, model_id, data_root, list_path, timing=0, threads=2):
     if res.returncode != 0:
         raise RuntimeError(f"go scoring failed: {res.stderr.strip()}")
     out = json.loads(res.stdout)
-    return out["rel"], np.array(out["logits"], dtype=np.float64), out.get("timing")
+    return out["rel"], np.array(out["logits"], dtype=np.float64), out.get("timing"), out.get("features")
+
+
+def features_check(raw, net, engine_logits):
+    """Check on the ONNX graph's own outputs that logits = W features + b (W, b: the exported class map).
+
+    raw is goscore's {"logits", "features"} for the first images; engine_logits the engine's logits of the same
+    images. Returns the largest absolute deviations, which the card records.
+    """
+    w = net.classifier.weight.detach().double().numpy()[:, :, 0, 0]
+    b = net.classifier.bias.detach().double().numpy()
+    f = np.array(raw["features"], dtype=np.float64)
+    z = np.array(raw["logits"], dtype=np.float64)
+    return {"images": int(len(f)), "features": int(f.shape[1]),
+            "max_abs_logits_minus_w_features_b": float(np.abs(f @ w.T + b - z).max()),
+            "max_abs_graph_minus_engine_logits": float(np.abs(z - engine_logits[:len(z)]).max())}
 
 
 def write_perturbed(data_root, rels, scratch, kinds=perturb.KINDS):
@@ -379,14 +399,18 @@ def main(argv=None):
     shutil.copy(list_path, os.path.join(args.out, "test_files.txt"))
     scratch = tempfile.mkdtemp(prefix=f"tt-eval-{args.model}-")
 
-    def score(model_dir, model_id, root, rel_list, labels, timing=0):
+    raw_features = {}
+
+    def score(model_dir, model_id, root, rel_list, labels, timing=0, features=0):
         lp = os.path.join(scratch, f"list-{len(os.listdir(scratch))}.txt")
         write_list(lp, rel_list, labels, class_ids)
         if args.scorer == "torch":
             return score_files(net, params, root, rel_list), None
-        got, logits, tm = go_scores(os.path.dirname(model_dir), model_id, root, lp, timing)
+        got, logits, tm, feats = go_scores(os.path.dirname(model_dir), model_id, root, lp, timing, features=features)
         if got != list(rel_list):
             raise RuntimeError("the go scorer returned a different file order")
+        if feats:
+            raw_features["valid"] = (feats, logits)
         return logits, tm
 
     # The Go engine loads only a valid card: write a provisional one with the real calibration first.
@@ -406,7 +430,9 @@ def main(argv=None):
                   "torch_accuracy": tfigs["accuracy"], "go_accuracy": figs["accuracy"]}
 
     # valid, scored the same way, for the reliability diagram and the valid robustness
-    vlogits, _ = score(model_dir, os.path.basename(model_dir), args.data, vrels, vy)
+    vlogits, _ = score(model_dir, os.path.basename(model_dir), args.data, vrels, vy, features=16)
+    if "valid" in raw_features and parity is not None:
+        parity["features_check"] = features_check(raw_features["valid"][0], net, raw_features["valid"][1])
     vprob = metrics.softmax(vlogits, temperature)
     vfigs = figures(vy, vprob, class_ids, pos, threshold)
 
@@ -633,6 +659,10 @@ def build_card(params, info, ing, extra, sha, dataset_desc, temperature):
         if extra.get("parity"):
             ev["torch_onnx_parity"] = {k: (r4(v) if isinstance(v, float) and k != "max_abs_logit_diff" else v)
                                        for k, v in extra["parity"].items()}
+            if "features_check" in ev["torch_onnx_parity"]:
+                ev["torch_onnx_parity"]["features_check"]["how"] = (
+                    "goscore -features: 16 valid images through ONNX Runtime, outputs logits and features; W, b = "
+                    "the class map's weights as exported")
     ev["test_looks"] = params.get("test_looks", [])
     m["evaluation"] = ev
     env = info.get("environment", {})

@@ -135,6 +135,9 @@ def main(argv=None):
                 raise SystemExit(f"smoke: {model_id}: evaluation scored no files")
             if res.get("parity") and res["parity"]["max_abs_logit_diff"] > 1e-3:
                 raise SystemExit(f"smoke: {model_id}: ONNX Runtime and PyTorch disagree: {res['parity']}")
+            fc = (res.get("parity") or {}).get("features_check")
+            if have_go and (fc is None or fc["max_abs_logits_minus_w_features_b"] > 1e-3):
+                raise SystemExit(f"smoke: {model_id}: the ONNX features do not give the logits: {fc}")
             if res["robustness"]["test"]["clean_accuracy"] != res["accuracy"]:
                 raise SystemExit(f"smoke: {model_id}: the robustness check's clean accuracy is not the card's")
             step(f"{model_id} metrics-diff", [PY, "metricsdiff.py", os.path.join(out, "model.yaml")], HERE)

@@ -273,13 +273,14 @@ def main(argv=None):
         ing = json.load(f)
 
     commit = tracking.git_commit(HERE)
+    recipe_sha256 = tracking.recipe_digest()  # the source as the run starts (edits during a long run do not count)
     run = tracking.Run(args.mlruns, args.model, f"{args.model}-train", commit)
     env = environment(device, threads)
     run.log_params(p)
     run.log_params({"train.seed_run": seed, "train.epochs_run": args.epochs or tp["epochs"], "data.n_train": len(xtr),
                     "data.n_valid": len(xva), "data.fingerprint": ing.get("fingerprint", {}).get("all", "")})
     run.log_params({"env": env})
-    run.set_tag("recipe_sha256", tracking.recipe_digest())
+    run.set_tag("recipe_sha256", recipe_sha256)
 
     res = fit(p, xtr, ytr, xva, yva, device, seed, args.epochs or None, run,
               log=lambda s: print(s, flush=True))
@@ -288,7 +289,7 @@ def main(argv=None):
     cal = calibrate_and_summarise(p, net, xva, yva, device)
     info = {
         "model": args.model, "version": p["version"], "run_id": run.run_id, "recipe_commit": commit,
-        "recipe_sha256": tracking.recipe_digest(),
+        "recipe_sha256": recipe_sha256,
         "seed": seed, "best_epoch": res["best_epoch"], "epochs": res["epochs"], "select_score": res["select_score"],
         "steps_per_epoch": res["steps_per_epoch"], "train_seconds": res["train_seconds"],
         "calibration": cal["calibration"], "calibration_cv_nll": cal["calibration_cv_nll"],

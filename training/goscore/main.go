@@ -6,6 +6,9 @@
 //
 // It prints JSON: {"rel": [...], "logits": [[...], ...], "device": "cpu", "timing": {...}}. With -timing N it
 // also classifies the first N files one at a time and reports the median preprocess and forward time per image.
+// With -features N it also runs the first N files through ONNX Runtime directly, asking for the "logits" and
+// "features" outputs, and adds {"features": {"logits": [...], "features": [...]}}: the training recipe checks with
+// it that logits = W features + b holds in the exported graph, which the gate's statistics rely on.
 package main
 
 import (
@@ -24,13 +27,21 @@ import (
 	"time"
 
 	"github.com/tumortracer/tumortracer/inference"
+	ort "github.com/yalue/onnxruntime_go"
 )
 
 type result struct {
-	Rel    []string    `json:"rel"`
-	Logits [][]float32 `json:"logits"`
-	Device string      `json:"device"`
-	Timing *timing     `json:"timing,omitempty"`
+	Rel      []string    `json:"rel"`
+	Logits   [][]float32 `json:"logits"`
+	Device   string      `json:"device"`
+	Timing   *timing     `json:"timing,omitempty"`
+	Features *rawOutputs `json:"features,omitempty"`
+}
+
+// rawOutputs are the logits and pooled features of the first images, read straight from the ONNX graph.
+type rawOutputs struct {
+	Logits   [][]float32 `json:"logits"`
+	Features [][]float32 `json:"features"`
 }
 
 type timing struct {
@@ -48,9 +59,10 @@ func main() {
 	batch := flag.Int("batch", 16, "images per batch")
 	threads := flag.Int("threads", 2, "ONNX Runtime intra-op threads")
 	timed := flag.Int("timing", 0, "also time this many single-image runs")
+	feats := flag.Int("features", 0, "also read the features output of this many images")
 	ortLib := flag.String("ort-lib", "", "ONNX Runtime library (default: the engine's search)")
 	flag.Parse()
-	if err := run(*models, *id, *data, *list, *batch, *threads, *timed, *ortLib); err != nil {
+	if err := run(*models, *id, *data, *list, *batch, *threads, *timed, *feats, *ortLib); err != nil {
 		fmt.Fprintln(os.Stderr, "goscore:", err)
 		os.Exit(1)
 	}
@@ -96,7 +108,7 @@ func median(d []time.Duration) float64 {
 	return float64(d[len(d)/2].Microseconds()) / 1000
 }
 
-func run(models, id, data, list string, batch, threads, timed int, ortLib string) error {
+func run(models, id, data, list string, batch, threads, timed, feats int, ortLib string) error {
 	m, err := inference.LoadModel(os.DirFS(models), id, filepath.Join(models, id))
 	if err != nil {
 		return err
@@ -155,5 +167,64 @@ func run(models, id, data, list string, batch, threads, timed int, ortLib string
 			res.Timing = &timing{Images: len(fwd), Threads: threads, MedianPreprocessMS: median(pre), MedianForwardMS: median(fwd)}
 		}
 	}
+	if feats > 0 {
+		var imgs []image.Image
+		for _, rel := range rels[:min(feats, len(rels))] {
+			img, err := decode(filepath.Join(data, rel))
+			if err != nil {
+				return err
+			}
+			imgs = append(imgs, img)
+		}
+		raw, err := readFeatures(m, imgs)
+		if err != nil {
+			return err
+		}
+		res.Features = raw
+	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// readFeatures preprocesses imgs as the engine does and runs them through the model's ONNX graph, returning its
+// "logits" and "features" outputs. The runtime is already initialised by the engine created before.
+func readFeatures(m *inference.Model, imgs []image.Image) (*rawOutputs, error) {
+	onnx, err := m.ONNX()
+	if err != nil {
+		return nil, err
+	}
+	in := m.Manifest.Input
+	plane := in.Channels * in.Height * in.Width
+	x := make([]float32, len(imgs)*plane)
+	for i, img := range imgs {
+		if err := inference.Preprocess(img, in, m.Manifest.Preprocessing, x[i*plane:(i+1)*plane]); err != nil {
+			return nil, err
+		}
+	}
+	input, err := ort.NewTensor(ort.NewShape(int64(len(imgs)), int64(in.Channels), int64(in.Height), int64(in.Width)), x)
+	if err != nil {
+		return nil, err
+	}
+	defer input.Destroy()
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(onnx, []string{in.Name}, []string{m.Manifest.Outputs.Logits, "features"}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open the graph with a features output: %w", err)
+	}
+	defer sess.Destroy()
+	outs := []ort.Value{nil, nil}
+	if err := sess.Run([]ort.Value{input}, outs); err != nil {
+		return nil, fmt.Errorf("run: %w", err)
+	}
+	raw := &rawOutputs{}
+	for j, dst := range []*[][]float32{&raw.Logits, &raw.Features} {
+		t, ok := outs[j].(*ort.Tensor[float32])
+		if !ok {
+			return nil, fmt.Errorf("output %d is not a float32 tensor", j)
+		}
+		defer t.Destroy()
+		data, width := t.GetData(), int(t.GetShape()[1])
+		for i := range imgs {
+			*dst = append(*dst, append([]float32(nil), data[i*width:(i+1)*width]...))
+		}
+	}
+	return raw, nil
 }
