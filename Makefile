@@ -9,7 +9,7 @@ MODEL     ?= cxr-pneumonia
 PYTHON    ?= /usr/bin/python3
 export CGO_ENABLED = 1
 
-.PHONY: all deps build run test test-go test-training bench bench-classify lint train evaluate scope package test-package clean
+.PHONY: all deps build run test test-go test-training bench bench-classify lint train evaluate metrics-diff cv scope gpu-pack gpu-import package test-package clean
 
 all: build
 
@@ -74,9 +74,12 @@ test-package: deps
 # Training recipe (training/README.md): `make train MODEL=ct-lung|cxr-pneumonia|gate DATA=../shared/data` runs
 # ingest -> train -> export -> evaluate (-> scope for a model that exports pooled features); each stage is a file
 # target, so a rerun skips what is current. `make evaluate MODEL=...` re-scores the exported models/<id>/model.onnx
-# and rewrites its card; `make scope MODEL=...` refits its out-of-scope statistics.
+# (the only command that reads test), rewrites its card and records the runs in training/runs/; `make metrics-diff
+# MODEL=...` prints the card's figures against the previous release's; `make scope MODEL=...` refits its
+# out-of-scope statistics. GPU: `make gpu-pack`, then training/GPU_RUN.md, then `make gpu-import FROM=...`.
 TRAIN_WORK := training/work/$(MODEL)
 MODEL_DIR  := models/$(MODEL)
+NICE       ?= nice -n 10
 
 train: $(MODEL_DIR)/model.yaml
 ifneq ($(MODEL),gate)
@@ -96,13 +99,13 @@ else
 $(TRAIN_WORK)/ingest.json: training/ingest.py training/dedup.py training/preprocess.py training/params.yaml
 	cd training && $(PYTHON) ingest.py --model $(MODEL) --data $(abspath $(DATA)) --out work/$(MODEL)
 EXPORT   := export.py
-EVALUATE := evaluate.py --model $(MODEL) --work work/$(MODEL) --data $(abspath $(DATA)) --out ../$(MODEL_DIR)
+EVALUATE := evaluate.py --model $(MODEL) --work work/$(MODEL) --data $(abspath $(DATA)) --out ../$(MODEL_DIR) --record
 endif
 
-$(TRAIN_WORK)/model.pt: $(TRAIN_WORK)/ingest.json training/train.py training/model.py training/metrics.py
-	cd training && $(PYTHON) train.py --model $(MODEL) --work work/$(MODEL)
+$(TRAIN_WORK)/model.pt: $(TRAIN_WORK)/ingest.json training/train.py training/model.py training/augment.py training/perturb.py training/metrics.py
+	cd training && $(NICE) $(PYTHON) train.py --model $(MODEL) --work work/$(MODEL)
 
-$(MODEL_DIR)/model.onnx: $(TRAIN_WORK)/model.pt training/$(EXPORT)
+$(MODEL_DIR)/model.onnx: $(TRAIN_WORK)/model.pt training/$(EXPORT) training/checkpoint.py
 	cd training && $(PYTHON) $(EXPORT) --work work/$(MODEL) --out ../$(MODEL_DIR)
 
 $(MODEL_DIR)/model.yaml: $(MODEL_DIR)/model.onnx training/$(firstword $(EVALUATE)) training/cards.yaml training/goscore/main.go
@@ -125,6 +128,23 @@ else
 	    --out ../$(MODEL_DIR) --test $(if $(wildcard training/work/gate/heldout.tsv),--negatives work/gate/heldout.tsv); \
 	else echo "scope: $(MODEL_DIR)/model.yaml declares no outputs.features; no out-of-scope statistics fitted"; fi
 endif
+
+metrics-diff:
+	cd training && $(PYTHON) metricsdiff.py ../$(MODEL_DIR)/model.yaml
+
+# Grouped cross-validation over train+valid (ct-lung's second estimate; five trainings, hours on this CPU): writes
+# training/work/<id>/cv.json, which the next `make evaluate` puts on the card.
+cv: $(TRAIN_WORK)/ingest.json
+	cd training && $(NICE) $(PYTHON) cv.py --model $(MODEL) --work work/$(MODEL) --out work/$(MODEL)/cv.json
+
+# The compact data pack a GPU machine trains from (git-ignored, carried by the device call): training/gpu-pack/<id>/.
+gpu-pack: $(TRAIN_WORK)/ingest.json
+	cd training && $(PYTHON) datapack.py --model $(MODEL) --work work/$(MODEL) --data $(abspath $(DATA)) --out gpu-pack/$(MODEL)
+
+# Bring back a GPU run: FROM is the folder holding its files (model.pt, train.json, run.tar, ...).
+gpu-import: $(TRAIN_WORK)/ingest.json
+	@test -n "$(FROM)" || { echo "gpu-import: set FROM to the folder with the GPU run's files"; exit 2; }
+	cd training && $(PYTHON) gpuimport.py --model $(MODEL) --from $(abspath $(FROM)) --work work/$(MODEL)
 
 # The recipe's unit tests and a smoke run (a handful of images, one epoch, export, load in Go) in a scratch folder.
 test-training:

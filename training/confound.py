@@ -1,6 +1,6 @@
 """Source-confound check: can a trivial classifier tell the classes apart from file and intensity statistics alone?
 
-Usage: confound.py --model ID --work WORK_DIR --data DATA_ROOT [--out confound.json] [--checkpoint model.pt]
+Usage: confound.py --model ID --work WORK_DIR --data DATA_ROOT [--out confound.json] [--checkpoint WORK_DIR]
 
 For every kept file (WORK_DIR/{train,valid,test}_files.txt) it records what says "where the picture came from"
 rather than "what the anatomy shows": file format, colour mode, width, height, aspect ratio, mean and spread of the
@@ -61,18 +61,20 @@ def restyle(x_u8, mean, std):
     return np.rint(np.stack(out)).astype(np.uint8)
 
 
-def intensity_probe(checkpoint, work, target="normal"):
-    """Return how the model's decisions on test change when only the grey-level statistics are swapped."""
+def intensity_probe(ckpt, work, target="normal"):
+    """Return how the model's decisions on test change when only the grey-level statistics are swapped.
+
+    ckpt is a loaded checkpoint (checkpoint.load). It reads the test split, so only evaluate.py calls it for a
+    release (the card's figures), never a training decision.
+    """
     import torch
 
-    import model as camnet
+    import checkpoint as ckpt_mod
     import preprocess
 
-    ck = torch.load(checkpoint)
+    ck = ckpt
     p = ck["params"]
-    net = camnet.build(p)
-    net.load_state_dict(ck["state_dict"])
-    net.eval()
+    net = ckpt_mod.build_net(ck)
     k = [c["id"] for c in p["classes"]].index(target)
     tr, te = np.load(os.path.join(work, "train.npz")), np.load(os.path.join(work, "test.npz"))
     ref_t = tr["x"][tr["y"] == k].astype(np.float64)
@@ -82,7 +84,7 @@ def intensity_probe(checkpoint, work, target="normal"):
         with torch.no_grad():
             lo = net(torch.from_numpy(preprocess.normalise(x, float(p["mean"]), float(p["std"]),
                                                            p["input"]["channels"])))[0].double().numpy()
-        return metrics.softmax(lo, ck["info"]["temperature"]).argmax(axis=1) == k
+        return lo.argmax(axis=1) == k  # a temperature or Platt scaling leaves the arg-max of 4 classes alone
 
     xt, xo = te["x"][te["y"] == k], te["x"][te["y"] != k]
     return {
@@ -105,7 +107,7 @@ def main(argv=None):
     ap.add_argument("--work", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", default="")
-    ap.add_argument("--checkpoint", default="", help="also probe this trained model.pt (see intensity_probe)")
+    ap.add_argument("--checkpoint", default="", help="also probe the model trained in this folder (reads test: see intensity_probe)")
     ap.add_argument("--params", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "params.yaml"))
     args = ap.parse_args(argv)
     params = ingest.load_params(args.params, args.model)
@@ -137,7 +139,9 @@ def main(argv=None):
                                  "macro_f1": round(summ["macro_f1"], 4), "confusion": summ["confusion"],
                                  "per_class_auc": {k2: round(v["auc"], 4) for k2, v in summ["per_class"].items()}}
     if args.checkpoint:
-        report["intensity_probe"] = intensity_probe(args.checkpoint, args.work)
+        import checkpoint
+
+        report["intensity_probe"] = intensity_probe(checkpoint.load(args.checkpoint), args.work)
     print(json.dumps(report, indent=1))
     if args.out:
         with open(args.out, "w") as f:

@@ -1,10 +1,12 @@
-"""Export stage: write the trained CamNet as ONNX (opset 17, dynamic batch) with outputs logits and cam.
+"""Export stage: write the trained network as ONNX (opset 17, dynamic batch) with outputs logits, cam and features.
 
 Usage: export.py --work WORK_DIR --out MODEL_DIR
 
-Reads WORK_DIR/model.pt, writes MODEL_DIR/model.onnx and checks the exported graph's inputs and outputs by parsing
-the ONNX protobuf (no onnx package needed): input "image" [N, C, H, W] float32 with a symbolic N, outputs "logits"
-and "cam".
+Reads WORK_DIR/model.pt (or its portable copy, checkpoint.py), folds the calibration chosen on valid into the class
+map when it is a Platt scaling, writes MODEL_DIR/model.onnx and checks the exported graph's inputs and outputs by
+parsing the ONNX protobuf (no onnx package needed): input "image" [N, C, H, W] float32 with a symbolic N; outputs
+"logits" [N, K], "cam" [N, K, h, w] and "features" [N, F], the global average pool of the last feature map, so that
+logits = W features + b with W, b the 1x1 class map's weights (the gate fits its statistics on features).
 """
 
 import argparse
@@ -13,7 +15,7 @@ import sys
 
 import torch
 
-import model as camnet
+import checkpoint
 
 OPSET = 17
 
@@ -105,7 +107,7 @@ def graph_signature(path):
     return sig
 
 
-def check_signature(sig, channels, height, width, classes):
+def check_signature(sig, channels, height, width, classes, features=None):
     """Return a list of problems with an exported graph's signature (empty when it meets the contract)."""
     problems = []
     if sig["opset"] is None or not 14 <= sig["opset"] <= 17:
@@ -119,9 +121,12 @@ def check_signature(sig, channels, height, width, classes):
         if len(dims) != 4 or not isinstance(dims[0], str) or dims[1:] != [channels, height, width]:
             problems.append(f"input dims {dims}, want [N, {channels}, {height}, {width}] with a symbolic N")
     names = [o[0] for o in sig["outputs"]]
-    if names != ["logits", "cam"]:
-        problems.append(f"outputs {names}, want ['logits', 'cam']")
+    want = ["logits", "cam"] + (["features"] if features is not None else [])
+    if names != want:
+        problems.append(f"outputs {names}, want {want}")
     else:
+        if features is not None and sig["outputs"][2][2][1:] != [features]:
+            problems.append(f"features dims {sig['outputs'][2][2]}, want [N, {features}]")
         if sig["outputs"][0][2][1:] != [classes]:
             problems.append(f"logits dims {sig['outputs'][0][2]}, want [N, {classes}]")
         if len(sig["outputs"][1][2]) != 4 or sig["outputs"][1][2][1] != classes:
@@ -134,11 +139,12 @@ def export(net, params, path):
     net.eval()
     c, h, w = params["input"]["channels"], params["input"]["height"], params["input"]["width"]
     dummy = torch.zeros(2, c, h, w)
-    torch.onnx.export(net, dummy, path, input_names=["image"], output_names=["logits", "cam"],
-                      dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}, "cam": {0: "N"}},
+    nfeat = int(net.classifier.weight.shape[1])
+    torch.onnx.export(net, dummy, path, input_names=["image"], output_names=["logits", "cam", "features"],
+                      dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}, "cam": {0: "N"}, "features": {0: "N"}},
                       opset_version=OPSET, do_constant_folding=True)
     sig = graph_signature(path)
-    problems = check_signature(sig, c, h, w, len(params["classes"]))
+    problems = check_signature(sig, c, h, w, len(params["classes"]), nfeat)
     if problems:
         raise ValueError("exported graph is off-contract: " + "; ".join(problems))
     return sig
@@ -149,10 +155,16 @@ def main(argv=None):
     ap.add_argument("--work", required=True)
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    ckpt = torch.load(os.path.join(args.work, "model.pt"))
+    try:
+        ckpt = checkpoint.load(args.work)
+    except ValueError as e:
+        print(f"export: {e}", file=sys.stderr)
+        return 1
     params = ckpt["params"]
-    net = camnet.build(params)
-    net.load_state_dict(ckpt["state_dict"])
+    net = checkpoint.build_net(ckpt)
+    cls = [c["id"] for c in params["classes"]]
+    pos = cls.index(params["positive_class"]) if params.get("positive_class") else None
+    temperature = checkpoint.fold_calibration(net, ckpt["info"]["calibration"], pos)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "model.onnx")
     try:
@@ -160,7 +172,8 @@ def main(argv=None):
     except ValueError as e:
         print(f"export: {e}", file=sys.stderr)
         return 1
-    print(f"export: wrote {path} (opset {sig['opset']}, inputs {sig['inputs']}, outputs {sig['outputs']})")
+    print(f"export: wrote {path} (opset {sig['opset']}, inputs {sig['inputs']}, outputs {sig['outputs']}; "
+          f"calibration {ckpt['info']['calibration']['method']}, card temperature {temperature:.6f})")
     return 0
 
 

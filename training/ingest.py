@@ -8,6 +8,7 @@ final lists ("path relative to the data root<TAB>class-id").
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -160,10 +161,12 @@ def main(argv=None):
         moved = carve_valid(items, keep, ing["valid_from_train"], seed)
 
     os.makedirs(args.out, exist_ok=True)
+    shas = [file_sha256(it["path"]) for it in items]
     with open(os.path.join(args.out, "files.tsv"), "w") as f:
-        f.write("rel\tsplit\tclass\tkept\texact\tdhash\n")
-        for it, k, e, hh in zip(items, keep, exact, hashes):
-            f.write(f"{it['rel']}\t{it['split']}\t{it['cls']}\t{int(k)}\t{e}\t{np.packbits(hh).tobytes().hex()}\n")
+        f.write("rel\tsplit\tclass\tkept\texact\tdhash\tsha256\n")
+        for it, k, e, hh, sh in zip(items, keep, exact, hashes, shas):
+            f.write(f"{it['rel']}\t{it['split']}\t{it['cls']}\t{int(k)}\t{e}\t{np.packbits(hh).tobytes().hex()}"
+                    f"\t{sh}\n")
 
     for split in SPLITS:
         idx = [i for i, it in enumerate(items) if keep[i] and it["split"] == split]
@@ -192,11 +195,37 @@ def main(argv=None):
         "unreadable": unreadable,
         "valid_carved_from_train": moved,
         "duplicate_groups": sum(1 for g in groups if len(g) > 1),
+        "fingerprint": fingerprint(items, keep, shas),
+        "input": {"height": h, "width": w},
     }
     with open(os.path.join(args.out, "ingest.json"), "w") as f:
         json.dump(summary, f, indent=2)
     print(json.dumps({k: summary[k] for k in ("files_before", "files_after", "removed")}, indent=1))
     return 0
+
+
+def file_sha256(path):
+    """Return the hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint(items, keep, shas):
+    """Return the data fingerprint: a SHA-256 per split and over all, of the kept files after de-duplication.
+
+    Each is the SHA-256 of the sorted lines "<split> <file sha256>" (one per kept file; "all" joins every split),
+    so it changes when a file's bytes change or a file moves between splits, and not when files are renamed.
+    """
+    lines = {s: sorted(f"{s} {shas[i]}" for i, it in enumerate(items) if keep[i] and it["split"] == s)
+             for s in SPLITS}
+    digest = lambda ls: hashlib.sha256("\n".join(ls).encode()).hexdigest()  # noqa: E731
+    out = {s: digest(ls) for s, ls in lines.items()}
+    out["all"] = digest(sorted(sum(lines.values(), [])))
+    out["rule"] = "sha256 of the sorted lines '<split> <sha256 of the file>' of the kept files"
+    return out
 
 
 def count(items, keep, params):

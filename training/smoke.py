@@ -30,6 +30,7 @@ import export
 import ingest
 import prerequisites
 import scope
+import tracking
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -190,27 +191,55 @@ def main(argv=None):
                 limit = []
                 print(f"smoke: {model_id}: drew a synthetic data set in {data}")
             work = os.path.join(scratch, "work", model_id)
+            pack = os.path.join(scratch, "gpu-pack", model_id)
+            gpu_out = os.path.join(scratch, "gpu-out", model_id)
             out = os.path.join(scratch, "models", model_id)
             mlruns = os.path.join(scratch, "mlruns")
+            records = os.path.join(scratch, "runs")
             step(f"{model_id} ingest", [PY, "ingest.py", "--model", model_id, "--data", data, "--out", work] + limit,
                  HERE)
-            step(f"{model_id} train", [PY, "train.py", "--model", model_id, "--work", work, "--epochs", "1",
-                                       "--mlruns", mlruns], HERE)
+            # The GPU path, on the CPU: pack -> seeds.py (two seeds side by side, and for ct-lung the grouped CV) ->
+            # import -> export -> evaluate. train.py runs inside seeds.py.
+            step(f"{model_id} gpu-pack", [PY, "datapack.py", "--model", model_id, "--work", work, "--data", data,
+                                          "--out", pack], HERE)
+            cv = ["--cv", "--cv-folds", "2", "--cv-parallel", "1"] if "cv" in params else []
+            step(f"{model_id} seeds (train)", [PY, "seeds.py", "--model", model_id, "--work", pack, "--out", gpu_out,
+                                               "--device", "cpu", "--seeds", "1", "2", "--parallel", "2",
+                                               "--threads", "1", "--epochs", "1",
+                                               "--scratch", os.path.join(scratch, "seeds-" + model_id)] + cv, HERE)
+            if len([f for f in os.listdir(gpu_out)]) > 8:
+                raise SystemExit(f"smoke: {model_id}: the GPU run would bring back more than 8 files")
+            step(f"{model_id} gpu-import", [PY, "gpuimport.py", "--model", model_id, "--from", gpu_out, "--work",
+                                            work, "--mlruns", mlruns], HERE)
             step(f"{model_id} export", [PY, "export.py", "--work", work, "--out", out], HERE)
             sig = export.graph_signature(os.path.join(out, "model.onnx"))
             problems = export.check_signature(sig, params["input"]["channels"], params["input"]["height"],
-                                              params["input"]["width"], len(params["classes"]))
+                                              params["input"]["width"], len(params["classes"]),
+                                              params["model"]["widths"][-1])
             if problems:
                 raise SystemExit(f"smoke: {model_id}: exported graph is off-contract: {problems}")
             scorer = "go" if have_go else "torch"
             res = json.loads(step(f"{model_id} evaluate ({scorer})",
                                   [PY, "evaluate.py", "--model", model_id, "--work", work, "--data", data, "--out",
-                                   out, "--scorer", scorer, "--timing", "3", "--mlruns", mlruns], HERE)
+                                   out, "--scorer", scorer, "--timing", "3", "--mlruns", mlruns, "--previous", "auto",
+                                   "--record", "--records", records], HERE)
                              .strip().splitlines()[-1])
             if res["n"] < 1:
                 raise SystemExit(f"smoke: {model_id}: evaluation scored no files")
             if res.get("parity") and res["parity"]["max_abs_logit_diff"] > 1e-3:
                 raise SystemExit(f"smoke: {model_id}: ONNX Runtime and PyTorch disagree: {res['parity']}")
+            fc = (res.get("parity") or {}).get("features_check")
+            if have_go and (fc is None or fc["max_abs_logits_minus_w_features_b"] > 1e-3):
+                raise SystemExit(f"smoke: {model_id}: the ONNX features do not give the logits: {fc}")
+            if res["robustness"]["test"]["clean_accuracy"] != res["accuracy"]:
+                raise SystemExit(f"smoke: {model_id}: the robustness check's clean accuracy is not the card's")
+            step(f"{model_id} metrics-diff", [PY, "metricsdiff.py", os.path.join(out, "model.yaml")], HERE)
+            store = tracking.read_store(records)
+            runs = store.get(model_id, {})
+            names = sorted(r["tags"].get("mlflow.runName", "") for r in runs.values())
+            if names != [f"{model_id}-evaluate", f"{model_id}-train"] or any(
+                    r["artifacts"] is None or os.path.isabs(r["meta"]["artifact_uri"]) for r in runs.values()):
+                raise SystemExit(f"smoke: {model_id}: the run record is incomplete or not relative: {names}")
             runs = [d for d, _, files in os.walk(mlruns) if "meta.yaml" in files]
             if len(runs) < 2:
                 raise SystemExit("smoke: the MLflow file store has no runs")

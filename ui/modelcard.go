@@ -154,10 +154,10 @@ func scopeText(m *inference.Model) string {
 		sc.Spec.Threshold, sc.Spec.ThresholdRule)
 }
 
-// figures reads the card's ROC and confusion-matrix images from the model folder when they exist.
+// figures reads the card's ROC, confusion-matrix and reliability images from the model folder when they exist.
 func figures(m *inference.Model) map[string][]byte {
 	out := map[string][]byte{}
-	for title, name := range map[string]string{"ROC curve": "roc.png", "Confusion matrix": "confusion.png"} {
+	for title, name := range map[string]string{"ROC curve": "roc.png", "Confusion matrix": "confusion.png", "Reliability diagram": "reliability.png"} {
 		var data []byte
 		var err error
 		if m.Source == "bundled" {

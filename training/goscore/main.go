@@ -3,7 +3,7 @@
 // application ships rather than from the PyTorch weights it was exported from.
 //
 // Usage: go run ./training/goscore -models DIR -id ID -data ROOT -list FILE [-batch N] [-threads N] [-timing N]
-// [-features] [-scope]
+// [-features] [-scope] [-features-check N]
 //
 // Every file is opened as the application opens it (pipeline.Open with the program's Reader, dicomio: DICOM, PNG
 // or JPEG by content) and rendered by pipeline.DisplayImage with the model's VOI windows, on the frame a record is
@@ -12,7 +12,10 @@
 // only with -features (the model's declared pooled-feature output). With -scope it also loads the model folder's
 // out-of-scope statistics (inference's Model.LoadScope, which refuses statistics of other weights) and adds
 // "scope": {"d2": [...], "in_scope": [...]} as inference's Scope.Score computes them. With -timing N it also
-// classifies the first N files one at a time and reports the median preprocess and forward time per image.
+// classifies the first N files one at a time and reports the median preprocess and forward time per image. With
+// -features-check N it also runs the first N files through ONNX Runtime directly, asking for the "logits" and
+// "features" outputs, and adds {"features_check": {"logits": [...], "features": [...]}}: the training recipe checks
+// with it that logits = W features + b holds in the exported graph, which the out-of-scope statistics rely on.
 package main
 
 import (
@@ -30,6 +33,7 @@ import (
 
 	"github.com/tumortracer/tumortracer/inference"
 	"github.com/tumortracer/tumortracer/pipeline"
+	ort "github.com/yalue/onnxruntime_go"
 )
 
 type result struct {
@@ -39,6 +43,14 @@ type result struct {
 	Scope    *scopeOut   `json:"scope,omitempty"`
 	Device   string      `json:"device"`
 	Timing   *timing     `json:"timing,omitempty"`
+	// FeaturesCheck holds the first images' outputs read straight from the graph (-features-check).
+	FeaturesCheck *rawOutputs `json:"features_check,omitempty"`
+}
+
+// rawOutputs are the logits and pooled features of the first images, read straight from the ONNX graph.
+type rawOutputs struct {
+	Logits   [][]float32 `json:"logits"`
+	Features [][]float32 `json:"features"`
 }
 
 type scopeOut struct {
@@ -65,8 +77,9 @@ func main() {
 	ortLib := flag.String("ort-lib", "", "ONNX Runtime library (default: the engine's search)")
 	features := flag.Bool("features", false, "also print the model's pooled features (outputs.features)")
 	withScope := flag.Bool("scope", false, "also print each image's out-of-scope distance (the model's scope.yaml)")
+	check := flag.Int("features-check", 0, "also read the logits and features outputs of this many images from the graph")
 	flag.Parse()
-	if err := run(*models, *id, *data, *list, *batch, *threads, *timed, *ortLib, *features, *withScope); err != nil {
+	if err := run(*models, *id, *data, *list, *batch, *threads, *timed, *check, *ortLib, *features, *withScope); err != nil {
 		fmt.Fprintln(os.Stderr, "goscore:", err)
 		os.Exit(1)
 	}
@@ -112,7 +125,7 @@ func median(d []time.Duration) float64 {
 	return float64(d[len(d)/2].Microseconds()) / 1000
 }
 
-func run(models, id, data, list string, batch, threads, timed int, ortLib string, features, withScope bool) error {
+func run(models, id, data, list string, batch, threads, timed, check int, ortLib string, features, withScope bool) error {
 	m, err := inference.LoadModel(os.DirFS(models), id, filepath.Join(models, id))
 	if err != nil {
 		return err
@@ -195,5 +208,62 @@ func run(models, id, data, list string, batch, threads, timed int, ortLib string
 			res.Timing = &timing{Images: len(fwd), Threads: threads, MedianPreprocessMS: median(pre), MedianForwardMS: median(fwd)}
 		}
 	}
+	if check > 0 {
+		var imgs []image.Image
+		for _, rel := range rels[:min(check, len(rels))] {
+			img, err := decode(filepath.Join(data, rel), &m.Manifest)
+			if err != nil {
+				return err
+			}
+			imgs = append(imgs, img)
+		}
+		if res.FeaturesCheck, err = readFeatures(m, imgs); err != nil {
+			return err
+		}
+	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// readFeatures preprocesses imgs as the engine does and runs them through the model's ONNX graph, returning its
+// "logits" and "features" outputs. The runtime is already initialised by the engine created before.
+func readFeatures(m *inference.Model, imgs []image.Image) (*rawOutputs, error) {
+	onnx, err := m.ONNX()
+	if err != nil {
+		return nil, err
+	}
+	in := m.Manifest.Input
+	plane := in.Channels * in.Height * in.Width
+	x := make([]float32, len(imgs)*plane)
+	for i, img := range imgs {
+		if err := inference.Preprocess(img, in, m.Manifest.Preprocessing, x[i*plane:(i+1)*plane]); err != nil {
+			return nil, err
+		}
+	}
+	input, err := ort.NewTensor(ort.NewShape(int64(len(imgs)), int64(in.Channels), int64(in.Height), int64(in.Width)), x)
+	if err != nil {
+		return nil, err
+	}
+	defer input.Destroy()
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(onnx, []string{in.Name}, []string{m.Manifest.Outputs.Logits, "features"}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open the graph with a features output: %w", err)
+	}
+	defer sess.Destroy()
+	outs := []ort.Value{nil, nil}
+	if err := sess.Run([]ort.Value{input}, outs); err != nil {
+		return nil, fmt.Errorf("run: %w", err)
+	}
+	raw := &rawOutputs{}
+	for j, dst := range []*[][]float32{&raw.Logits, &raw.Features} {
+		t, ok := outs[j].(*ort.Tensor[float32])
+		if !ok {
+			return nil, fmt.Errorf("output %d is not a float32 tensor", j)
+		}
+		defer t.Destroy()
+		data, width := t.GetData(), int(t.GetShape()[1])
+		for i := range imgs {
+			*dst = append(*dst, append([]float32(nil), data[i*width:(i+1)*width]...))
+		}
+	}
+	return raw, nil
 }

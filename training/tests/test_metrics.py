@@ -86,3 +86,59 @@ class ThresholdTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CalibrationTest(unittest.TestCase):
+    def setUp(self):
+        rng = np.random.default_rng(0)
+        d = rng.normal(0, 2, 4000)
+        # true p(positive) = sigmoid(0.5 d - 1): both a scale and a shift for Platt to recover
+        self.y = (rng.random(4000) < 1 / (1 + np.exp(-(0.5 * d - 1.0)))).astype(int)
+        self.logits = np.stack([np.zeros_like(d), d], 1)
+
+    def test_platt_recovers_scale_and_shift(self):
+        a, b = metrics.fit_platt(self.y, self.logits, positive=1)
+        self.assertAlmostEqual(a, 0.5, delta=0.06)
+        self.assertAlmostEqual(b, -1.0, delta=0.12)
+
+    def test_calibrated_logits_match_the_record(self):
+        cal = {"method": "platt", "a": 0.5, "b": -1.0}
+        z = metrics.calibrated_logits(self.logits[:5], cal, positive=1)
+        p = metrics.softmax(z)[:, 1]
+        np.testing.assert_allclose(p, 1 / (1 + np.exp(-(0.5 * self.logits[:5, 1] - 1.0))), atol=1e-12)
+        t = metrics.calibrated_logits(self.logits[:5], {"method": "temperature", "temperature": 2.0})
+        np.testing.assert_allclose(t, self.logits[:5] / 2.0)
+
+    def test_choice_prefers_platt_when_a_shift_is_needed(self):
+        cal, scores = metrics.choose_calibration(self.y, self.logits, ["temperature", "platt"], positive=1)
+        self.assertEqual(cal["method"], "platt")
+        self.assertLess(scores["platt"], scores["temperature"])
+
+
+class DecisionTest(unittest.TestCase):
+    def test_decision_ece_uses_the_shown_confidence(self):
+        # threshold 0.3 on class 1: p1 = 0.4 is decided positive with confidence 0.4
+        prob = np.array([[0.6, 0.4], [0.6, 0.4], [0.9, 0.1], [0.2, 0.8]])
+        y = np.array([1, 0, 0, 1])
+        dec = metrics.decide(prob, positive=1, threshold=0.3)
+        self.assertEqual(dec.tolist(), [1, 1, 0, 1])
+        ece, table = metrics.decision_ece(y, prob, dec, bins=10)
+        # bins: 0.4 -> 2 decisions, 1 right (|0.5-0.4| * 2/4); 0.8 -> right (|1-0.8| * 1/4); 0.9 -> right (0.1/4)
+        self.assertAlmostEqual(ece, 0.1 * 0.5 + 0.2 * 0.25 + 0.1 * 0.25)
+        self.assertEqual([r[2] for r in table], [0, 0, 0, 2, 0, 0, 0, 1, 1, 0])
+
+    def test_threshold_at_recall(self):
+        y = np.array([1, 1, 1, 0, 0, 1, 0])
+        s = np.array([0.9, 0.8, 0.3, 0.7, 0.2, 0.6, 0.1])
+        t, fig = metrics.threshold_at_recall(y, s, 0.75)
+        self.assertEqual(t, 0.6)  # 3 of 4 positives at >= 0.6
+        self.assertAlmostEqual(fig["sensitivity"], 0.75)
+        self.assertAlmostEqual(fig["precision"], 0.75)
+        self.assertAlmostEqual(fig["specificity"], 2 / 3)
+
+    def test_subtype_macro_f1_counts_normal_as_a_miss(self):
+        y = np.array([0, 0, 1, 1, 2, 2, 3])
+        pred = np.array([0, 3, 1, 0, 2, 2, 0])
+        # class 0: tp 1, fp 1 (a class-1 slice), fn 1 (called normal) -> 0.5; class 1: tp 1, fn 1 -> 2/3;
+        # class 2: 1.0; the normal slice called class 0 is not scored
+        self.assertAlmostEqual(metrics.subtype_macro_f1(y, pred, [0, 1, 2]), (0.5 + 2 / 3 + 1.0) / 3)
