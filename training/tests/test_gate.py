@@ -100,7 +100,8 @@ class FeaturesExportTest(unittest.TestCase):
         net = camnet.build(p).eval()
         x = torch.randn(4, 1, 32, 32)
         logits, cam, f = features.PooledFeatures(net)(x)
-        ref_logits, ref_cam = net(x)
+        ref_logits, ref_cam, ref_f = net(x)  # the 2.0 networks return the pooled features themselves
+        np.testing.assert_allclose(f.detach(), ref_f.detach(), atol=1e-6)
         np.testing.assert_allclose(logits.detach(), ref_logits.detach(), atol=1e-6)
         np.testing.assert_allclose(cam.detach(), ref_cam.detach(), atol=1e-6)
         w = net.classifier.weight[:, :, 0, 0]
