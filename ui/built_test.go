@@ -10,9 +10,9 @@ import (
 
 // TestBuiltBinaryWindow is `make run ARGS=film.dcm` as a newcomer meets it: the binary `make build` produced opens
 // the window under Xvfb from a working directory outside the checkout, with no TUMORTRACER_ORT_LIB and no
-// LD_LIBRARY_PATH, and its AI panel must show a cxr-pneumonia result for a chest film of the DICOM corpus — not the
-// sentence asking for the ONNX Runtime library. (packaging/phantom's drawn radiograph is no longer used here: the
-// gate rightly sees no chest film in it.) The screenshot is checked like TestRealWindow's and kept in
+// LD_LIBRARY_PATH, and its AI panel must show a cxr-pneumonia result for a child's chest film in DICOM (childFilm) —
+// not the sentence asking for the ONNX Runtime library. (packaging/phantom's drawn radiograph is not used here: the
+// gate rightly sees no chest film in it; nor are the corpus's adult films, which the paediatric model refuses.) The screenshot is checked like TestRealWindow's and kept in
 // artifacts/ui/window-built-binary.png. main_test.go's TestBuiltBinaryClassifies shows, with a copy of the binary
 // that has no lib/, that the library came from the binary's own lookup.
 func TestBuiltBinaryWindow(t *testing.T) {
@@ -21,7 +21,7 @@ func TestBuiltBinaryWindow(t *testing.T) {
 	}
 	bin := testenv.Binary(t)
 	testenv.Tools(t, windowTools...)
-	xray := testenv.DataPath(t, "dicom", "fo-dicom", "CR-MONO1-10-chest")
+	xray := childFilm(t)
 	shot := filepath.Join(repoRoot(t), "artifacts", "ui", "window-built-binary.png")
 	if err := os.MkdirAll(filepath.Dir(shot), 0o755); err != nil {
 		t.Fatal(err)

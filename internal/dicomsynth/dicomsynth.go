@@ -502,3 +502,46 @@ func FlatValues(n, hu int) []uint16 {
 	}
 	return v
 }
+
+// SOPClassDX is Digital X-Ray Image Storage - For Presentation.
+const SOPClassDX = "1.2.840.10008.5.1.4.1.1.1.1"
+
+// Film is a chest radiograph dataset holding g's pixels (DX, MONOCHROME2, 16-bit values 0–255, no window tags, so
+// it renders as g does) with the population tags a model's checks read: PatientAge (e.g. "003Y"; none when empty),
+// ViewPosition (PA, AP, LATERAL; none when empty) and BodyPartExamined CHEST. Tests wrap a real film's pixels in
+// it to give a model the DICOM it was made for, or one its population excludes.
+func Film(g *image.Gray, age, view string) []Element {
+	b := g.Bounds()
+	px := make([]byte, 0, 2*b.Dx()*b.Dy())
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			px = binary.LittleEndian.AppendUint16(px, uint16(g.GrayAt(x, y).Y))
+		}
+	}
+	uid := UID(fmt.Sprintf("film %dx%d %s %s %x", b.Dx(), b.Dy(), age, view, sha256.Sum256(px)))
+	ds := []Element{
+		Text(TagSOPClassUID, "UI", SOPClassDX),
+		Text(TagSOPInstanceUID, "UI", uid),
+		Text(TagStudyDate, "DA", "20260102"),
+		Text(TagModality, "CS", "DX"),
+		Text(TagBodyPartExamined, "CS", "CHEST"),
+		Text(TagStudyInstanceUID, "UI", uid+".1"),
+		Text(TagSeriesInstanceUID, "UI", uid+".2"),
+		US(TagSamplesPerPixel, 1),
+		Text(TagPhotometric, "CS", "MONOCHROME2"),
+		US(TagRows, b.Dy()),
+		US(TagColumns, b.Dx()),
+		US(TagBitsAllocated, 16),
+		US(TagBitsStored, 16),
+		US(TagHighBit, 15),
+		US(TagPixelRepresentation, 0),
+		{Tag: TagPixelData, VR: "OW", Value: px},
+	}
+	if age != "" {
+		ds = append(ds, Text(TagPatientAge, "AS", age))
+	}
+	if view != "" {
+		ds = append(ds, Text(TagViewPosition, "CS", view))
+	}
+	return ds
+}
