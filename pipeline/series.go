@@ -77,9 +77,13 @@ func SummariseSeries(recs []*Record, models ModelLookup, countOutOfScope bool) S
 		switch {
 		case sum.Pending > 0: // undecided: a slice still to come may be classified
 		case sum.Failed == 0:
-			sum.Status, sum.Problem = StatusRefused, seriesProblem(fmt.Sprintf("All %d slices were refused.", sum.Refused), firstRefusal)
+			sentence, lead := fmt.Sprintf("All %d slices were refused.", sum.Refused), "The first: "
+			if sum.Refused == 1 {
+				sentence, lead = "Its only slice was refused.", ""
+			}
+			sum.Status, sum.Problem = StatusRefused, seriesProblem(sentence, lead, firstRefusal)
 		default:
-			sum.Status, sum.Problem = StatusError, seriesProblem(fmt.Sprintf("None of the %d slices could be classified.", sum.Slices), firstFailure)
+			sum.Status, sum.Problem = StatusError, seriesProblem(fmt.Sprintf("None of the %d slices could be classified.", sum.Slices), "The first: ", firstFailure)
 		}
 		return sum
 	}
@@ -196,21 +200,30 @@ func aggregate(sum SeriesSummary, recs []*Record, m *inference.Manifest, countOu
 	return sum
 }
 
-// seriesProblem is a series problem: the series' sentence followed by the first slice's, with that slice's hints
-// (an answer given out of scope that does not count has no problem, only its reason).
-func seriesProblem(sentence string, first *Record) *Problem {
+// seriesProblem is a series problem: the series' sentence followed by the first slice's (after lead, "The first: "
+// or nothing), with that slice's hints (an answer given out of scope that does not count has no problem, only its
+// reason).
+func seriesProblem(sentence, lead string, first *Record) *Problem {
 	p := &Problem{Sentence: sentence, Err: ErrNoSliceClassified}
 	switch {
 	case first == nil:
 	case first.Problem() != nil:
 		fp := first.Problem()
-		p.Sentence = joinSentences(sentence, "The first: "+lowerFirst(fp.Sentence))
+		p.Sentence = joinSentences(sentence, lead+leadCase(lead, fp.Sentence))
 		p.WindowHint, p.CLIHint, p.Err = fp.WindowHint, fp.CLIHint, fmt.Errorf("%w: %w", ErrNoSliceClassified, fp)
 	case first.Reason != "":
-		p.Sentence = joinSentences(sentence, "The first: "+lowerFirst(first.Reason))
+		p.Sentence = joinSentences(sentence, lead+leadCase(lead, first.Reason))
 		p.Err = fmt.Errorf("%w: %w", ErrNoSliceClassified, ErrOutOfScope)
 	}
 	return p
+}
+
+// leadCase is s to follow lead: lower-cased after one, as it was written when there is none.
+func leadCase(lead, s string) string {
+	if lead == "" {
+		return s
+	}
+	return lowerFirst(s)
 }
 
 // Sentinel errors of series results.

@@ -90,6 +90,12 @@ func TestSummariseSeries(t *testing.T) {
 			t.Fatalf("the first refusal's hint and cause are lost: %q, %v", s.Problem.ForCLI(), s.Problem.Err)
 		}
 	})
+	t.Run("its only slice refused", func(t *testing.T) {
+		s := SummariseSeries([]*Record{refusedRecord()}, top2, false)
+		if want := "Its only slice was refused. No installed model accepts images of modality MR."; s.Status != StatusRefused || s.Problem.Sentence != want {
+			t.Fatalf("summary %+v, sentence %q, want %q", s, s.Problem.Sentence, want)
+		}
+	})
 	t.Run("none classified", func(t *testing.T) {
 		s := SummariseSeries([]*Record{refusedRecord(), failed}, top2, false)
 		if s.Status != StatusError || !strings.HasPrefix(s.Problem.Sentence, "None of the 2 slices could be classified.") {

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"path/filepath"
@@ -142,8 +143,11 @@ func (p *seriesPanel) showSeries(s *study.Series) {
 		p.show(p.rule, fmt.Sprintf("Rule %s: %s", sum.Rule.Name(), sum.Rule.Sentence()))
 	case pipeline.StatusRefused, pipeline.StatusError:
 		verb := "Refused: "
-		if sum.Status == pipeline.StatusError {
+		switch {
+		case sum.Status == pipeline.StatusError:
 			verb = "Failed: "
+		case errors.Is(sum.Problem, pipeline.ErrNoSeriesRule):
+			verb = "No series result: " // its slices were answered, each on its own
 		}
 		p.show(p.result, verb+sum.Problem.ForWindow())
 	default:
