@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Times `tumortracer classify --device cuda` against `--device cpu` on the same images, on a machine with an NVIDIA
 # GPU and ONNX Runtime's CUDA provider beside the library (README, "GPU add-on"). Self-contained: needs neither make
-# nor the network, only the binary, its ONNX Runtime folder and bash/coreutils.
+# nor the network, only the binary, its ONNX Runtime folder and bash/coreutils. It asks for out-of-scope answers
+# (--allow-out-of-scope): the phantom and its renders are drawings, which the models would refuse after their run.
 #
 #   scripts/gpu-check.sh BINARY LIBDIR [IMAGES]
 #
@@ -114,7 +115,7 @@ fi
 classify() { # DEVICE FILE... → JSON Lines on stdout, the process's stderr in $work/err
 	local device=$1
 	shift
-	"$bin" classify --ort-lib "$ortlib" --model "$MODEL" --device "$device" --format json ${BATCH:+--batch "$BATCH"} \
+	"$bin" classify --ort-lib "$ortlib" --model "$MODEL" --device "$device" --allow-out-of-scope --format json ${BATCH:+--batch "$BATCH"} \
 		"$@" 2>"$work/err"
 }
 
