@@ -9,8 +9,9 @@
 // modes' median wall time to the peer's (the goal is held on auto), each side's ORT forward time of the model
 // (summed session runs, from --timings and from the peer's own report) and the wall time beyond it, our gate's run
 // (--timings gate_ms: its normalisation, forward and decision, on a goroutine of its own that overlaps the model's
-// runs, so it is part of the time beyond the model's forward), and how often the labels agree. Exits 1 when a run fails, when a file gets no answer (in auto mode an
-// image the gate refuses or routes elsewhere is not the same job).
+// runs, so it is part of the time beyond the model's forward), and how often the labels agree. Exits 1 when a run
+// fails, when a file gets no answer (in auto mode an image the gate refuses or routes elsewhere is not the same job;
+// one the model's own out-of-scope statistics refuse after its forward run is, and is counted apart).
 //
 //   node scripts/nodepeer/bench.js --bin bin/tumortracer --models DIR --model ID [--runs 5] [--goal 0.75] PATH...
 //
@@ -60,18 +61,45 @@ function run(cmd, args, csv) {
   return { wall, report, rows: parseCSV(fs.readFileSync(csv, 'utf8')) };
 }
 
-// parseCSV maps path → {label, model} for the ok rows of a CSV whose first columns are path, status (our CSV and the
-// peer's both name the label and model columns in their header).
+// parseCSV maps path → {label, model, scopeRefused} for the answered rows of a CSV whose first columns are path,
+// status (our CSV and the peer's both name the label and model columns in their header). A row our binary refused by
+// the model's out-of-scope statistics (status refused, the model named, a scope_score) counts as answered: the
+// model's forward ran on it as on the others, so the job is the same; its label is empty and agrees with nothing.
 function parseCSV(text) {
   const lines = text.split('\n').filter(Boolean);
-  const head = lines.shift().split(',');
+  const head = splitCSV(lines.shift());
   const li = head.indexOf('label');
   const mi = head.indexOf('model');
+  const si = head.indexOf('scope_score');
   const out = new Map();
   for (const l of lines) {
-    const f = l.split(',');
-    if (f[1] === 'ok') out.set(f[0], { label: f[li], model: f[mi] });
+    const f = splitCSV(l);
+    const scopeRefused = f[1] === 'refused' && si >= 0 && f[si] !== '' && f[mi] !== '';
+    if (f[1] === 'ok' || scopeRefused) out.set(f[0], { label: f[li], model: f[mi], scopeRefused });
   }
+  return out;
+}
+
+// splitCSV splits one CSV line into its fields (RFC 4180 quoting: our reasons carry commas and quotes).
+function splitCSV(line) {
+  const out = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else cur += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  out.push(cur);
   return out;
 }
 
@@ -104,7 +132,7 @@ function main() {
         let extra = '';
         if (side !== 'peer') extra = `, gate ${r.report.gate_ms} ms, decode ${r.report.decode_ms} ms, preprocess ${r.report.preprocess_ms} ms (summed over workers)`;
         console.log(`run ${i + 1} ${side.padEnd(6)} wall ${r.wall.toFixed(0)} ms, forward ${r.report.forward_ms} ms${extra}`);
-        if (r.rows.size !== files) throw new Error(`${side}: ${r.rows.size} ok records for ${files} files`);
+        if (r.rows.size !== files) throw new Error(`${side}: ${r.rows.size} answered records for ${files} files`);
         const other = [...r.rows.values()].filter((v) => v.model !== o.model).length;
         if (other > 0) throw new Error(`${side}: ${other} files answered by another model than ${o.model}`);
       }
@@ -138,6 +166,10 @@ function main() {
     console.log(`  ${label[n].padEnd(34)} wall ${a.wall.toFixed(0)} ms (${per(a.wall)}), ORT forward ${a.fwd.toFixed(0)} ms (${per(a.fwd)}), beyond forward ${a.beyond.toFixed(0)} ms (${per(a.beyond)})${g}`);
   }
   console.log(`  labels agree with the peer on ${agree('auto')} (auto) and ${agree('forced')} (forced) of ${files} files`);
+  const refused = (side) => [...res[side][res[side].length - 1].rows.values()].filter((v) => v.scopeRefused).length;
+  if (refused('auto') + refused('forced') > 0) {
+    console.log(`  refused by the model's out-of-scope check after its forward run: ${refused('auto')} (auto), ${refused('forced')} (forced)`);
+  }
   for (const n of ['auto', 'forced']) {
     const ratio = st[n].wall / st.peer.wall;
     const goal = n === 'auto' ? ` (goal <= ${o.goal}): ${ratio <= o.goal ? 'met' : 'NOT met'}` : ' (reported; the goal is held on auto, the default job)';
