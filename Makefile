@@ -93,20 +93,18 @@ $(TRAIN_WORK)/ingest.json: training/gate_negatives.py training/gate_ingest.py tr
 	$(MAKE) training/work/ct-lung/ingest.json MODEL=ct-lung DATA=$(DATA)
 	cd training && $(PYTHON) gate_negatives.py --data $(abspath $(DATA)) --out work/gate/negatives
 	cd training && $(PYTHON) gate_ingest.py --data $(abspath $(DATA)) --out work/gate
-EXPORT   := features.py
 EVALUATE := gate_evaluate.py --work work/gate --data $(abspath $(DATA)) --out ../$(MODEL_DIR)
 else
 $(TRAIN_WORK)/ingest.json: training/ingest.py training/dedup.py training/preprocess.py training/params.yaml
 	cd training && $(PYTHON) ingest.py --model $(MODEL) --data $(abspath $(DATA)) --out work/$(MODEL)
-EXPORT   := export.py
 EVALUATE := evaluate.py --model $(MODEL) --work work/$(MODEL) --data $(abspath $(DATA)) --out ../$(MODEL_DIR) --record
 endif
 
 $(TRAIN_WORK)/model.pt: $(TRAIN_WORK)/ingest.json training/train.py training/model.py training/augment.py training/perturb.py training/metrics.py
 	cd training && $(NICE) $(PYTHON) train.py --model $(MODEL) --work work/$(MODEL)
 
-$(MODEL_DIR)/model.onnx: $(TRAIN_WORK)/model.pt training/$(EXPORT) training/checkpoint.py
-	cd training && $(PYTHON) $(EXPORT) --work work/$(MODEL) --out ../$(MODEL_DIR)
+$(MODEL_DIR)/model.onnx: $(TRAIN_WORK)/model.pt training/export.py training/checkpoint.py
+	cd training && $(PYTHON) export.py --work work/$(MODEL) --out ../$(MODEL_DIR)
 
 $(MODEL_DIR)/model.yaml: $(MODEL_DIR)/model.onnx training/$(firstword $(EVALUATE)) training/cards.yaml training/goscore/main.go
 	$(MAKE) evaluate MODEL=$(MODEL) DATA=$(DATA)

@@ -573,15 +573,14 @@ def main(argv=None):
     return 0
 
 
-def build_card(params, info, ing, extra, sha, dataset_desc, temperature):
-    """Return the model.yaml dict: the Go schema's fields first, in its order, then the 2.x additions."""
-    class_ids = [c["id"] for c in params["classes"]]
-    binary = params.get("positive_class") is not None
-    m = {
-        "id": info["model"],
+def card_head(model_id, task, params, temperature):
+    """Return the first fields of a model.yaml, in the Go schema's order: identity, input, preprocessing, outputs
+    (export.py's logits, cam and features) and classes. The classifiers' cards and the gate's start with it."""
+    return {
+        "id": model_id,
         "version": params["version"],
         "title": params["title"],
-        "task": "classification",
+        "task": task,
         "modalities": params["modalities"],
         "input": {"name": "image", "layout": "NCHW", "channels": params["input"]["channels"],
                   "height": params["input"]["height"], "width": params["input"]["width"]},
@@ -591,6 +590,13 @@ def build_card(params, info, ing, extra, sha, dataset_desc, temperature):
                     "temperature": round(float(temperature), 6)},
         "classes": [{"id": c["id"], "name": c["name"]} for c in params["classes"]],
     }
+
+
+def build_card(params, info, ing, extra, sha, dataset_desc, temperature):
+    """Return the model.yaml dict: the Go schema's fields first, in its order, then the 2.x additions."""
+    class_ids = [c["id"] for c in params["classes"]]
+    binary = params.get("positive_class") is not None
+    m = card_head(info["model"], "classification", params, temperature)
     if binary:
         m["positive_class"] = params["positive_class"]
         m["threshold"] = round(float(info["threshold"]), 6)

@@ -78,19 +78,8 @@ def rate(k, n):
 def manifest(params, info, sha, figs, extra):
     """The gate's model.yaml in the shared schema's order (task gate, routes)."""
     r4 = lambda v: round(float(v), 4)  # noqa: E731
-    m = {
-        "id": "gate",
-        "version": params["version"],
-        "title": params["title"],
-        "task": "gate",
-        "modalities": params["modalities"],
-        "input": {"name": "image", "layout": "NCHW", "channels": params["input"]["channels"],
-                  "height": params["input"]["height"], "width": params["input"]["width"]},
-        "preprocessing": {"grayscale": "pil-luma", "resize": "linear", "mean": [float(params["mean"])],
-                          "std": [float(params["std"])], "voi": params["voi"]},
-        "outputs": {"logits": "logits", "cam": "cam", "features": "features", "kind": "logits",
-                    "temperature": round(temperature_of(info), 6)},
-        "classes": [{"id": c["id"], "name": c["name"]} for c in params["classes"]],
+    m = evaluate.card_head("gate", "gate", params, temperature_of(info))
+    m.update({
         "routes": dict(params["routes"]),
         "evaluation": {
             "dataset": extra.get("dataset", "provisional"),
@@ -118,7 +107,7 @@ def manifest(params, info, sha, figs, extra):
                          "rest; it makes no finding itself."),
         "limitations": params["limitations"],
         "sha256": sha,
-    }
+    })
     if "gate_evaluation" in extra:
         m["gate_evaluation"] = extra["gate_evaluation"]
     return m

@@ -6,8 +6,8 @@ Runs in a scratch folder (never training/work or training/mlruns), for both mode
 data set, a few real images per split and class (ingest --limit); otherwise (or with --synthetic) a small data set
 of drawn chest-like images laid out like the real one. Then it checks the exported ONNX graph's signature, scores
 the test list with the Go engine (evaluate --scorer go) and lists the model with `go run . models --models DIR
---json`. With Go installed it then runs the gate's stages (a few negatives of three families, one epoch, export
-with pooled features, evaluation) and the scope stage on each classifier re-exported with pooled features, and
+--json`. With Go installed it then runs the gate's stages (a few negatives of three families, one epoch, export,
+evaluation) and the scope stage on each classifier exported above (every export carries the pooled features), and
 evaluates the gate again with those statistics. Exits non-zero on the first failure. Without the data set or go it
 says so and carries on, except when the CI variable is set: then it fails (prerequisites.py), because CI always has
 both.
@@ -122,7 +122,7 @@ def smoke_gate(scratch, data, mlruns, classifiers):
                          "--params", params], HERE)
     step("gate train", [PY, "train.py", "--model", "gate", "--work", work, "--epochs", "1", "--params", params,
                         "--mlruns", mlruns], HERE)
-    step("gate export with features", [PY, "features.py", "--work", work, "--out", out], HERE)
+    step("gate export", [PY, "export.py", "--work", work, "--out", out], HERE)
     cards = os.path.join(HERE, "cards.yaml")
     step("gate evaluate", [PY, "gate_evaluate.py", "--work", work, "--data", data, "--out", out, "--models-dir",
                            os.path.join(scratch, "models"), "--params", params, "--cards", cards, "--timing", "2",
@@ -132,37 +132,26 @@ def smoke_gate(scratch, data, mlruns, classifiers):
     if card["task"] != "gate" or card["evaluation"]["n"] < 1 or not card["gate_evaluation"]["heldout_families"]:
         raise SystemExit(f"smoke: the gate's card lacks its figures: {card['evaluation']}")
 
-    # The scope stage on each classifier re-exported with its pooled features (as the 2.0 models export them).
-    featured = os.path.join(scratch, "models-features")
+    # The scope stage on each classifier as exported above (export.py gives every model its pooled features), then
+    # the gate's evaluation again, now with the classifiers' out-of-scope statistics.
+    models_dir = os.path.join(scratch, "models")
     for model_id in classifiers:
-        mdir = os.path.join(featured, model_id)
-        step(f"{model_id} export with features", [PY, "features.py", "--work", os.path.join(work_root, model_id),
-                                                  "--out", mdir], HERE)
-        with open(os.path.join(scratch, "models", model_id, "model.yaml")) as f:
-            man = yaml.safe_load(f)
-        man["outputs"]["features"] = "features"
-        man["sha256"] = scope.sha256_file(os.path.join(mdir, "model.onnx"))
-        with open(os.path.join(mdir, "model.yaml"), "w") as f:
-            yaml.safe_dump(man, f, sort_keys=False)
-        shutil.copy(os.path.join(scratch, "models", model_id, "test_files.txt"), mdir)
+        mdir = os.path.join(models_dir, model_id)
         res = json.loads(step(f"{model_id} scope", [PY, "scope.py", "--model", model_id, "--work",
                                                     os.path.join(work_root, model_id), "--data", data, "--out", mdir,
                                                     "--test", "--negatives", os.path.join(work, "heldout.tsv")],
                               HERE).strip().splitlines()[-1])
         with open(os.path.join(mdir, "scope.yaml")) as f:
             spec = yaml.safe_load(f)
-        if spec["model_sha256"] != man["sha256"] or res["go_valid_d2_max_rel_diff"] > 1e-4:
+        if spec["model_sha256"] != scope.sha256_file(os.path.join(mdir, "model.onnx")) or res["go_valid_d2_max_rel_diff"] > 1e-4:
             raise SystemExit(f"smoke: {model_id}: scope.yaml is not bound to its model or Go disagrees: {res}")
-    shutil.copytree(out, os.path.join(featured, "gate"))
-    step("gate evaluate with the scopes", [PY, "gate_evaluate.py", "--work", work, "--data", data, "--out",
-                                           os.path.join(featured, "gate"), "--models-dir", featured, "--params",
-                                           params, "--cards", cards, "--timing", "2", "--mlruns", mlruns], HERE)
-    with open(os.path.join(featured, "gate", "model.yaml")) as f:
+    step("gate evaluate with the scopes", [PY, "gate_evaluate.py", "--work", work, "--data", data, "--out", out,
+                                           "--models-dir", models_dir, "--params", params, "--cards", cards,
+                                           "--timing", "2", "--mlruns", mlruns], HERE)
+    with open(os.path.join(out, "model.yaml")) as f:
         ge = yaml.safe_load(f)["gate_evaluation"]
     if sorted(ge["scopes"]) != sorted(classifiers) or ge["refusal_all_heldout"]["combined"] is None:
         raise SystemExit(f"smoke: the gate's evaluation did not use the classifiers' scopes: {ge['scopes']}")
-    return featured
-
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

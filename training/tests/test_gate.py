@@ -1,18 +1,13 @@
-"""Tests of the gate's recipe: negatives, grouping and splits, the features export and the interval."""
+"""Tests of the gate's recipe: negatives, grouping and splits, and the interval."""
 
-import os
-import tempfile
 import unittest
 
 import numpy as np
-import torch
 
 import dedup
-import features
 import gate_evaluate
 import gate_ingest
 import gate_negatives
-import model as camnet
 
 
 class SyntheticTest(unittest.TestCase):
@@ -90,34 +85,6 @@ class GroupingTest(unittest.TestCase):
         self.assertEqual(reasons, {"heldout-duplicates-train-tier": 1, "heldout-within-group": 1})
         self.assertEqual(splits[:40].count("valid"), 10)  # a quarter of the family's groups
         self.assertNotIn(None, splits)
-
-
-class FeaturesExportTest(unittest.TestCase):
-    def test_features_are_the_heads_input(self):
-        p = {"input": {"channels": 1, "height": 32, "width": 32}, "classes": [{"id": str(i)} for i in range(3)],
-             "model": {"widths": [4, 8], "convs_per_stage": 1, "stem_stride": 2}}
-        torch.manual_seed(0)
-        net = camnet.build(p).eval()
-        x = torch.randn(4, 1, 32, 32)
-        logits, cam, f = features.PooledFeatures(net)(x)
-        ref_logits, ref_cam, ref_f = net(x)  # the 2.0 networks return the pooled features themselves
-        np.testing.assert_allclose(f.detach(), ref_f.detach(), atol=1e-6)
-        np.testing.assert_allclose(logits.detach(), ref_logits.detach(), atol=1e-6)
-        np.testing.assert_allclose(cam.detach(), ref_cam.detach(), atol=1e-6)
-        w = net.classifier.weight[:, :, 0, 0]
-        np.testing.assert_allclose((f @ w.T + net.classifier.bias).detach(), logits.detach(), atol=1e-5)
-        with tempfile.TemporaryDirectory() as d:
-            sig = features.export_with_features(net, p, os.path.join(d, "model.onnx"))
-        self.assertEqual([o[0] for o in sig["outputs"]], ["logits", "cam", "features"])
-        self.assertEqual(sig["outputs"][2][2], ["N", 8])
-
-    def test_check_signature(self):
-        sig = {"opset": 17, "inputs": [("image", 1, ["N", 1, 8, 8])],
-               "outputs": [("logits", 1, ["N", 2]), ("cam", 1, ["N", 2, 2, 2]), ("pooled", 1, ["N", 4])]}
-        self.assertEqual(len(features.check_signature(sig, 1, 8, 8, 2, 4)), 1)
-        sig["outputs"][2] = ("features", 1, ["N", 4])
-        self.assertEqual(features.check_signature(sig, 1, 8, 8, 2, 4), [])
-        self.assertEqual(len(features.check_signature(sig, 1, 8, 8, 2, 5)), 1)
 
 
 class WilsonTest(unittest.TestCase):
