@@ -51,6 +51,12 @@ type SeriesSummary struct {
 	Key int
 }
 
+// NoSeriesRule reports a series whose slices were answered by a model that states no series rule (a film's): its
+// slices keep their own results, and it has no series result — which is not a refusal of its images.
+func (s *SeriesSummary) NoSeriesRule() bool {
+	return s.Problem != nil && errors.Is(s.Problem, ErrNoSeriesRule)
+}
+
 // ModelLookup returns the manifest of the model with id, or nil.
 type ModelLookup func(id string) *inference.Manifest
 

@@ -80,7 +80,7 @@ func TestSummariseSeries(t *testing.T) {
 	})
 	t.Run("all refused", func(t *testing.T) {
 		s := SummariseSeries([]*Record{refusedRecord(), refusedRecord()}, top2, false)
-		if s.Status != StatusRefused || s.Key != -1 || s.Refused != 2 {
+		if s.Status != StatusRefused || s.Key != -1 || s.Refused != 2 || s.NoSeriesRule() {
 			t.Fatalf("summary %+v", s)
 		}
 		if want := "All 2 slices were refused. The first: no installed model accepts images of modality MR."; s.Problem.Sentence != want {
@@ -139,7 +139,7 @@ func TestSummariseSeries(t *testing.T) {
 	})
 	t.Run("model without a series rule", func(t *testing.T) {
 		s := SummariseSeries([]*Record{okRecord("m", 0.2, 0.3, 0.5)}, lookup(nil), false)
-		if s.Status != StatusRefused || !errors.Is(s.Problem, ErrNoSeriesRule) || s.Classified != 1 || s.Label != "" {
+		if s.Status != StatusRefused || !errors.Is(s.Problem, ErrNoSeriesRule) || !s.NoSeriesRule() || s.Classified != 1 || s.Label != "" {
 			t.Fatalf("summary %+v", s)
 		}
 	})

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"errors"
 	"fmt"
 	"image"
 	"path/filepath"
@@ -273,7 +272,7 @@ func (b *studyBrowser) aiState(s *study.Series) string {
 		return fmt.Sprintf("%s %.0f%%", b.vw.className(sum.Model, sum.Label), 100*sum.Score)
 	case sum.Status == pipeline.StatusOK:
 		return fmt.Sprintf("%d/%d classified · %s %.0f%% so far", done, sum.Slices, b.vw.className(sum.Model, sum.Label), 100*sum.Score)
-	case sum.Status == pipeline.StatusRefused && errors.Is(sum.Problem, pipeline.ErrNoSeriesRule):
+	case sum.NoSeriesRule():
 		return fmt.Sprintf("%d/%d classified, each on its own", sum.Classified, sum.Slices) // no series result: not a refusal
 	case sum.Status == pipeline.StatusRefused:
 		return "refused"

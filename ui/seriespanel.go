@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"errors"
 	"fmt"
 	"image"
 	"path/filepath"
@@ -146,7 +145,7 @@ func (p *seriesPanel) showSeries(s *study.Series) {
 		switch {
 		case sum.Status == pipeline.StatusError:
 			verb = "Failed: "
-		case errors.Is(sum.Problem, pipeline.ErrNoSeriesRule):
+		case sum.NoSeriesRule():
 			verb = "No series result: " // its slices were answered, each on its own
 		}
 		p.show(p.result, verb+sum.Problem.ForWindow())
