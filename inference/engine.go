@@ -12,6 +12,8 @@ import (
 	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	_ "github.com/tumortracer/tumortracer/internal/nativemem" // ONNX Runtime's buffers go back to the system when freed
 )
 
 // Device is an execution-provider choice.

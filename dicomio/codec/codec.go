@@ -14,6 +14,8 @@ package codec
 import (
 	"errors"
 	"fmt"
+
+	_ "github.com/tumortracer/tumortracer/internal/nativemem" // decoded frames go back to the system when freed
 )
 
 // ErrUnsupported is returned for a transfer syntax this build cannot decode.
