@@ -232,20 +232,8 @@ func (s *Scan) rawFrame(i int) (rawFrame, error) {
 
 // decodeEncapsulated joins one frame's fragments and runs the codec (or inflates, or takes them as they are).
 func (s *Scan) decodeEncapsulated(frags [][]byte) (rawFrame, error) {
-	data := frags[0]
-	if len(frags) > 1 {
-		n := 0
-		for _, f := range frags {
-			n += len(f)
-		}
-		data = make([]byte, 0, n)
-		for _, f := range frags {
-			data = append(data, f...)
-		}
-	}
-	p := codec.Params{Rows: s.Rows, Columns: s.Columns, SamplesPerPixel: s.storedSPP, BitsAllocated: s.BitsAllocated,
-		BitsStored: s.BitsStored, PixelRepresentation: s.PixelRepresentation, Photometric: s.StoredPhotometric,
-		PlanarConfiguration: s.PlanarConfiguration}
+	data := joinFragments(frags)
+	p := s.codecParams()
 	frameSize := p.FrameSize()
 	if s.BitsAllocated == 1 {
 		frameSize = (s.Rows*s.Columns*s.storedSPP + 7) / 8
@@ -274,6 +262,29 @@ func (s *Scan) decodeEncapsulated(frags [][]byte) (rawFrame, error) {
 		f.Photometric = s.StoredPhotometric
 	}
 	return rawFrame{data: f.Data[:frameSize], photometric: f.Photometric}, nil
+}
+
+// joinFragments is one frame's fragments as one codestream (the only fragment itself, uncopied).
+func joinFragments(frags [][]byte) []byte {
+	if len(frags) == 1 {
+		return frags[0]
+	}
+	n := 0
+	for _, f := range frags {
+		n += len(f)
+	}
+	data := make([]byte, 0, n)
+	for _, f := range frags {
+		data = append(data, f...)
+	}
+	return data
+}
+
+// codecParams is the frame geometry the dataset declares, for the codecs.
+func (s *Scan) codecParams() codec.Params {
+	return codec.Params{Rows: s.Rows, Columns: s.Columns, SamplesPerPixel: s.storedSPP, BitsAllocated: s.BitsAllocated,
+		BitsStored: s.BitsStored, PixelRepresentation: s.PixelRepresentation, Photometric: s.StoredPhotometric,
+		PlanarConfiguration: s.PlanarConfiguration}
 }
 
 // Frame returns frame i's values in modality units (Hounsfield units for CT), samples interleaved, row-major;

@@ -19,6 +19,7 @@ import (
 	"github.com/tumortracer/tumortracer/dicomio"
 	"github.com/tumortracer/tumortracer/inference"
 	"github.com/tumortracer/tumortracer/internal/dicomsynth"
+	"github.com/tumortracer/tumortracer/internal/testenv"
 )
 
 // countingReader is the program's Reader with counts of opens and of frame decodes (dicomio's observer, which
@@ -376,5 +377,41 @@ func TestCSVNeutralisesFormulas(t *testing.T) {
 	}
 	if first["path"] != name || first["patient_name"] != "=cmd|' /C calc'!A0" {
 		t.Errorf("JSON changed the values: %v", first)
+	}
+}
+
+// TestLargeJPEG2000IsAnalysedReduced: a JPEG 2000 frame of twice AnalysisSide or more is classified from its
+// reduced-resolution decode (fo-dicom/VL5_J2KI.dcm, 2670×3340 RGB: at 1335×1670), by the batch without a full
+// decode, and by the viewer's analysis with the same image although the full frame is on screen (its one second
+// decode, a quarter of the first).
+func TestLargeJPEG2000IsAnalysedReduced(t *testing.T) {
+	path := testenv.DataPath(t, "dicom", "fo-dicom", "VL5_J2KI.dcm")
+	rd, eng := &countingReader{}, &countingEngine{}
+	clf := New(tinyCam(t), eng, Options{Reader: rd, ModelID: "tiny-cam", AllowOutOfScope: true})
+	s, err := clf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Frame(0); err != nil { // on screen
+		t.Fatal(err)
+	}
+	viewed := clf.Analyse(context.Background(), s, 0)
+	want := image.Pt(1335, 1670)
+	if viewed.Record.Status != StatusOK || viewed.Image == nil || viewed.Image.Bounds().Size() != want {
+		t.Fatalf("viewer's analysis: %+v, image %v; want ok at %v", viewed.Record, viewed.Image.Bounds(), want)
+	}
+	if !slices.Equal(rd.frames, []int{0, 0}) {
+		t.Fatalf("viewer's analysis decoded frames %v, want the full frame then the reduced one", rd.frames)
+	}
+	rd2, eng2 := &countingReader{}, &countingEngine{}
+	var got []Result
+	_, err = New(tinyCam(t), eng2, Options{Reader: rd2, ModelID: "tiny-cam", AllowOutOfScope: true}).Run(context.Background(),
+		[]Input{{Path: path}}, func(r Result) error { got = append(got, r); return nil }, nil)
+	if err != nil || len(got) != 1 || got[0].Image == nil || len(rd2.frames) != 1 {
+		t.Fatalf("Run: %v, records %+v, decodes %v", err, got, rd2.frames)
+	}
+	a, b := viewed.Image.(*image.RGBA), got[0].Image.(*image.RGBA)
+	if a == nil || b == nil || !bytes.Equal(a.Pix, b.Pix) {
+		t.Fatal("the batch classified another image than the viewer's analysis")
 	}
 }

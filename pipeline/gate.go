@@ -329,8 +329,9 @@ func routesTo(gate *inference.Model, id string) bool {
 
 // sameWindow reports whether frame of s renders the same for both manifests (same VOI window; PNG/JPEG always).
 func sameWindow(s *Scan, frame int, a, b *inference.Manifest) bool {
-	wa, errA := Window(s.File, frame, a)
-	wb, errB := Window(s.File, frame, b)
+	f, i := s.analysisFile(frame)
+	wa, errA := Window(f, i, a)
+	wb, errB := Window(f, i, b)
 	return errA == nil && errB == nil && wa == wb
 }
 

@@ -148,13 +148,16 @@ func Window(s *dicomio.Scan, frame int, m *inference.Manifest) (dicomio.Window, 
 
 // DisplayImage is the render step: frame of s as the 8-bit image model m classifies (see Window; native pixel
 // grid, MONOCHROME1 inverted). It renders through the scan's frame cache: from the values the viewer holds when
-// the frame is on screen (no second decode), else streaming over the stored samples (no float32 frame).
+// the frame is on screen (no second decode), else streaming over the stored samples (no float32 frame). A JPEG
+// 2000 frame of twice AnalysisSide or more renders from its reduced-resolution decode instead, on screen or not,
+// so that every front end classifies the same image.
 func DisplayImage(s *Scan, frame int, m *inference.Manifest) (image.Image, error) {
-	w, err := Window(s.File, frame, m)
+	f, i := s.analysisFile(frame)
+	w, err := Window(f, i, m)
 	if err != nil {
 		return nil, err
 	}
-	return s.File.Render(frame, w, dicomio.RenderOptions{})
+	return f.Render(i, w, dicomio.RenderOptions{})
 }
 
 // Result is one classified input: its record plus, when it succeeded, the prediction and the display image the

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"sync"
+
 	"github.com/tumortracer/tumortracer/dicomio"
 )
 
@@ -24,6 +26,38 @@ type Scan struct {
 	Path string
 	// File holds the metadata, geometry, windows and the frame cache.
 	File *dicomio.Scan
+
+	// reduced holds the frames analysed at reduced resolution (analysisFile), nil for those that cannot be.
+	mu      sync.Mutex
+	reduced map[int]*dicomio.Scan
+}
+
+// AnalysisSide is the shortest side the image a model classifies is decoded at: a JPEG 2000 or HTJ2K frame
+// at least twice as large on its shorter side is classified from the codestream's coarsest resolution level that
+// keeps this side (dicomio.Scan.Reduced: a 3000×3000 film at 1500×1500), never from a smaller one. The largest
+// model input is 224 px, so the image resized for a model is still made from four times its size or more; the
+// frame's full decode, 4 bytes a sample in OpenJPEG, is what a batch of large JPEG 2000 files no longer holds.
+// The viewer shows such frames at full resolution: for them the analysis is a decode of its own.
+const AnalysisSide = 1024
+
+// analysisFile is the scan and frame index the analysis of frame i renders from: frame i of a reduced-resolution
+// copy (AnalysisSide) when its codestream allows one, else s.File and i. The reduced frame is decoded once per
+// Scan.
+func (s *Scan) analysisFile(i int) (*dicomio.Scan, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, tried := s.reduced[i]
+	if !tried {
+		r, _, _ = s.File.Reduced(i, AnalysisSide)
+		if s.reduced == nil {
+			s.reduced = map[int]*dicomio.Scan{}
+		}
+		s.reduced[i] = r
+	}
+	if r == nil {
+		return s.File, i
+	}
+	return r, 0
 }
 
 // Open reads path through r (nil: Files) and returns the scan.

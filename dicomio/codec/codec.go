@@ -81,11 +81,8 @@ func Decode(ts string, data []byte, p Params) (Frame, error) {
 	if !ok {
 		return Frame{}, Unsupported(ts)
 	}
-	if p.Rows <= 0 || p.Columns <= 0 || p.SamplesPerPixel <= 0 || p.BitsAllocated <= 0 {
-		return Frame{}, fmt.Errorf("decode %s: invalid frame geometry %dx%dx%d, %d bits: %w", Name(ts), p.Columns, p.Rows, p.SamplesPerPixel, p.BitsAllocated, ErrMismatch)
-	}
-	if p.Rows > maxDimension || p.Columns > maxDimension || p.SamplesPerPixel > 4 || p.BitsAllocated > 32 {
-		return Frame{}, fmt.Errorf("decode %s: frame geometry %dx%dx%d, %d bits is beyond what DICOM images use: %w", Name(ts), p.Columns, p.Rows, p.SamplesPerPixel, p.BitsAllocated, ErrMismatch)
+	if err := checkGeometry(ts, p); err != nil {
+		return Frame{}, err
 	}
 	f, err := dec(data, p)
 	if err != nil {
@@ -93,6 +90,61 @@ func Decode(ts string, data []byte, p Params) (Frame, error) {
 	}
 	signExtend(f.Data, p)
 	return f, nil
+}
+
+// reducer decodes one frame without its factor finest resolution levels and returns the geometry it decoded.
+type reducer func(data []byte, p Params, factor int) (Frame, Params, error)
+
+// reducers maps the transfer syntaxes whose codestreams hold their image at several resolutions (JPEG 2000,
+// HTJ2K) to a decoder of a coarser one; files of this package add to it in init.
+var reducers = map[string]reducer{}
+
+// ErrLevels is returned by DecodeReduced for a codestream with fewer resolution levels than the reduction asks
+// for (or one it cannot reduce, such as a frame offset on its canvas): decode it whole instead.
+var ErrLevels = errors.New("the codestream cannot be decoded at that resolution")
+
+// Reduces reports whether this build decodes frames of ts at reduced resolutions (DecodeReduced).
+func Reduces(ts string) bool {
+	_, ok := reducers[ts]
+	return ok
+}
+
+// DecodeReduced decodes one frame in transfer syntax ts at 1/2^factor of its size, each side rounded up, from the
+// codestream's own coarser resolution levels (the wavelet's low-pass image: decoding it costs a fraction of the
+// whole frame's time and memory), and returns the frame with its geometry (Params with Rows and Columns
+// reduced). It fails with ErrUnsupported for a syntax Reduces rejects and ErrLevels when the codestream has too
+// few levels.
+func DecodeReduced(ts string, data []byte, p Params, factor int) (Frame, Params, error) {
+	dec, ok := reducers[ts]
+	if !ok {
+		return Frame{}, p, Unsupported(ts)
+	}
+	if err := checkGeometry(ts, p); err != nil {
+		return Frame{}, p, err
+	}
+	if factor < 1 || factor > 31 {
+		return Frame{}, p, fmt.Errorf("decode %s: reduction by %d levels: %w", Name(ts), factor, ErrLevels)
+	}
+	f, out, err := dec(data, p, factor)
+	if err != nil {
+		return Frame{}, p, err
+	}
+	signExtend(f.Data, out)
+	return f, out, nil
+}
+
+// reducedSide is a side of n samples after factor halvings, each rounded up (as JPEG 2000 resolutions are).
+func reducedSide(n, factor int) int { return (n + 1<<factor - 1) >> factor }
+
+// checkGeometry refuses frame geometry no decoder should allocate for.
+func checkGeometry(ts string, p Params) error {
+	if p.Rows <= 0 || p.Columns <= 0 || p.SamplesPerPixel <= 0 || p.BitsAllocated <= 0 {
+		return fmt.Errorf("decode %s: invalid frame geometry %dx%dx%d, %d bits: %w", Name(ts), p.Columns, p.Rows, p.SamplesPerPixel, p.BitsAllocated, ErrMismatch)
+	}
+	if p.Rows > maxDimension || p.Columns > maxDimension || p.SamplesPerPixel > 4 || p.BitsAllocated > 32 {
+		return fmt.Errorf("decode %s: frame geometry %dx%dx%d, %d bits is beyond what DICOM images use: %w", Name(ts), p.Columns, p.Rows, p.SamplesPerPixel, p.BitsAllocated, ErrMismatch)
+	}
+	return nil
 }
 
 // maxDimension is the largest Rows or Columns value (both are 16-bit in DICOM).

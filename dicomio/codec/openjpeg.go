@@ -57,14 +57,16 @@ static void tt_error(const char *msg, void *user) {
 static void tt_quiet(const char *msg, void *user) { (void)msg; (void)user; }
 
 // Results of tt_j2k_decode besides OpenJPEG's own failures.
-enum { TT_OK = 0, TT_FAIL = 1, TT_MISMATCH = 2 };
+enum { TT_OK = 0, TT_FAIL = 1, TT_MISMATCH = 2, TT_LEVELS = 3 };
 
 // tt_j2k_decode decodes a JPEG 2000 (or HTJ2K) codestream, or a JP2 file when jp2 is set, into dst as
 // little-endian samples of bps bytes, pixel-interleaved. The header is checked against the dataset's geometry
 // (want_w x want_h, want_c full-resolution components of at most bps bytes) before any tile is decoded, so
-// OpenJPEG allocates only for the frame the dataset declares. info receives width, height, components,
-// precision, signedness and whether a multi-component transform was applied.
-static int tt_j2k_decode(const uint8_t *data, size_t len, int jp2, int threads,
+// OpenJPEG allocates only for the frame the dataset declares. With reduce > 0 the reduce finest resolution
+// levels are not decoded (each halves the sides, rounded up): OpenJPEG then allocates for the smaller frame only.
+// info receives width, height, components, precision, signedness, whether a multi-component transform was
+// applied, and the width and height decoded (for TT_LEVELS, info[6] is the codestream's number of resolutions).
+static int tt_j2k_decode(const uint8_t *data, size_t len, int jp2, int threads, int reduce,
                          uint8_t *dst, size_t dn, uint32_t want_w, uint32_t want_h, uint32_t want_c, int bps,
                          uint32_t *info, char *err) {
 	tt_src src = {data, len, 0, {0}};
@@ -97,18 +99,34 @@ static int tt_j2k_decode(const uint8_t *data, size_t len, int jp2, int threads,
 			goto done;
 		}
 	}
-	if ((size_t)want_w * want_h * want_c * bps > dn) { rc = TT_MISMATCH; goto done; }
+	uint32_t out_w = want_w, out_h = want_h;
+	if (reduce > 0) {
+		if (img->x0 != 0 || img->y0 != 0) { rc = TT_LEVELS; goto done; }
+		out_w = (uint32_t)(((uint64_t)want_w + (1u << reduce) - 1) >> reduce);
+		out_h = (uint32_t)(((uint64_t)want_h + (1u << reduce) - 1) >> reduce);
+	}
+	info[6] = out_w; info[7] = out_h;
+	if ((size_t)out_w * out_h * want_c * bps > dn) { rc = TT_MISMATCH; goto done; }
 	opj_codestream_info_v2_t *cinfo = opj_get_cstr_info(codec);
 	if (cinfo) {
 		info[5] = cinfo->m_default_tile_info.mct;
+		uint32_t levels = 33;
+		for (uint32_t c = 0; cinfo->m_default_tile_info.tccp_info && c < cinfo->nbcomps; c++) {
+			if (cinfo->m_default_tile_info.tccp_info[c].numresolutions < levels) levels = cinfo->m_default_tile_info.tccp_info[c].numresolutions;
+		}
 		opj_destroy_cstr_info(&cinfo);
+		if (reduce > 0 && (uint32_t)reduce >= levels) { info[6] = levels; rc = TT_LEVELS; goto done; }
+	} else if (reduce > 0) {
+		rc = TT_LEVELS;
+		goto done;
 	}
+	if (reduce > 0 && !opj_set_decoded_resolution_factor(codec, (OPJ_UINT32)reduce)) { rc = TT_LEVELS; goto done; }
 	if (!opj_decode(codec, stream, img) || !opj_end_decompress(codec, stream)) goto done;
 	for (uint32_t c = 0; c < want_c; c++) {
 		opj_image_comp_t *cp = &img->comps[c];
-		if (!cp->data || cp->w != want_w || cp->h != want_h) { strcpy(err, "decoded component has the wrong size"); goto done; }
+		if (!cp->data || cp->w != out_w || cp->h != out_h) { strcpy(err, "decoded component has the wrong size"); goto done; }
 		const OPJ_INT32 *in = cp->data;
-		size_t n = (size_t)want_w * want_h;
+		size_t n = (size_t)out_w * out_h;
 		uint8_t *o = dst + (size_t)c * bps;
 		size_t stride = (size_t)want_c * bps;
 		for (size_t i = 0; i < n; i++, o += stride) {
@@ -145,6 +163,7 @@ func init() {
 		"1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203",
 	} {
 		decoders[ts] = decodeJPEG2000
+		reducers[ts] = decodeJPEG2000Reduced
 	}
 }
 
@@ -158,34 +177,51 @@ const openjpegThreads = 4
 // decodeJPEG2000 decodes a JPEG 2000 Part 1 or HTJ2K (Part 15) frame with OpenJPEG. A reversible or irreversible
 // colour transform in the codestream is undone by OpenJPEG, so YBR_RCT/YBR_ICT frames come back as RGB.
 func decodeJPEG2000(data []byte, p Params) (Frame, error) {
+	f, _, err := decodeJ2K(data, p, 0)
+	return f, err
+}
+
+// decodeJPEG2000Reduced decodes the frame without its factor finest resolution levels (the wavelet's low-pass
+// image: each level halves the sides, rounded up); OpenJPEG then allocates for the smaller frame only.
+func decodeJPEG2000Reduced(data []byte, p Params, factor int) (Frame, Params, error) {
+	return decodeJ2K(data, p, factor)
+}
+
+func decodeJ2K(data []byte, p Params, factor int) (Frame, Params, error) {
 	if len(data) < 2 {
-		return Frame{}, fmt.Errorf("jpeg 2000: frame is %d bytes: %w", len(data), ErrTruncated)
+		return Frame{}, p, fmt.Errorf("jpeg 2000: frame is %d bytes: %w", len(data), ErrTruncated)
 	}
 	jp2 := 0
 	if bytes.HasPrefix(data, jp2Signature) {
 		jp2 = 1
 	} else if data[0] != 0xFF || data[1] != 0x4F {
-		return Frame{}, fmt.Errorf("jpeg 2000: frame does not start with a codestream or JP2 signature: %w", ErrCorrupt)
+		return Frame{}, p, fmt.Errorf("jpeg 2000: frame does not start with a codestream or JP2 signature: %w", ErrCorrupt)
+	}
+	out := p
+	if factor > 0 {
+		out.Rows, out.Columns = reducedSide(p.Rows, factor), reducedSide(p.Columns, factor)
 	}
 	bps := (p.BitsAllocated + 7) / 8
-	out := make([]byte, p.FrameSize())
-	var info [6]C.uint32_t
+	buf := make([]byte, out.FrameSize())
+	var info [8]C.uint32_t
 	var errBuf [256]C.char
 	threads := min(runtime.GOMAXPROCS(0), openjpegThreads)
 	rc := C.tt_j2k_decode((*C.uint8_t)(unsafe.Pointer(&data[0])), C.size_t(len(data)), C.int(jp2), C.int(threads),
-		(*C.uint8_t)(unsafe.Pointer(&out[0])), C.size_t(len(out)), C.uint32_t(p.Columns), C.uint32_t(p.Rows),
-		C.uint32_t(p.SamplesPerPixel), C.int(bps), &info[0], &errBuf[0])
+		C.int(factor), (*C.uint8_t)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), C.uint32_t(p.Columns),
+		C.uint32_t(p.Rows), C.uint32_t(p.SamplesPerPixel), C.int(bps), &info[0], &errBuf[0])
 	switch rc {
 	case 0:
 	case 2:
-		return Frame{}, fmt.Errorf("jpeg 2000: codestream is %dx%d with %d components of %d bits, the dataset says %dx%d with %d of %d bits allocated: %w",
+		return Frame{}, p, fmt.Errorf("jpeg 2000: codestream is %dx%d with %d components of %d bits, the dataset says %dx%d with %d of %d bits allocated: %w",
 			info[0], info[1], info[2], info[3], p.Columns, p.Rows, p.SamplesPerPixel, p.BitsAllocated, ErrMismatch)
+	case 3:
+		return Frame{}, p, fmt.Errorf("jpeg 2000: cannot leave out %d resolution levels of this codestream: %w", factor, ErrLevels)
 	default:
-		return Frame{}, fmt.Errorf("jpeg 2000: OpenJPEG: %s: %w", strings.TrimSpace(C.GoString(&errBuf[0])), ErrCorrupt)
+		return Frame{}, p, fmt.Errorf("jpeg 2000: OpenJPEG: %s: %w", strings.TrimSpace(C.GoString(&errBuf[0])), ErrCorrupt)
 	}
 	photometric := p.Photometric
 	if info[5] != 0 && p.SamplesPerPixel == 3 {
 		photometric = "RGB"
 	}
-	return Frame{Data: out, Photometric: photometric}, nil
+	return Frame{Data: buf, Photometric: photometric}, out, nil
 }
