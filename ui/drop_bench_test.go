@@ -97,6 +97,9 @@ func dropAndWait(b *testing.B, dir, lib string, n int) (before, peak float64, to
 	vw.install()
 	waitForTB(b, time.Minute, "the analyst", vw.an.isStarted)
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	gc := debug.SetGCPercent(100) // to put back after the drop: limitMemory sets it
+	debug.SetGCPercent(gc)
+	defer debug.SetGCPercent(gc)
 	limitMemory()
 	resetPeakRSS(b)
 	before = procStatusMB(b, "VmRSS:")
