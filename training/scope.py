@@ -9,7 +9,14 @@ can (Lee et al. 2018, "A simple unified framework for detecting out-of-distribut
 1. scores the model's train and valid lists (WORK_DIR/{train,valid}_files.txt from the ingest stage) with the
    application's Go engine (training/goscore -features), so the features are the ones the app computes;
 2. fits on TRAIN the class means mu_k and one shared (tied) covariance: the pooled within-class covariance, shrunk
-   towards a multiple of the identity by the Ledoit-Wolf formula (no tuning); P is its inverse;
+   towards a multiple of the identity by the Ledoit-Wolf formula (no tuning); P is its inverse. The fit takes every
+   train image and --copies copies of it under the model's own training augmentation (params.yaml's augment
+   section, training/augment.py: rotation, zoom in and out with a black border, translation, resampling, blur,
+   exposure, noise - what the model was trained to answer), written under WORK_DIR/scope_augmented/ and scored by
+   the same engine. Fitted on clean images alone, the statistics refused a third of the valid films zoomed out to
+   0.88 with a black border (393 of 593 accepted) while their model still answered them; --copies 0 fits on the
+   clean images alone. The valid images' perturbed copies (training/perturb.py's fixed set) are then measured
+   against the threshold, never used to choose it;
 3. scores d2(f) = min_k (f - mu_k)^T P (f - mu_k) and chooses the threshold on VALID only: the smallest d2 that
    accepts at least `accept` (default 99.5 %) of the valid images;
 4. writes MODEL_DIR/scope.yaml (method, threshold and how it was chosen, the model's sha256, the stats file's
@@ -36,6 +43,9 @@ import sys
 
 import numpy as np
 import yaml
+from PIL import Image
+
+from perturb import KINDS, perturb
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -240,6 +250,63 @@ def read_list(path, class_ids=None):
     return rels, labels
 
 
+def perturbed_list(work, split, data_root, rels, labels, kinds=KINDS):
+    """Write each kind's perturbed copy of every image of a split's list (grey, as the file's luma) under
+    work/scope_perturbed/<split>/<kind>/ as PNG, once, and return the goscore list of them (absolute paths), their
+    labels and kinds. A copy is named by its index and its file's path, on which alone it depends, so copies
+    written for another list are never taken."""
+    out_list = os.path.join(work, f"scope_perturbed_{split}.txt")
+    paths, out_labels, out_kinds = [], [], []
+    for i, (rel, lab) in enumerate(zip(rels, labels)):
+        grey = None
+        tag = hashlib.sha256(rel.encode()).hexdigest()[:12]
+        for kind in kinds:
+            p = os.path.abspath(os.path.join(work, "scope_perturbed", split, kind, f"{i:05d}-{tag}.png"))
+            if not os.path.exists(p):
+                if grey is None:
+                    with Image.open(os.path.join(data_root, rel)) as im:
+                        grey = np.asarray(im.convert("L"))
+                os.makedirs(os.path.dirname(p), exist_ok=True)
+                Image.fromarray(perturb(grey, kind, i)).save(p, compress_level=1)
+            paths.append(p)
+            out_labels.append(lab)
+            out_kinds.append(kind)
+    with open(out_list, "w") as f:
+        f.writelines(f"{p}\t{lab}\n" for p, lab in zip(paths, out_labels))
+    return out_list, out_labels, out_kinds
+
+
+def augmented_list(work, data_root, rels, labels, aug, copies, seed=0):
+    """Write `copies` copies of every train image (grey, as the file's luma) under the training augmentation aug
+    (params.yaml's augment section) under work/scope_augmented/ as PNG, once, and return the goscore list of them
+    (absolute paths) and their labels. Image i's draws come from a generator seeded by (seed, i), and a copy is
+    named by its index, its file's path and the copy number, on which alone it depends: copies written for another
+    list are never taken."""
+    import torch
+
+    from augment import augment
+
+    out_list = os.path.join(work, "scope_augmented.txt")
+    paths, out_labels = [], []
+    for i, (rel, lab) in enumerate(zip(rels, labels)):
+        tag = hashlib.sha256(rel.encode()).hexdigest()[:12]
+        names = [os.path.abspath(os.path.join(work, "scope_augmented", f"{i:05d}-{tag}-{c}.png")) for c in range(copies)]
+        if not all(os.path.exists(p) for p in names):
+            with Image.open(os.path.join(data_root, rel)) as im:
+                grey = np.asarray(im.convert("L"))
+            x = torch.from_numpy(grey.astype(np.float32) / 255.0).view(1, 1, *grey.shape)
+            gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
+            os.makedirs(os.path.dirname(names[0]), exist_ok=True)
+            for p in names:
+                y = augment(x, aug, gen)[0, 0].numpy()
+                Image.fromarray(np.rint(y * 255.0).astype(np.uint8)).save(p, compress_level=1)
+        paths += names
+        out_labels += [lab] * copies
+    with open(out_list, "w") as f:
+        f.writelines(f"{p}\t{lab}\n" for p, lab in zip(paths, out_labels))
+    return out_list, out_labels
+
+
 def score_list(model_dir, data_root, list_path, means, prec):
     """Return (rels, d2) of a list scored through the Go engine."""
     rels, _, feats = go_features(os.path.dirname(model_dir), os.path.basename(model_dir), data_root, list_path)
@@ -255,6 +322,9 @@ def main(argv=None):
     ap.add_argument("--accept", type=float, default=0.995, help="share of in-scope valid images to accept")
     ap.add_argument("--negatives", default="", help="list of out-of-scope images (absolute path<TAB>family)")
     ap.add_argument("--test", action="store_true", help="also measure acceptance on the model's test_files.txt")
+    ap.add_argument("--copies", type=int, default=6,
+                    help="augmented copies of every train image in the fit (0: the clean images alone)")
+    ap.add_argument("--params", default=os.path.join(HERE, "params.yaml"), help="params.yaml (the augment section)")
     args = ap.parse_args(argv)
 
     model_dir = os.path.abspath(args.out)
@@ -278,7 +348,15 @@ def main(argv=None):
     models_dir, mid = os.path.dirname(model_dir), os.path.basename(model_dir)
     tr_rels, tr_y = read_list(lists["train"], class_ids)
     _, _, ftr = go_features(models_dir, mid, args.data, lists["train"])
-    means, prec, shrink = fit(ftr, tr_y, len(class_ids))
+    fit_f, fit_y = ftr, list(tr_y)
+    if args.copies > 0:
+        with open(args.params) as f:
+            aug = yaml.safe_load(f)[man["id"]]["augment"]
+        aug_list, aug_y = augmented_list(args.work, args.data, tr_rels, [class_ids[y] for y in tr_y], aug, args.copies)
+        _, _, faug = go_features(models_dir, mid, "/", aug_list)
+        fit_f = np.concatenate([ftr, faug])
+        fit_y += [class_ids.index(lab) for lab in aug_y]
+    means, prec, shrink = fit(fit_f, fit_y, len(class_ids))
     dtr = d2(ftr, means, prec)[0]
     va_rels, _ = read_list(lists["valid"], class_ids)
     _, _, fva = go_features(models_dir, mid, args.data, lists["valid"])
@@ -290,11 +368,23 @@ def main(argv=None):
     pct = lambda v, q: round(float(np.percentile(v, q)), 3)  # noqa: E731
     extra = {
         "fit": {"split": "train", "n": len(ftr), "features_from": "the application's Go engine (training/goscore)",
+                "augmented_copies": ({"per_image": args.copies, "n": len(fit_f) - len(ftr),
+                                      "from": "the model's training augmentation (params.yaml augment, training/augment.py)"}
+                                     if args.copies > 0 else "none"),
                 "d2_median": pct(dtr, 50), "d2_p99": pct(dtr, 99)},
         "valid": {"n": len(dva), "accepted": int((dva <= threshold).sum()), "d2_median": pct(dva, 50),
                   "d2_max": round(float(dva.max()), 3)},
     }
+    # The valid images' perturbed copies: measured after the threshold was fixed on the clean ones.
+    va_labels = read_list(lists["valid"])[1]
+    vp_list, _, vp_kinds = perturbed_list(args.work, "valid", args.data, va_rels, va_labels)
+    _, _, fvp = go_features(models_dir, mid, "/", vp_list)
+    dvp, vp_kinds = d2(fvp, means, prec)[0], np.array(vp_kinds)
+    extra["valid_perturbed"] = {
+        k: {"n": int((vp_kinds == k).sum()), "accepted": int((dvp[vp_kinds == k] <= threshold).sum())} for k in KINDS}
+    extra["valid_perturbed"]["note"] = "each valid image's copies (training/perturb.py); measured, not used to choose"
     report = {"model": args.model, "threshold": threshold, "shrinkage": shrink, "n_train": len(ftr),
+              "n_fit": len(fit_f),
               "n_valid": len(dva), "train_d2_median": float(np.median(dtr)), "valid_d2_median": float(np.median(dva))}
     dte = None
     if args.test:

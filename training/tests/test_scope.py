@@ -119,3 +119,48 @@ class FilesTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PerturbedListTest(unittest.TestCase):
+    def test_copies_named_by_index_and_file(self):
+        from PIL import Image
+        from perturb import KINDS
+        with tempfile.TemporaryDirectory() as d:
+            data = os.path.join(d, "data")
+            os.makedirs(data)
+            rng = np.random.default_rng(3)
+            for name in ("a.png", "b.png"):
+                Image.fromarray(rng.integers(0, 256, (20, 24), dtype=np.uint8)).save(os.path.join(data, name))
+            work = os.path.join(d, "work")
+            lst, labels, kinds = scope.perturbed_list(work, "train", data, ["a.png", "b.png"], ["x", "y"])
+            self.assertEqual(labels, ["x"] * len(KINDS) + ["y"] * len(KINDS))
+            self.assertEqual(kinds, list(KINDS) * 2)
+            paths, _ = scope.read_list(lst)
+            self.assertEqual(len(set(paths)), 2 * len(KINDS))
+            for p in paths:
+                with Image.open(p) as im:
+                    self.assertEqual(im.size, (24, 20))
+            # Another list with the files the other way round names its copies apart: nothing is reused wrongly.
+            lst2, _, _ = scope.perturbed_list(work, "train", data, ["b.png", "a.png"], ["y", "x"])
+            self.assertFalse(set(paths) & set(scope.read_list(lst2)[0]))
+
+
+class AugmentedListTest(unittest.TestCase):
+    def test_copies_are_deterministic_and_named_by_file(self):
+        from PIL import Image
+        with open(os.path.join(os.path.dirname(scope.__file__), "params.yaml")) as f:
+            aug = yaml.safe_load(f)["cxr-pneumonia"]["augment"]
+        with tempfile.TemporaryDirectory() as d:
+            data = os.path.join(d, "data")
+            os.makedirs(data)
+            Image.fromarray(np.random.default_rng(4).integers(0, 256, (32, 40), dtype=np.uint8)).save(
+                os.path.join(data, "a.png"))
+            lst, labels = scope.augmented_list(os.path.join(d, "w1"), data, ["a.png"], ["x"], aug, 3)
+            again, _ = scope.augmented_list(os.path.join(d, "w2"), data, ["a.png"], ["x"], aug, 3)
+            self.assertEqual(labels, ["x"] * 3)
+            first, second = scope.read_list(lst)[0], scope.read_list(again)[0]
+            pix = [np.asarray(Image.open(p)) for p in first]
+            self.assertEqual(pix[0].shape, (32, 40))
+            self.assertFalse(np.array_equal(pix[0], pix[1]), "each copy draws its own augmentation")
+            for p, q in zip(first, second):
+                self.assertTrue(np.array_equal(np.asarray(Image.open(p)), np.asarray(Image.open(q))))
