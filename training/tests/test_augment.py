@@ -42,14 +42,15 @@ class AugmentTest(unittest.TestCase):
             augment.augment(torch.rand(2, 1, 8, 8), {**AUG, "hflip": True}, torch.Generator())
 
     def test_blur_keeps_mean_and_zero_sigma_is_identity(self):
-        x = torch.rand(3, 1, 24, 24)
+        x = torch.rand(3, 1, 24, 24, generator=torch.Generator().manual_seed(0))
         same = augment.gaussian_blur(x, torch.zeros(3))
         self.assertTrue(torch.allclose(same, x, atol=1e-6))
         blurred = augment.gaussian_blur(x, torch.tensor([0.0, 1.0, 2.0]))
         self.assertTrue(torch.allclose(blurred[0], x[0], atol=1e-6))
         self.assertLess(float(blurred[2].std()), float(blurred[1].std()))
         self.assertLess(float(blurred[1].std()), float(x[1].std()))
-        self.assertAlmostEqual(float(blurred[2].mean()), float(x[2].mean()), places=2)
+        # The reflected border weighs edge pixels twice, so the mean moves a little (up to ~0.005 on 24x24, sd 2).
+        self.assertAlmostEqual(float(blurred[2].mean()), float(x[2].mean()), delta=0.01)
 
     def test_resample_loses_detail_keeps_constant(self):
         const = torch.full((1, 1, 20, 20), 0.4)
