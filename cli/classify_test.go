@@ -127,7 +127,7 @@ func TestClassifyCommand(t *testing.T) {
 	}
 	code, stdout, _ = runVerb("classify", "--models", nogate, "--format", "json", good)
 	if err := json.Unmarshal([]byte(stdout), &rec); err != nil || code != about.ExitOK || rec["status"] != "refused" ||
-		rec["gate"] != "gate@1.0.0" || rec["seen_as"] != "other" || rec["model"] != "" ||
+		rec["gate"] != "gate@1.1.0" || rec["seen_as"] != "other" || rec["model"] != "" ||
 		!strings.Contains(rec["reason"].(string), "tiny-cam, tiny-occl when chosen") || strings.Contains(rec["reason"].(string), "Show anyway") {
 		t.Errorf("the bundled gate on a drawn PNG: exit %d, %s", code, stdout)
 	}

@@ -42,7 +42,7 @@ type Record struct {
 	// Model is the model that answered, or for a refused record the one that was considered (empty when the image
 	// fits no model); Version is its version.
 	Model, Version, Device string
-	// Gate is the gate that looked at the image ("gate@1.0.0"), SeenAs its class and SeenAsProbability that class's
+	// Gate is the gate that looked at the image ("gate@1.1.0"), SeenAs its class and SeenAsProbability that class's
 	// probability; empty when no gate ran (none installed, or the input failed before it).
 	Gate, SeenAs      string
 	SeenAsProbability float64
