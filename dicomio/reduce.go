@@ -20,7 +20,7 @@ func (s *Scan) Reduced(i, minSide int) (r *Scan, factor int, ok bool) {
 		!codec.Reduces(s.TransferSyntax) || s.BitsAllocated == 1 {
 		return nil, 0, false
 	}
-	for short := min(s.Rows, s.Columns); (short+1<<(factor+1)-1)>>(factor+1) >= minSide; {
+	for codec.ReducedSide(min(s.Rows, s.Columns), factor+1) >= minSide {
 		factor++
 	}
 	if factor == 0 {

@@ -415,3 +415,23 @@ func TestLargeJPEG2000IsAnalysedReduced(t *testing.T) {
 		t.Fatal("the batch classified another image than the viewer's analysis")
 	}
 }
+
+// TestAnalysisFileKeepsTwoFrames: a Scan remembers the reduced-resolution copies (or their absence) of its last two
+// analysed frames only, so scrolling through a long multi-frame file keeps no more than two.
+func TestAnalysisFileKeepsTwoFrames(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "series.dcm")
+	writeMultiFrame(t, path, 5)
+	s, err := Open(nil, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if f, k := s.analysisFile(i); f != s.File || k != i {
+			t.Fatalf("frame %d of a native file: analysed from %p frame %d, want the file itself", i, f, k)
+		}
+	}
+	s.analysisFile(3)
+	if len(s.reduced) != 2 || s.reduced[0].frame != 3 || s.reduced[1].frame != 4 {
+		t.Fatalf("kept %+v, want frames 3 then 4", s.reduced)
+	}
+}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/tumortracer/tumortracer/dicomio"
@@ -27,10 +28,22 @@ type Scan struct {
 	// File holds the metadata, geometry, windows and the frame cache.
 	File *dicomio.Scan
 
-	// reduced holds the frames analysed at reduced resolution (analysisFile), nil for those that cannot be.
+	// reduced holds the last frames analysisFile was asked for, most recent first, with their reduced-resolution
+	// copies (nil for a frame that has none): a viewer scrolling through a multi-frame file keeps no more of them
+	// than dicomio's frame cache keeps frames.
 	mu      sync.Mutex
-	reduced map[int]*dicomio.Scan
+	reduced []reducedFrame
 }
+
+// reducedFrame is a frame of a Scan and its reduced-resolution copy (nil when it has none).
+type reducedFrame struct {
+	frame int
+	scan  *dicomio.Scan
+}
+
+// reducedFrames is how many frames' reduced copies a Scan keeps: the one the analysis renders (asked for twice,
+// by the gate's window check and by the render) and the one before it.
+const reducedFrames = 2
 
 // AnalysisSide is the shortest side the image a model classifies is decoded at: a JPEG 2000 or HTJ2K frame
 // at least twice as large on its shorter side is classified from the codestream's coarsest resolution level that
@@ -41,23 +54,25 @@ type Scan struct {
 const AnalysisSide = 1024
 
 // analysisFile is the scan and frame index the analysis of frame i renders from: frame i of a reduced-resolution
-// copy (AnalysisSide) when its codestream allows one, else s.File and i. The reduced frame is decoded once per
-// Scan.
+// copy (AnalysisSide) when its codestream allows one, else s.File and i. The reduced frame is decoded once while
+// it is among the last reducedFrames asked for.
 func (s *Scan) analysisFile(i int) (*dicomio.Scan, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, tried := s.reduced[i]
-	if !tried {
-		r, _, _ = s.File.Reduced(i, AnalysisSide)
-		if s.reduced == nil {
-			s.reduced = map[int]*dicomio.Scan{}
-		}
-		s.reduced[i] = r
+	k := slices.IndexFunc(s.reduced, func(f reducedFrame) bool { return f.frame == i })
+	switch {
+	case k < 0:
+		r, _, _ := s.File.Reduced(i, AnalysisSide)
+		s.reduced = append([]reducedFrame{{i, r}}, s.reduced[:min(len(s.reduced), reducedFrames-1)]...)
+	case k > 0:
+		f := s.reduced[k]
+		copy(s.reduced[1:k+1], s.reduced[:k])
+		s.reduced[0] = f
 	}
-	if r == nil {
-		return s.File, i
+	if r := s.reduced[0].scan; r != nil {
+		return r, 0
 	}
-	return r, 0
+	return s.File, i
 }
 
 // Open reads path through r (nil: Files) and returns the scan.

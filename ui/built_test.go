@@ -12,9 +12,10 @@ import (
 // the window under Xvfb from a working directory outside the checkout, with no TUMORTRACER_ORT_LIB and no
 // LD_LIBRARY_PATH, and its AI panel must show a cxr-pneumonia result for a child's chest film in DICOM (childFilm) —
 // not the sentence asking for the ONNX Runtime library. (packaging/phantom's drawn radiograph is not used here: the
-// gate rightly sees no chest film in it; nor are the corpus's adult films, which the paediatric model refuses.) The screenshot is checked like TestRealWindow's and kept in
-// artifacts/ui/window-built-binary.png. main_test.go's TestBuiltBinaryClassifies shows, with a copy of the binary
-// that has no lib/, that the library came from the binary's own lookup.
+// gate rightly sees no chest film in it; nor are the corpus's adult films, which the paediatric model refuses.) The
+// screenshot is checked like TestRealWindow's and kept in artifacts/ui/window-built-binary.png. main_test.go's
+// TestBuiltBinaryClassifies shows, with a copy of the binary that has no lib/, that the library came from the
+// binary's own lookup.
 func TestBuiltBinaryWindow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-window test skipped in -short mode")

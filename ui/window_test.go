@@ -48,7 +48,8 @@ var gateRefusal = refusal{"does not look like a chest radiograph or a chest CT s
 // and an adult's chest CR, waits for the decision, takes a screenshot with xwd and checks from its pixels that the
 // image, the probability bars, the model line and the research-use line are on screen where the viewer says they
 // are (TUMORTRACER_UI_STATE) — for the head CT and the adult film, which are refused, the refusal sentence where
-// the bars would be, what the gate saw and "Show anyway". Screenshots are kept in artifacts/ui/ at the repository root (git-ignored).
+// the bars would be, what the gate saw and "Show anyway". Screenshots are kept in artifacts/ui/ at the repository
+// root (git-ignored).
 func TestRealWindow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-window test skipped in -short mode")

@@ -133,8 +133,9 @@ func DecodeReduced(ts string, data []byte, p Params, factor int) (Frame, Params,
 	return f, out, nil
 }
 
-// reducedSide is a side of n samples after factor halvings, each rounded up (as JPEG 2000 resolutions are).
-func reducedSide(n, factor int) int { return (n + 1<<factor - 1) >> factor }
+// ReducedSide is a side of n samples after factor halvings, each rounded up, as JPEG 2000 resolutions are and
+// DecodeReduced decodes them.
+func ReducedSide(n, factor int) int { return (n + 1<<factor - 1) >> factor }
 
 // checkGeometry refuses frame geometry no decoder should allocate for.
 func checkGeometry(ts string, p Params) error {

@@ -63,9 +63,9 @@ enum { TT_OK = 0, TT_FAIL = 1, TT_MISMATCH = 2, TT_LEVELS = 3 };
 // little-endian samples of bps bytes, pixel-interleaved. The header is checked against the dataset's geometry
 // (want_w x want_h, want_c full-resolution components of at most bps bytes) before any tile is decoded, so
 // OpenJPEG allocates only for the frame the dataset declares. With reduce > 0 the reduce finest resolution
-// levels are not decoded (each halves the sides, rounded up): OpenJPEG then allocates for the smaller frame only.
-// info receives width, height, components, precision, signedness, whether a multi-component transform was
-// applied, and the width and height decoded (for TT_LEVELS, info[6] is the codestream's number of resolutions).
+// levels are not decoded (each halves the sides, rounded up): OpenJPEG then allocates for the smaller frame only,
+// and TT_LEVELS says the codestream cannot be decoded that way. info receives width, height, components,
+// precision, signedness and whether a multi-component transform was applied.
 static int tt_j2k_decode(const uint8_t *data, size_t len, int jp2, int threads, int reduce,
                          uint8_t *dst, size_t dn, uint32_t want_w, uint32_t want_h, uint32_t want_c, int bps,
                          uint32_t *info, char *err) {
@@ -105,7 +105,6 @@ static int tt_j2k_decode(const uint8_t *data, size_t len, int jp2, int threads, 
 		out_w = (uint32_t)(((uint64_t)want_w + (1u << reduce) - 1) >> reduce);
 		out_h = (uint32_t)(((uint64_t)want_h + (1u << reduce) - 1) >> reduce);
 	}
-	info[6] = out_w; info[7] = out_h;
 	if ((size_t)out_w * out_h * want_c * bps > dn) { rc = TT_MISMATCH; goto done; }
 	opj_codestream_info_v2_t *cinfo = opj_get_cstr_info(codec);
 	if (cinfo) {
@@ -115,7 +114,7 @@ static int tt_j2k_decode(const uint8_t *data, size_t len, int jp2, int threads, 
 			if (cinfo->m_default_tile_info.tccp_info[c].numresolutions < levels) levels = cinfo->m_default_tile_info.tccp_info[c].numresolutions;
 		}
 		opj_destroy_cstr_info(&cinfo);
-		if (reduce > 0 && (uint32_t)reduce >= levels) { info[6] = levels; rc = TT_LEVELS; goto done; }
+		if (reduce > 0 && (uint32_t)reduce >= levels) { rc = TT_LEVELS; goto done; }
 	} else if (reduce > 0) {
 		rc = TT_LEVELS;
 		goto done;
@@ -163,7 +162,7 @@ func init() {
 		"1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203",
 	} {
 		decoders[ts] = decodeJPEG2000
-		reducers[ts] = decodeJPEG2000Reduced
+		reducers[ts] = decodeJ2K
 	}
 }
 
@@ -181,12 +180,8 @@ func decodeJPEG2000(data []byte, p Params) (Frame, error) {
 	return f, err
 }
 
-// decodeJPEG2000Reduced decodes the frame without its factor finest resolution levels (the wavelet's low-pass
-// image: each level halves the sides, rounded up); OpenJPEG then allocates for the smaller frame only.
-func decodeJPEG2000Reduced(data []byte, p Params, factor int) (Frame, Params, error) {
-	return decodeJ2K(data, p, factor)
-}
-
+// decodeJ2K decodes the frame without its factor finest resolution levels (0: the whole frame; each level halves
+// the sides, rounded up: the wavelet's low-pass image) and returns the geometry it decoded.
 func decodeJ2K(data []byte, p Params, factor int) (Frame, Params, error) {
 	if len(data) < 2 {
 		return Frame{}, p, fmt.Errorf("jpeg 2000: frame is %d bytes: %w", len(data), ErrTruncated)
@@ -199,11 +194,11 @@ func decodeJ2K(data []byte, p Params, factor int) (Frame, Params, error) {
 	}
 	out := p
 	if factor > 0 {
-		out.Rows, out.Columns = reducedSide(p.Rows, factor), reducedSide(p.Columns, factor)
+		out.Rows, out.Columns = ReducedSide(p.Rows, factor), ReducedSide(p.Columns, factor)
 	}
 	bps := (p.BitsAllocated + 7) / 8
 	buf := make([]byte, out.FrameSize())
-	var info [8]C.uint32_t
+	var info [6]C.uint32_t
 	var errBuf [256]C.char
 	threads := min(runtime.GOMAXPROCS(0), openjpegThreads)
 	rc := C.tt_j2k_decode((*C.uint8_t)(unsafe.Pointer(&data[0])), C.size_t(len(data)), C.int(jp2), C.int(threads),
