@@ -250,61 +250,49 @@ def read_list(path, class_ids=None):
     return rels, labels
 
 
-def perturbed_list(work, split, data_root, rels, labels, kinds=KINDS):
-    """Write each kind's perturbed copy of every image of a split's list (grey, as the file's luma) under
-    work/scope_perturbed/<split>/<kind>/ as PNG, once, and return the goscore list of them (absolute paths), their
-    labels and kinds. A copy is named by its index and its file's path, on which alone it depends, so copies
-    written for another list are never taken."""
-    out_list = os.path.join(work, f"scope_perturbed_{split}.txt")
-    paths, out_labels, out_kinds = [], [], []
+def copies_list(work, folder, data_root, rels, labels, names, make):
+    """Write, for every listed image i (grey, as the file's luma), the copies make(grey, i) returns - one per name
+    in names - under work/<folder>/ as PNG, once, and return the goscore list of them (absolute paths) with each
+    copy's label and name. A copy is named by its index, its file's path and its name, on which alone it depends,
+    so copies written for another list are never taken."""
+    out_list = os.path.join(work, f"{folder}.txt")
+    paths, out_labels, out_names = [], [], []
     for i, (rel, lab) in enumerate(zip(rels, labels)):
-        grey = None
         tag = hashlib.sha256(rel.encode()).hexdigest()[:12]
-        for kind in kinds:
-            p = os.path.abspath(os.path.join(work, "scope_perturbed", split, kind, f"{i:05d}-{tag}.png"))
-            if not os.path.exists(p):
-                if grey is None:
-                    with Image.open(os.path.join(data_root, rel)) as im:
-                        grey = np.asarray(im.convert("L"))
-                os.makedirs(os.path.dirname(p), exist_ok=True)
-                Image.fromarray(perturb(grey, kind, i)).save(p, compress_level=1)
-            paths.append(p)
-            out_labels.append(lab)
-            out_kinds.append(kind)
+        files = [os.path.abspath(os.path.join(work, folder, f"{i:05d}-{tag}-{n}.png")) for n in names]
+        if not all(os.path.exists(p) for p in files):
+            with Image.open(os.path.join(data_root, rel)) as im:
+                grey = np.asarray(im.convert("L"))
+            os.makedirs(os.path.dirname(files[0]), exist_ok=True)
+            for p, img in zip(files, make(grey, i)):
+                Image.fromarray(img).save(p, compress_level=1)
+        paths += files
+        out_labels += [lab] * len(names)
+        out_names += list(names)
     with open(out_list, "w") as f:
         f.writelines(f"{p}\t{lab}\n" for p, lab in zip(paths, out_labels))
-    return out_list, out_labels, out_kinds
+    return out_list, out_labels, out_names
+
+
+def perturbed_list(work, data_root, rels, labels):
+    """copies_list of perturb.py's fixed copies, one per kind (work/scope_perturbed/)."""
+    return copies_list(work, "scope_perturbed", data_root, rels, labels, KINDS,
+                       lambda grey, i: [perturb(grey, k, i) for k in KINDS])
 
 
 def augmented_list(work, data_root, rels, labels, aug, copies, seed=0):
-    """Write `copies` copies of every train image (grey, as the file's luma) under the training augmentation aug
-    (params.yaml's augment section) under work/scope_augmented/ as PNG, once, and return the goscore list of them
-    (absolute paths) and their labels. Image i's draws come from a generator seeded by (seed, i), and a copy is
-    named by its index, its file's path and the copy number, on which alone it depends: copies written for another
-    list are never taken."""
+    """copies_list of `copies` copies under the training augmentation aug (params.yaml's augment section; work/
+    scope_augmented/). Image i's draws come from a generator seeded by (seed, i), so a copy depends on nothing else."""
     import torch
 
     from augment import augment
 
-    out_list = os.path.join(work, "scope_augmented.txt")
-    paths, out_labels = [], []
-    for i, (rel, lab) in enumerate(zip(rels, labels)):
-        tag = hashlib.sha256(rel.encode()).hexdigest()[:12]
-        names = [os.path.abspath(os.path.join(work, "scope_augmented", f"{i:05d}-{tag}-{c}.png")) for c in range(copies)]
-        if not all(os.path.exists(p) for p in names):
-            with Image.open(os.path.join(data_root, rel)) as im:
-                grey = np.asarray(im.convert("L"))
-            x = torch.from_numpy(grey.astype(np.float32) / 255.0).view(1, 1, *grey.shape)
-            gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
-            os.makedirs(os.path.dirname(names[0]), exist_ok=True)
-            for p in names:
-                y = augment(x, aug, gen)[0, 0].numpy()
-                Image.fromarray(np.rint(y * 255.0).astype(np.uint8)).save(p, compress_level=1)
-        paths += names
-        out_labels += [lab] * copies
-    with open(out_list, "w") as f:
-        f.writelines(f"{p}\t{lab}\n" for p, lab in zip(paths, out_labels))
-    return out_list, out_labels
+    def make(grey, i):
+        x = torch.from_numpy(grey.astype(np.float32) / 255.0).view(1, 1, *grey.shape)
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
+        return [np.rint(augment(x, aug, gen)[0, 0].numpy() * 255.0).astype(np.uint8) for _ in range(copies)]
+
+    return copies_list(work, "scope_augmented", data_root, rels, labels, [str(c) for c in range(copies)], make)
 
 
 def score_list(model_dir, data_root, list_path, means, prec):
@@ -352,13 +340,14 @@ def main(argv=None):
     if args.copies > 0:
         with open(args.params) as f:
             aug = yaml.safe_load(f)[man["id"]]["augment"]
-        aug_list, aug_y = augmented_list(args.work, args.data, tr_rels, [class_ids[y] for y in tr_y], aug, args.copies)
+        aug_list, aug_y, _ = augmented_list(args.work, args.data, tr_rels, [class_ids[y] for y in tr_y], aug,
+                                            args.copies)
         _, _, faug = go_features(models_dir, mid, "/", aug_list)
         fit_f = np.concatenate([ftr, faug])
         fit_y += [class_ids.index(lab) for lab in aug_y]
     means, prec, shrink = fit(fit_f, fit_y, len(class_ids))
     dtr = d2(ftr, means, prec)[0]
-    va_rels, _ = read_list(lists["valid"], class_ids)
+    va_rels, va_y = read_list(lists["valid"], class_ids)
     _, _, fva = go_features(models_dir, mid, args.data, lists["valid"])
     dva = d2(fva, means, prec)[0]
     threshold = choose_threshold(dva, args.accept)
@@ -376,8 +365,7 @@ def main(argv=None):
                   "d2_max": round(float(dva.max()), 3)},
     }
     # The valid images' perturbed copies: measured after the threshold was fixed on the clean ones.
-    va_labels = read_list(lists["valid"])[1]
-    vp_list, _, vp_kinds = perturbed_list(args.work, "valid", args.data, va_rels, va_labels)
+    vp_list, _, vp_kinds = perturbed_list(args.work, args.data, va_rels, [class_ids[y] for y in va_y])
     _, _, fvp = go_features(models_dir, mid, "/", vp_list)
     dvp, vp_kinds = d2(fvp, means, prec)[0], np.array(vp_kinds)
     extra["valid_perturbed"] = {

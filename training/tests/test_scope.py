@@ -132,7 +132,7 @@ class PerturbedListTest(unittest.TestCase):
             for name in ("a.png", "b.png"):
                 Image.fromarray(rng.integers(0, 256, (20, 24), dtype=np.uint8)).save(os.path.join(data, name))
             work = os.path.join(d, "work")
-            lst, labels, kinds = scope.perturbed_list(work, "train", data, ["a.png", "b.png"], ["x", "y"])
+            lst, labels, kinds = scope.perturbed_list(work, data, ["a.png", "b.png"], ["x", "y"])
             self.assertEqual(labels, ["x"] * len(KINDS) + ["y"] * len(KINDS))
             self.assertEqual(kinds, list(KINDS) * 2)
             paths, _ = scope.read_list(lst)
@@ -141,7 +141,7 @@ class PerturbedListTest(unittest.TestCase):
                 with Image.open(p) as im:
                     self.assertEqual(im.size, (24, 20))
             # Another list with the files the other way round names its copies apart: nothing is reused wrongly.
-            lst2, _, _ = scope.perturbed_list(work, "train", data, ["b.png", "a.png"], ["y", "x"])
+            lst2, _, _ = scope.perturbed_list(work, data, ["b.png", "a.png"], ["y", "x"])
             self.assertFalse(set(paths) & set(scope.read_list(lst2)[0]))
 
 
@@ -155,8 +155,8 @@ class AugmentedListTest(unittest.TestCase):
             os.makedirs(data)
             Image.fromarray(np.random.default_rng(4).integers(0, 256, (32, 40), dtype=np.uint8)).save(
                 os.path.join(data, "a.png"))
-            lst, labels = scope.augmented_list(os.path.join(d, "w1"), data, ["a.png"], ["x"], aug, 3)
-            again, _ = scope.augmented_list(os.path.join(d, "w2"), data, ["a.png"], ["x"], aug, 3)
+            lst, labels, _ = scope.augmented_list(os.path.join(d, "w1"), data, ["a.png"], ["x"], aug, 3)
+            again, _, _ = scope.augmented_list(os.path.join(d, "w2"), data, ["a.png"], ["x"], aug, 3)
             self.assertEqual(labels, ["x"] * 3)
             first, second = scope.read_list(lst)[0], scope.read_list(again)[0]
             pix = [np.asarray(Image.open(p)) for p in first]
